@@ -1,0 +1,1 @@
+"""Drills: scenarios, the drill runner and simulated departments."""

@@ -1,0 +1,1 @@
+"""CommandHub hub: server, signaling, media routing, commands, event log, auth."""

@@ -1,0 +1,99 @@
+"""Fresh-machine set-up and entry point: `python3 -m hub.bootstrap demo|test|-- ARGS`.
+
+Standard library only, so it runs with nothing but python3. It creates `.venv` beside the
+checkout, installs the project with its test extras, installs the Debian packages the
+project needs (a CJK font, poppler-utils, chromium) when they are missing and we are root,
+then runs the demo, the test suite, or any `commandhub` command inside the venv.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = ROOT / ".venv"
+STAMP = VENV / ".commandhub-installed"
+
+# Debian packages and the file each one provides (checked before installing).
+APT_PACKAGES = {
+    "fonts-wqy-microhei": "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
+    "poppler-utils": "/usr/bin/pdftoppm",
+    "chromium": "/usr/bin/chromium",
+    "iproute2": "/usr/sbin/ip",
+}
+
+
+def log(msg: str) -> None:
+    print(f"[commandhub setup] {msg}", file=sys.stderr, flush=True)
+
+
+def run(cmd: list[str], **kw: object) -> None:
+    log(" ".join(cmd))
+    subprocess.run(cmd, check=True, **kw)  # type: ignore[call-overload]
+
+
+def ensure_apt() -> None:
+    missing = [pkg for pkg, path in APT_PACKAGES.items() if not Path(path).exists()]
+    if not missing:
+        return
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        log(f"missing Debian packages {missing}; install them as root (apt-get install)")
+        return
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    run(["apt-get", "update", "-qq"], env=env)
+    run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing], env=env)
+
+
+def ensure_venv() -> Path:
+    py = VENV / "bin" / "python"
+    pyproject = ROOT / "pyproject.toml"
+    if not py.exists():
+        run([sys.executable, "-m", "venv", str(VENV)])
+    if not STAMP.exists() or STAMP.stat().st_mtime < pyproject.stat().st_mtime:
+        run([str(py), "-m", "pip", "install", "-q", "--upgrade", "pip"])
+        run([str(py), "-m", "pip", "install", "-q", "-e", f"{ROOT}[test]"])
+        STAMP.touch()
+    return py
+
+
+def loopback_prefix() -> list[str]:
+    """A command prefix that runs in a fresh network namespace with only `lo` up, if possible."""
+    if os.environ.get("COMMANDHUB_NO_NETNS") or shutil.which("unshare") is None:
+        return []
+    probe = subprocess.run(
+        ["unshare", "-n", "sh", "-c", "ip link set lo up"], capture_output=True, check=False
+    )
+    if probe.returncode != 0:
+        log("no network namespace available; tests use 127.0.0.1 in the host namespace")
+        return []
+    return ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$@"', "netns"]
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] in {"-h", "--help"}:
+        print(__doc__)
+        return 0
+    ensure_apt()
+    py = ensure_venv()
+    bindir = py.parent
+    env = dict(os.environ, PATH=f"{bindir}:{os.environ.get('PATH', '')}", VIRTUAL_ENV=str(VENV))
+    what, rest = argv[0], argv[1:]
+    if what == "test":
+        cmd = [*loopback_prefix(), str(py), "-m", "pytest", *rest]
+    elif what == "demo":
+        cmd = [str(bindir / "commandhub"), "demo", *rest]
+    elif what == "--":
+        cmd = [str(bindir / "commandhub"), *rest]
+    else:
+        print(f"unknown action {what!r}: use demo, test, or -- ARGS", file=sys.stderr)
+        return 2
+    log(" ".join(cmd))
+    return subprocess.run(cmd, env=env, cwd=ROOT, check=False).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,1 @@
+"""Media: sources, camera ingest, stream health, the video wall and recording."""

@@ -1,0 +1,1 @@
+"""Scoring: rubrics, scores computed from the event log, and PDF scorecards."""
