@@ -1,0 +1,342 @@
+"""aiortc 1.16 internals for forwarding encoded media without transcoding (kept in one place)."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import queue
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+import aiortc
+import av
+from aiortc.jitterbuffer import JitterBuffer, JitterFrame
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtcrtpreceiver import RTCRtpReceiver
+from aiortc.rtcrtpsender import RTCRtpSender
+from aiortc.rtcrtptransceiver import RTCRtpTransceiver
+from aiortc.rtp import RtpPacket
+from aiortc.utils import uint16_add
+
+# The internals below were read from aiortc 1.16; pyproject pins aiortc>=1.16,<1.17.
+SUPPORTED_AIORTC = ("1.16.",)
+
+Clock = Callable[[], float]
+
+
+class ForwardingUnsupportedError(Exception):
+    """The installed aiortc is not a version whose internals this module was written against."""
+
+
+def check_aiortc_version(version: str = aiortc.__version__) -> None:
+    """Raise unless `version` is one whose receiver/sender internals forward.py knows."""
+    if not any(version.startswith(prefix) for prefix in SUPPORTED_AIORTC):
+        raise ForwardingUnsupportedError(
+            f"aiortc {version} is not supported by hub/forward.py (needs {SUPPORTED_AIORTC})"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedPacket:
+    """One complete encoded frame as received: the unit the hub forwards."""
+
+    data: bytes
+    pts: int  # RTP timestamp, unwrapped to start at 0 by aiortc's TimestampMapper
+    clock_rate: int
+    codec: str  # "VP8", "H264", "opus", ...
+    keyframe: bool
+    arrival: float  # the hub clock when the frame was completed
+
+
+def is_keyframe(codec: str, data: bytes) -> bool:
+    """Whether a depayloaded frame starts a picture (VP8 key frame, H264 IDR or SPS; audio: yes)."""
+    name = codec.upper()
+    if name == "VP8":
+        # RFC 6386 9.1: bit 0 of the frame tag is 0 for a key frame.
+        return bool(data) and (data[0] & 0x01) == 0
+    if name == "H264":
+        return any(nal in (5, 7) for nal in h264_nal_types(data))
+    return True
+
+
+def h264_nal_types(data: bytes) -> list[int]:
+    """NAL unit types of an Annex B byte stream (as aiortc's H264 depayloader produces)."""
+    types: list[int] = []
+    pos = data.find(b"\x00\x00\x01")
+    while pos != -1 and pos + 3 < len(data):
+        types.append(data[pos + 3] & 0x1F)
+        pos = data.find(b"\x00\x00\x01", pos + 3)
+    return types
+
+
+class MarkerJitterBuffer(JitterBuffer):
+    """Video jitter buffer that releases a frame when its marker-bit packet completes it.
+
+    aiortc's buffer only releases a frame when the next frame's first packet arrives, which
+    adds one frame interval (67 ms at 15 fps) at every receiver.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(capacity=512, is_video=True)
+
+    def _remove_frame(self, sequence_number: int) -> JitterFrame | None:
+        packets: list[RtpPacket] = []
+        origin = self._origin
+        if origin is None:
+            return None
+        timestamp: int | None = None
+        for count in range(self.capacity):
+            packet = self._packets[(origin + count) % self.capacity]
+            if packet is None:
+                return None
+            if timestamp is None:
+                timestamp = packet.timestamp
+            elif packet.timestamp != timestamp:
+                # A new frame began before a marker (marker lost): release what we have.
+                return self._release(packets, count)
+            packets.append(packet)
+            if packet.marker:
+                return self._release(packets, count + 1)
+        return None
+
+    def _release(self, packets: list[RtpPacket], count: int) -> JitterFrame:
+        data = b"".join(p._data for p in packets)  # type: ignore[attr-defined]
+        self.remove(count)
+        return JitterFrame(data=data, timestamp=packets[0].timestamp)
+
+
+class ImmediateJitterBuffer(JitterBuffer):
+    """Audio buffer for forwarding: each packet is a frame, released at once; late ones dropped."""
+
+    def __init__(self) -> None:
+        super().__init__(capacity=16)
+        self._last: int | None = None
+
+    def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
+        seq = packet.sequence_number
+        if self._last is not None and uint16_add(seq, -self._last) >= 0x8000:
+            return False, None  # older than what was already released
+        if self._last is not None and seq == self._last:
+            return False, None  # duplicate
+        self._last = seq
+        data: bytes = packet._data  # type: ignore[attr-defined]
+        return False, JitterFrame(data=data, timestamp=packet.timestamp)
+
+
+PacketSink = Callable[[EncodedPacket], None]
+
+
+class _PassthroughQueue(queue.Queue[Any]):
+    """Stands in for the receiver's decoder queue: frames go to `sink` on the event loop thread.
+
+    The receiver's decoder thread still starts and blocks on this queue; it only ever gets
+    the `None` that stops it, which also ends the receiver's track as usual.
+    """
+
+    def __init__(self, sink: PacketSink, clock: Clock) -> None:
+        super().__init__()
+        self._sink = sink
+        self._clock = clock
+
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        if item is None:
+            super().put(None, block, timeout)
+            return
+        codec, frame = item
+        assert isinstance(codec, RTCRtpCodecParameters) and isinstance(frame, JitterFrame)
+        self._sink(
+            EncodedPacket(
+                data=frame.data,
+                pts=frame.timestamp,
+                clock_rate=codec.clockRate,
+                codec=codec.name,
+                keyframe=is_keyframe(codec.name, frame.data),
+                arrival=self._clock(),
+            )
+        )
+
+
+def _receiver_attr(receiver: RTCRtpReceiver, name: str) -> Any:
+    return getattr(receiver, "_RTCRtpReceiver__" + name)
+
+
+def _set_receiver_attr(receiver: RTCRtpReceiver, name: str, value: Any) -> None:
+    if not hasattr(receiver, "_RTCRtpReceiver__" + name):
+        raise ForwardingUnsupportedError(f"RTCRtpReceiver has no attribute {name}")
+    setattr(receiver, "_RTCRtpReceiver__" + name, value)
+
+
+def install_passthrough(
+    receiver: RTCRtpReceiver, sink: PacketSink, clock: Clock = time.monotonic
+) -> None:
+    """Make `receiver` hand complete encoded frames to `sink` instead of decoding them.
+
+    Call after setRemoteDescription and before the connection starts the receiver.
+    """
+    check_aiortc_version()
+    if _receiver_attr(receiver, "started"):
+        raise ForwardingUnsupportedError("receiver already started")
+    kind = _receiver_attr(receiver, "kind")
+    buffer: JitterBuffer = MarkerJitterBuffer() if kind == "video" else ImmediateJitterBuffer()
+    _set_receiver_attr(receiver, "jitter_buffer", buffer)
+    _set_receiver_attr(receiver, "decoder_queue", _PassthroughQueue(sink, clock))
+
+
+def install_low_latency(receiver: RTCRtpReceiver) -> None:
+    """Keep decoding but release video frames on the marker bit (for clients that decode)."""
+    check_aiortc_version()
+    if _receiver_attr(receiver, "kind") == "video" and not _receiver_attr(receiver, "started"):
+        _set_receiver_attr(receiver, "jitter_buffer", MarkerJitterBuffer())
+
+
+def receiver_ssrc(receiver: RTCRtpReceiver) -> int | None:
+    """The SSRC most recently seen by `receiver` (None before the first packet)."""
+    active: dict[int, Any] = _receiver_attr(receiver, "active_ssrc")
+    if not active:
+        return None
+    return max(active, key=lambda ssrc: active[ssrc])
+
+
+async def send_pli(receiver: RTCRtpReceiver) -> bool:
+    """Ask the remote sender of `receiver` for a keyframe (RTCP PLI). False if nothing to ask."""
+    ssrc = receiver_ssrc(receiver)
+    if ssrc is None:
+        return False
+    await receiver._send_rtcp_pli(ssrc)
+    return True
+
+
+def pin_codec(transceiver: RTCRtpTransceiver, mime_types: list[str]) -> str | None:
+    """Keep only the first of `mime_types` (e.g. "video/VP8") the transceiver negotiated.
+
+    Call between setRemoteDescription(offer) and createAnswer: the answer then carries that
+    codec (and its RTX) only, so the remote sender must use it. Returns the codec name or
+    None when nothing in common.
+    """
+    codecs: list[RTCRtpCodecParameters] = transceiver._codecs
+    for mime in mime_types:
+        chosen = [c for c in codecs if c.mimeType.lower() == mime.lower()]
+        if chosen:
+            base = chosen[0]
+            rtx = [
+                c for c in codecs
+                if c.name.lower() == "rtx" and c.parameters.get("apt") == base.payloadType
+            ]
+            transceiver._codecs = [base, *rtx]
+            return base.name
+    return None
+
+
+def negotiated_codec(transceiver: RTCRtpTransceiver) -> str | None:
+    """Name of the codec the transceiver sends/receives with (first negotiated), or None."""
+    codecs: list[RTCRtpCodecParameters] = transceiver._codecs
+    return codecs[0].name if codecs else None
+
+
+KeyframeRequest = Callable[[], None]
+
+
+class ForwardTrack(MediaStreamTrack):
+    """A sending track fed with encoded frames, which RTCRtpSender packs without encoding.
+
+    One per subscriber slot. `switch()` changes the source (replaceTrack-like, no
+    renegotiation); video is then gated until a keyframe, which is requested through
+    `on_keyframe_request`. The queue is bounded by age: when the oldest frame waits longer
+    than `max_delay`, the whole queue is dropped and the slot waits for a keyframe again
+    (dropping single packets would break decoding until the next keyframe anyway).
+    """
+
+    def __init__(self, kind: str, *, max_delay: float = 0.5, clock: Clock = time.monotonic):
+        super().__init__()
+        self.kind = kind
+        self.source: str | None = None
+        self.on_keyframe_request: KeyframeRequest | None = None
+        self._max_delay = max_delay
+        self._clock = clock
+        self._queue: collections.deque[EncodedPacket] = collections.deque()
+        self._ready = asyncio.Event()
+        self._gated = kind == "video"
+        self._offset: int | None = None  # out_pts = in_pts + offset
+        self._last_out: int | None = None
+        self._last_rate = 90000
+        self.frames_forwarded = 0
+        self.frames_dropped = 0
+        self.keyframe_requests = 0
+
+    def bind_sender(self, sender: RTCRtpSender) -> None:
+        """Route the subscriber's PLI/FIR (which aiortc turns into an encoder flag) to us."""
+        sender._send_keyframe = self._keyframe_requested  # type: ignore[method-assign]
+
+    def _keyframe_requested(self) -> None:
+        self.keyframe_requests += 1
+        if self.kind == "video" and self.on_keyframe_request is not None:
+            self.on_keyframe_request()
+
+    def switch(self, source: str | None) -> None:
+        """Forward `source` from now on (None: send nothing). Video waits for a keyframe."""
+        if source == self.source:
+            return
+        self.source = source
+        self._queue.clear()
+        self._offset = None
+        self._gated = self.kind == "video"
+        if source is not None:
+            self._keyframe_requested()
+
+    @property
+    def waiting_for_keyframe(self) -> bool:
+        return self._gated
+
+    def push(self, packet: EncodedPacket) -> None:
+        """Queue a frame from the current source (called on the event loop thread)."""
+        if self.readyState != "live":
+            return
+        if self._gated:
+            if not packet.keyframe:
+                self.frames_dropped += 1
+                return
+            self._gated = False
+        if self._queue and packet.arrival - self._queue[0].arrival > self._max_delay:
+            # The subscriber is not keeping up: drop the backlog, restart at a keyframe.
+            self.frames_dropped += len(self._queue) + 1
+            self._queue.clear()
+            if self.kind == "video":
+                self._gated = True
+                self._keyframe_requested()
+                return
+        self._queue.append(packet)
+        self._ready.set()
+
+    async def recv(self) -> av.Packet[Any]:
+        while True:
+            if self.readyState != "live":
+                raise MediaStreamError
+            if self._queue:
+                return self._to_av(self._queue.popleft())
+            self._ready.clear()
+            await self._ready.wait()
+
+    def _to_av(self, packet: EncodedPacket) -> av.Packet[Any]:
+        if self._offset is None:
+            # Continue the outgoing timestamps smoothly across a source switch.
+            start = 0 if self._last_out is None else self._last_out + packet.clock_rate // 30
+            self._offset = start - packet.pts
+        pts = packet.pts + self._offset
+        if self._last_out is not None and pts <= self._last_out:
+            pts = self._last_out + 1
+        self._last_out = pts
+        self._last_rate = packet.clock_rate
+        out: av.Packet[Any] = av.Packet(packet.data)
+        out.pts = pts
+        out.time_base = Fraction(1, packet.clock_rate)
+        self.frames_forwarded += 1
+        return out
+
+    def stop(self) -> None:
+        super().stop()
+        self._queue.clear()
+        self._ready.set()

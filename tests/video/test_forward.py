@@ -1,0 +1,137 @@
+"""hub/forward.py: encoded frames forwarded between real aiortc peers over loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamTrack
+from aiortc.rtp import RtpPacket
+
+from hub import forward
+from hub.ice import IceConfig, apply_host_addresses
+from media.source import DepartmentVideo
+from media.stamp import StampError, read_stamp
+
+ICE = IceConfig.loopback()
+
+
+def test_aiortc_version_pinned() -> None:
+    forward.check_aiortc_version()
+    with pytest.raises(forward.ForwardingUnsupportedError):
+        forward.check_aiortc_version("1.17.0")
+
+
+def test_keyframe_detection() -> None:
+    assert forward.is_keyframe("VP8", b"\x10\x02\x00\x9d\x01\x2a")
+    assert not forward.is_keyframe("VP8", b"\x11\x02\x00")
+    assert not forward.is_keyframe("VP8", b"")
+    assert forward.is_keyframe("H264", b"\x00\x00\x00\x01\x67\x42" + b"\x00\x00\x01\x65\x88")
+    assert not forward.is_keyframe("H264", b"\x00\x00\x00\x01\x41\x9a")
+    assert forward.is_keyframe("opus", b"\xfc")
+
+
+def _rtp(seq: int, ts: int, marker: int, data: bytes) -> RtpPacket:
+    packet = RtpPacket(payload_type=96, sequence_number=seq, timestamp=ts)
+    packet.marker = marker
+    packet._data = data  # type: ignore[attr-defined]
+    return packet
+
+
+def test_marker_buffer_releases_frame_on_marker() -> None:
+    buf = forward.MarkerJitterBuffer()
+    assert buf.add(_rtp(100, 3000, 0, b"a"))[1] is None
+    frame = buf.add(_rtp(101, 3000, 1, b"b"))[1]
+    assert frame is not None and frame.data == b"ab" and frame.timestamp == 3000
+    # a gap holds the frame back until the missing packet arrives (NACK/RTX)
+    assert buf.add(_rtp(103, 6000, 1, b"d"))[1] is None
+    frame = buf.add(_rtp(102, 6000, 0, b"c"))[1]
+    assert frame is not None and frame.data == b"cd"
+    # a lost marker: the frame is released when the next frame starts
+    assert buf.add(_rtp(104, 9000, 0, b"e"))[1] is None
+    frame = buf.add(_rtp(105, 12000, 0, b"f"))[1]
+    assert frame is not None and frame.data == b"e"
+
+
+async def _connect(offerer: RTCPeerConnection, answerer: RTCPeerConnection,
+                   before_answer: object = None) -> None:
+    await offerer.setLocalDescription(await offerer.createOffer())
+    await answerer.setRemoteDescription(offerer.localDescription)
+    if callable(before_answer):
+        before_answer()
+    await answerer.setLocalDescription(await answerer.createAnswer())
+    await offerer.setRemoteDescription(
+        RTCSessionDescription(sdp=answerer.localDescription.sdp, type="answer"))
+
+
+async def _read_stamps(track: MediaStreamTrack, want: int, timeout: float) -> list[int]:
+    depts: list[int] = []
+    deadline = time.monotonic() + timeout
+    while len(depts) < want and time.monotonic() < deadline:
+        frame = await asyncio.wait_for(track.recv(), deadline - time.monotonic())
+        try:
+            depts.append(read_stamp(frame.to_ndarray(format="gray")).dept)
+        except StampError:
+            continue
+    return depts
+
+
+@pytest.mark.parametrize("codec", ["video/VP8", "video/H264"])
+@pytest.mark.timeout(60)
+async def test_forward_without_decoding_and_late_joiner_gets_keyframe(codec: str) -> None:
+    """Publisher -> hub (passthrough receiver) -> subscriber that joins 2 s late."""
+    apply_host_addresses(ICE)
+    conf = ICE.rtc_configuration()
+    pub, hub_in, hub_out, sub = (RTCPeerConnection(conf) for _ in range(4))
+    packets: list[forward.EncodedPacket] = []
+    out = forward.ForwardTrack("video")
+    out.switch("pub")
+    try:
+        source = DepartmentVideo(9, "消防救援大队", width=320, height=240, fps=15)
+        tr = pub.addTransceiver(source, direction="sendonly")
+        caps = RTCRtpSender.getCapabilities("video").codecs
+        tr.setCodecPreferences([c for c in caps if c.mimeType == codec])
+
+        def passthrough() -> None:
+            (transceiver,) = hub_in.getTransceivers()
+            assert forward.pin_codec(transceiver, [codec]) == codec.split("/")[1]
+
+            def sink(p: forward.EncodedPacket) -> None:
+                packets.append(p)
+                out.push(p)
+
+            forward.install_passthrough(transceiver.receiver, sink)
+            out.on_keyframe_request = lambda: asyncio.ensure_future(
+                forward.send_pli(transceiver.receiver)) and None
+
+        await _connect(pub, hub_in, passthrough)
+        deadline = time.monotonic() + 10
+        while len(packets) < 30 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert len(packets) >= 30
+        assert all(p.codec == codec.split("/")[1] and p.clock_rate == 90000 for p in packets)
+        assert packets[0].keyframe
+        await asyncio.sleep(2.0)  # the publisher's GOP is 3000 frames: no keyframe by itself
+
+        out_tr = hub_out.addTransceiver(out, direction="sendonly")
+        out.bind_sender(out_tr.sender)
+        out.switch(None)
+        out.switch("pub")  # gate: wait for a keyframe and ask for one
+        received: asyncio.Future[MediaStreamTrack] = asyncio.get_running_loop().create_future()
+        sub.on("track", lambda t: received.done() or received.set_result(t))
+        sub.addTransceiver("video", direction="recvonly")
+        await _connect(sub, hub_out,
+                       lambda: forward.pin_codec(hub_out.getTransceivers()[0], [codec]))
+        assert forward.negotiated_codec(sub.getTransceivers()[0]) == codec.split("/")[1]
+        track = await asyncio.wait_for(received, 10)
+        forward.install_low_latency(sub.getTransceivers()[0].receiver)
+        started = time.monotonic()
+        depts = await _read_stamps(track, 5, timeout=10)
+        assert depts[:5] == [9] * 5
+        assert time.monotonic() - started < 5
+        assert out.frames_forwarded >= 5
+    finally:
+        for pc in (pub, hub_in, hub_out, sub):
+            await pc.close()
