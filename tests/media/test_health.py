@@ -1,0 +1,298 @@
+"""Stream health on synthetic feeds that move, freeze, go black, get lost and recover."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from media.health import (
+    BLACK,
+    FROZEN,
+    LOST,
+    RESOLUTION,
+    RESTORED,
+    FeedHealth,
+    HealthConfig,
+    HealthConfigError,
+    HealthEvent,
+    HealthMonitor,
+)
+
+CFG = HealthConfig()
+DT = 1.0 / CFG.sample_fps  # one sampling interval
+
+Picture = Callable[[float], "np.ndarray | None"]
+
+
+def scene(t: float, w: int = 320, h: int = 240) -> np.ndarray:
+    """A textured picture with a bright square that moves with time (no repeat within a test)."""
+    yy, xx = np.mgrid[0:h, 0:w]
+    img = np.empty((h, w, 3), np.uint8)
+    img[..., 0] = (xx * 255 // w).astype(np.uint8)
+    img[..., 1] = (yy * 255 // h).astype(np.uint8)
+    img[..., 2] = 90
+    x = int(t * 40) % (w - 40)
+    y = int(t * 17) % (h - 40)
+    img[y : y + 40, x : x + 40] = 250
+    return img
+
+
+def noisy(img: np.ndarray, rng: np.random.Generator, sigma: float) -> np.ndarray:
+    noise = rng.normal(0.0, sigma, img.shape)
+    return np.clip(img.astype(np.float32) + noise, 0, 255).astype(np.uint8)
+
+
+def run(picture: Picture, until: float, sigma: float = 6.0, seed: int = 1) -> list[HealthEvent]:
+    """Sample `picture` every DT seconds from 0 to `until`; None means no frame arrived."""
+    rng = np.random.default_rng(seed)
+    feed = FeedHealth("police", CFG, start=0.0)
+    events: list[HealthEvent] = []
+    for i in range(int(until / DT) + 1):
+        t = i * DT
+        img = picture(t)
+        events += feed.observe(t, None if img is None else noisy(img, rng, sigma))
+    return events
+
+
+def kinds(events: list[HealthEvent]) -> list[str]:
+    return [e.kind for e in events]
+
+
+def test_moving_noisy_feed_stays_healthy() -> None:
+    assert run(scene, 30.0, sigma=10.0) == []
+
+
+def test_freeze_under_sensor_noise_is_detected_and_recovers() -> None:
+    # picture stops changing at 5 s (noise keeps flickering), moves again at 12 s
+    def picture(t: float) -> np.ndarray:
+        return scene(5.0 if 5.0 <= t < 12.0 else t)
+
+    events = run(picture, 20.0, sigma=8.0)
+    assert kinds(events) == [FROZEN, RESTORED]
+    frozen, restored = events
+    assert abs(frozen.t - (5.0 + CFG.frozen_after_s)) <= DT
+    assert abs(frozen.onset - 5.0) <= DT
+    assert frozen.payload() == {"dept": "police"}
+    assert abs(restored.t - 12.0) <= DT
+    assert restored.was == "frozen"
+    assert abs(restored.payload()["duration_s"] - 7.0) <= DT
+
+
+def test_short_pause_is_not_a_freeze() -> None:
+    def picture(t: float) -> np.ndarray:
+        return scene(5.0 if 5.0 <= t < 5.0 + CFG.frozen_after_s - 2 * DT else t)
+
+    assert run(picture, 15.0) == []
+
+
+def test_black_then_recovery() -> None:
+    def picture(t: float) -> np.ndarray:
+        if 5.0 <= t < 9.0:
+            return np.full((240, 320, 3), 4, np.uint8)
+        return scene(t)
+
+    events = run(picture, 15.0, sigma=3.0)
+    assert kinds(events) == [BLACK, RESTORED]
+    black, restored = events
+    assert abs(black.t - (5.0 + CFG.black_after_s)) <= DT
+    assert abs(restored.t - 9.0) <= DT
+    assert restored.payload()["was"] == "black"
+    assert abs(restored.duration_s - 4.0) <= DT
+
+
+def test_blank_uniform_colour_counts_as_black() -> None:
+    def picture(t: float) -> np.ndarray:
+        if t >= 2.0:
+            return np.full((240, 320, 3), (200, 60, 0), np.uint8)  # a blue "no signal" screen
+        return scene(t)
+
+    events = run(picture, 6.0, sigma=0.5)
+    assert kinds(events) == [BLACK]
+    assert abs(events[0].t - (2.0 + CFG.black_after_s)) <= DT
+
+
+def test_dark_scene_with_detail_is_not_black() -> None:
+    def picture(t: float) -> np.ndarray:
+        return (scene(t) // 6).astype(np.uint8)  # night view: dark but with structure
+
+    assert BLACK not in kinds(run(picture, 10.0, sigma=2.0))
+
+
+def test_lost_when_frames_stop_and_restored_when_they_return() -> None:
+    def picture(t: float) -> np.ndarray | None:
+        return None if 5.0 <= t < 10.0 else scene(t)
+
+    events = run(picture, 15.0)
+    assert kinds(events) == [LOST, RESTORED]
+    lost, restored = events
+    # the last frame came at 5 - DT; lost is reported lost_after_s later
+    assert abs(lost.t - (5.0 + CFG.lost_after_s)) <= DT
+    assert abs(restored.t - 10.0) <= DT
+    assert restored.was == "lost"
+    assert abs(restored.duration_s - 5.0) <= DT
+
+
+def test_feed_that_never_starts_is_lost() -> None:
+    feed = FeedHealth("fire", CFG, start=100.0)
+    assert feed.tick(100.0 + CFG.lost_after_s - DT) == []
+    events = feed.tick(100.0 + CFG.lost_after_s)
+    assert kinds(events) == [LOST]
+    assert feed.tick(200.0) == []  # reported once
+
+
+def test_freeze_then_lost_is_one_outage() -> None:
+    def picture(t: float) -> np.ndarray | None:
+        if 4.0 <= t < 10.0:
+            return scene(4.0)
+        if 10.0 <= t < 16.0:
+            return None
+        return scene(t)
+
+    events = run(picture, 20.0)
+    assert kinds(events) == [FROZEN, LOST, RESTORED]
+    restored = events[-1]
+    assert restored.was == "lost"
+    assert abs(restored.onset - 4.0) <= DT  # the outage began when the picture froze
+    assert abs(restored.t - 16.0) <= DT
+
+
+def test_small_moving_region_keeps_feed_alive() -> None:
+    # a frozen background with a running clock stamp in a corner is not frozen
+    def picture(t: float) -> np.ndarray:
+        img = scene(0.0)
+        img[10:40, 10:110] = 0
+        img[10:40, 10 + int(t * 8) % 80 : 30 + int(t * 8) % 80] = 255
+        return img
+
+    assert FROZEN not in kinds(run(picture, 15.0, sigma=4.0))
+
+
+def test_resolution_change_is_reported_without_false_freeze() -> None:
+    def picture(t: float) -> np.ndarray:
+        return scene(t, 640, 480) if t >= 6.0 else scene(t)
+
+    events = run(picture, 12.0)
+    assert kinds(events) == [RESOLUTION]
+    ev = events[0]
+    assert abs(ev.t - 6.0) <= DT
+    assert ev.payload() == {"dept": "police", "from": "320x240", "to": "640x480"}
+
+
+def test_gray_frames_are_accepted() -> None:
+    feed = FeedHealth("water", CFG)
+    events: list[HealthEvent] = []
+    for i in range(40):
+        t = i * DT
+        events += feed.observe(t, np.full((120, 160), 128, np.uint8))
+    assert kinds(events) == [BLACK]  # uniform gray is blank
+
+
+def test_fps_counts_every_frame_not_only_samples() -> None:
+    feed = FeedHealth("flood", CFG)
+    for i in range(60):  # 15 fps for 4 s
+        t = i / 15
+        feed.count(t)
+        if feed.due(t):
+            feed.observe(t, scene(t))
+    assert feed.fps == pytest.approx(15.0, abs=1.0)
+    for i in range(60, 120, 3):  # 5 fps
+        feed.count(i / 15)
+    assert feed.fps == pytest.approx(5.0, abs=1.0)
+
+
+def test_due_limits_analysis_to_sampling_rate() -> None:
+    feed = FeedHealth("flood", CFG)
+    sampled = 0
+    for i in range(150):  # 30 fps for 5 s
+        t = i / 30
+        if feed.due(t):
+            feed.observe(t, scene(t))
+            sampled += 1
+    assert 5 * CFG.sample_fps - 1 <= sampled <= 5 * CFG.sample_fps + 1
+
+
+def test_uptime_counts_outage_from_onset() -> None:
+    mon = HealthMonitor(CFG)
+    mon.add("police", 0.0)
+    mon.add("fire", 0.0)
+    rng = np.random.default_rng(2)
+    for i in range(int(20 / DT) + 1):
+        t = i * DT
+        frozen_pic = scene(5.0 if 5.0 <= t < 12.0 else t)
+        mon.observe("police", t, noisy(frozen_pic, rng, 5.0))
+        mon.observe("fire", t, noisy(scene(t), rng, 5.0))
+        mon.tick(t)
+    up = mon.uptime(20.0)
+    assert up["fire"] == 1.0
+    assert up["police"] == pytest.approx(1 - 7.0 / 20.0, abs=DT / 20.0)
+    assert mon.uptime(20.0, ["police", "nobody"]).keys() == {"police"}
+
+
+def test_uptime_includes_ongoing_outage() -> None:
+    feed = FeedHealth("power", CFG, start=0.0)
+    feed.observe(0.0, scene(0.0))
+    feed.tick(10.0)  # lost since the frame at 0
+    assert feed.state == "lost"
+    assert feed.uptime(10.0) == pytest.approx(0.0)
+    assert feed.uptime(0.0) == 1.0
+
+
+def test_config_validation_and_mapping() -> None:
+    with pytest.raises(HealthConfigError):
+        HealthConfig(frozen_after_s=0)
+    with pytest.raises(HealthConfigError):
+        HealthConfig.from_mapping({"frozen_after": 3})
+    cfg = HealthConfig.from_mapping({"frozen_after_s": 5, "thumb_size": [16, 12]})
+    assert cfg.frozen_after_s == 5 and cfg.thumb_size == (16, 12)
+
+
+def test_rejects_non_images() -> None:
+    with pytest.raises(ValueError):
+        FeedHealth("x").observe(0.0, np.zeros((0, 0), np.uint8))
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    sigma=st.floats(0.0, 12.0),
+    freeze_at=st.floats(1.0, 6.0),
+    size=st.sampled_from([(160, 120), (320, 240), (640, 360)]),
+    seed=st.integers(0, 2**16),
+)
+def test_freeze_detected_within_one_interval_for_any_noise(
+    sigma: float, freeze_at: float, size: tuple[int, int], seed: int
+) -> None:
+    w, h = size
+
+    def picture(t: float) -> np.ndarray:
+        return scene(min(t, freeze_at), w, h)
+
+    events = run(picture, freeze_at + CFG.frozen_after_s + 2 * DT, sigma=sigma, seed=seed)
+    assert kinds(events) == [FROZEN]
+    assert abs(events[0].t - (freeze_at + CFG.frozen_after_s)) <= DT + 1e-9
+
+
+def test_slow_drift_of_sub_threshold_steps_is_not_frozen() -> None:
+    # a slow pan: each sample differs from the previous by less than the thresholds
+    def picture(t: float) -> np.ndarray:
+        img = scene(0.0)
+        x = 100 + int(t * 3)
+        img[150:200, x : x + 60] = 255
+        return img
+
+    feed = FeedHealth("police", CFG)
+    step_changes = 0
+    events: list[HealthEvent] = []
+    prev = None
+    for i in range(int(20 / DT)):
+        t = i * DT
+        img = picture(t)
+        events += feed.observe(t, img)
+        if prev is not None and feed._changed(feed._prev, prev, 1.0):  # type: ignore[arg-type]
+            step_changes += 1
+        prev = feed._prev
+    assert step_changes == 0  # no single step is a change on its own ...
+    assert FROZEN not in kinds(events)  # ... but the drift adds up
