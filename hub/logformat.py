@@ -158,6 +158,7 @@ class Record:
     dept: str | None
     kind: str
     payload: Mapping[str, Any]
+    payload_json: str = ""  # canonical JSON of payload, if the caller already made it
 
 
 def create(path: str | Path, synchronous: str = "FULL") -> sqlite3.Connection:
@@ -190,7 +191,7 @@ def append_batch(
     seq, prev = head.seq, head.hash
     for r in records:
         seq += 1
-        payload_json = canonical_json(r.payload)
+        payload_json = r.payload_json or canonical_json(r.payload)
         h = event_hash(prev, seq, r.ts_us, r.mono_ns, r.op, r.op_kind, r.role, r.dept, r.kind,
                        payload_json)
         rows.append((seq, r.ts_us, r.mono_ns, r.op, r.op_kind, r.role, r.dept, r.kind,

@@ -1,0 +1,191 @@
+"""Benchmarks of the log and the command path; figures printed, never asserted."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from hub.clock import SystemClock
+from hub.eventlog import Actor, EventLog
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    idx = min(len(s) - 1, max(0, round(q / 100 * (len(s) - 1))))
+    return s[idx]
+
+
+async def bench_log(args: argparse.Namespace) -> dict[str, Any]:
+    """N concurrent writers append small events with synchronous=FULL; group commit batches them."""
+    with tempfile.TemporaryDirectory() as tmp:
+        log = EventLog(Path(tmp) / "events.db", SystemClock(), synchronous=args.synchronous)
+        log.open()
+        log.commit_latencies_ns = []
+        per_writer = max(1, args.events // args.writers)
+        actor = Actor("department", "fire")
+
+        async def writer(k: int) -> None:
+            for i in range(per_writer):
+                await log.append("command.acknowledged",
+                                 {"command_id": f"C{i}", "dept": "fire",
+                                  "client_msg_id": f"w{k}-{i}", "client_ts_us": None},
+                                 actor=actor, op="drill-bench", op_kind="drill")
+
+        cpu0 = time.process_time()
+        t0 = time.perf_counter()
+        await asyncio.gather(*(writer(k) for k in range(args.writers)))
+        wall = time.perf_counter() - t0
+        cpu = time.process_time() - cpu0
+        n = per_writer * args.writers
+        lat = [x / 1e6 for x in log.commit_latencies_ns]
+        batches = log.batches
+        await log.close()
+        from hub.logformat import verify_file
+
+        head = verify_file(Path(tmp) / "events.db")
+    result = {
+        "events": n, "writers": args.writers, "synchronous": args.synchronous,
+        "events_per_s": round(n / wall, 1), "commit_p50_ms": round(percentile(lat, 50), 3),
+        "commit_p99_ms": round(percentile(lat, 99), 3), "batches": batches,
+        "mean_batch": round(n / max(batches, 1), 1), "cpu_pct": round(100 * cpu / wall, 1),
+        "verified_head_seq": head.seq,
+    }
+    print(f"log: {n} durable appends (synchronous={args.synchronous}) by {args.writers} "
+          f"writers in {wall:.2f} s = {result['events_per_s']:.0f} events/s; commit latency "
+          f"p50 {result['commit_p50_ms']} ms, p99 {result['commit_p99_ms']} ms; "
+          f"{batches} transactions (mean {result['mean_batch']} events each)")
+    return result
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def wait_http(url: str, timeout: float = 20.0) -> None:
+    import aiohttp
+
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() < deadline:
+            try:
+                async with http.get(url + "/healthz") as r:
+                    if r.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"hub at {url} did not come up within {timeout} s")
+
+
+def start_hub_process(data: Path, port: int, *extra: str) -> subprocess.Popen[bytes]:
+    """Run `commandhub serve` in its own process (so its CPU is measured apart)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "hub.cli", "serve", "--data", str(data), "--host", "127.0.0.1",
+         "--port", str(port), *extra],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+
+
+def proc_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+async def bench_commands(args: argparse.Namespace) -> dict[str, Any]:
+    """16 department clients answer receipts; a commander issues commands to all at a fixed rate.
+
+    The round trip is measured at the hub from the log: `command.issued` to each department's
+    `command.acknowledged` (hub monotonic clock), so it includes the durable commit of the
+    command, its delivery, the department's answer and the hub's handling of it.
+    """
+    from hub.auth import TokenAuthority, load_secret
+    from hub.client import HubClient
+    from hub.logformat import read_events, verify_file
+    from hub.roster import load_roster
+
+    roster = load_roster()
+    depts = roster.ids[: args.departments]
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp)
+        port = free_port()
+        proc = start_hub_process(data, port)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            await wait_http(url)
+            auth = TokenAuthority(load_secret(data))
+            now = int(time.time())
+            commander = HubClient(url, auth.issue("commander", now=now))
+            await commander.connect()
+            clients = []
+            for d in depts:
+                c = HubClient(url, auth.issue("department", now=now, dept=d))
+
+                async def on_command(frame: dict[str, Any], c: HubClient = c) -> None:
+                    if frame["cause"] == "issued":
+                        await c.respond(frame["command"]["command_id"], "receipt")
+
+                c.on_command = on_command
+                await c.connect()
+                clients.append(c)
+            await commander.request("operation.start", title="bench", kind="drill", level="IV")
+            n_cmds = int(args.rate * args.seconds)
+            interval = 1.0 / args.rate
+            cpu0 = proc_cpu_s(proc.pid)
+            t0 = time.perf_counter()
+            sends = []
+            for i in range(n_cmds):
+                target = t0 + i * interval
+                delay = target - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                sends.append(asyncio.ensure_future(
+                    commander.issue(depts, f"bench command {i}", requires=["receipt"])))
+            await asyncio.gather(*sends)
+            # wait (bounded) until every receipt is in
+            deadline = time.monotonic() + 30
+            expected = n_cmds * len(depts)
+            while time.monotonic() < deadline:
+                st = await commander.rest("GET", "/api/state")
+                if not st["commands"]:
+                    break
+                await asyncio.sleep(0.2)
+            wall = time.perf_counter() - t0
+            cpu = proc_cpu_s(proc.pid) - cpu0
+            for c in [commander, *clients]:
+                await c.close()
+        finally:
+            proc.terminate()
+            proc.wait(timeout=20)
+        verify_file(data / "events.db")
+        events = read_events(data / "events.db")
+    issued = {e.payload["command_id"]: e.mono_ns for e in events if e.kind == "command.issued"}
+    rtts = [(e.mono_ns - issued[e.payload["command_id"]]) / 1e6 for e in events
+            if e.kind == "command.acknowledged"]
+    result = {
+        "departments": len(depts), "commands": n_cmds, "rate_per_s": args.rate,
+        "receipts": len(rtts), "receipts_expected": expected,
+        "rtt_p50_ms": round(percentile(rtts, 50), 3), "rtt_p99_ms": round(percentile(rtts, 99), 3),
+        "rtt_max_ms": round(max(rtts), 3) if rtts else None,
+        "hub_cpu_pct": round(100 * cpu / wall, 1),
+        "bench_maxrss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+    print(f"commands: {n_cmds} commands to {len(depts)} departments at {args.rate}/s; "
+          f"{len(rtts)}/{expected} receipts; command->receipt at the hub p50 "
+          f"{result['rtt_p50_ms']} ms, p99 {result['rtt_p99_ms']} ms, max {result['rtt_max_ms']} "
+          f"ms; hub CPU {result['hub_cpu_pct']}% of one core")
+    return result

@@ -1,0 +1,111 @@
+"""Running a hub: build it from options, serve HTTP(S), print how to join, stop cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiohttp import web
+
+from hub.auth import TokenAuthority, load_secret
+from hub.cli import CliError
+from hub.clock import SystemClock
+from hub.roster import RosterError, load_roster
+from hub.server import create_app, is_loopback
+from hub.service import Hub
+from hub.tls import server_context
+
+
+@dataclass
+class ServeOptions:
+    data: Path
+    host: str = "127.0.0.1"
+    port: int = 8080
+    roster: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    insecure: bool = False
+    allow_origins: set[str] = field(default_factory=set)
+    ice_hosts: list[str] = field(default_factory=list)
+    synchronous: str = "FULL"
+    print_tokens: bool = False
+
+
+class RunningHub:
+    """A started hub and its web server; `await stop()` to end both."""
+
+    def __init__(self, hub: Hub, runner: web.AppRunner, url: str) -> None:
+        self.hub, self.runner, self.url = hub, runner, url
+
+    async def stop(self) -> None:
+        await self.hub.stop()
+        await self.runner.cleanup()
+
+
+async def start_hub(opts: ServeOptions) -> RunningHub:
+    """Start a hub per `opts`; raise CliError on bad options."""
+    if (opts.tls_cert is None) != (opts.tls_key is None):
+        raise CliError("--tls-cert and --tls-key go together")
+    if opts.tls_cert is None and not is_loopback(opts.host) and not opts.insecure:
+        raise CliError(f"refusing plain HTTP on {opts.host}: give --tls-cert/--tls-key "
+                       "(see `commandhub tls self-signed`) or --insecure")
+    try:
+        roster = load_roster(opts.roster)
+    except RosterError as exc:
+        raise CliError(str(exc)) from exc
+    authority = TokenAuthority(load_secret(opts.data), set(roster.ids))
+    hub = Hub(roster, opts.data, SystemClock(), authority=authority,
+              synchronous=opts.synchronous)
+    await hub.start()
+    app = create_app(hub, allowed_origins=opts.allow_origins)
+    from hub.wiring import attach_extensions
+
+    await attach_extensions(app, hub, opts)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    ssl_ctx = server_context(opts.tls_cert, opts.tls_key) if opts.tls_cert and opts.tls_key \
+        else None
+    site = web.TCPSite(runner, opts.host, opts.port, ssl_context=ssl_ctx)
+    try:
+        await site.start()
+    except OSError as exc:
+        await hub.stop()
+        await runner.cleanup()
+        raise CliError(f"cannot listen on {opts.host}:{opts.port}: {exc.strerror}") from exc
+    port = opts.port
+    if port == 0 and site._server is not None:  # an ephemeral port: find which
+        sockets = getattr(site._server, "sockets", None) or []
+        port = sockets[0].getsockname()[1]
+    scheme = "https" if ssl_ctx else "http"
+    if opts.insecure and ssl_ctx is None and not is_loopback(opts.host):
+        print(f"WARNING: plain HTTP on {opts.host}: tokens and commands travel unencrypted",
+              flush=True)
+    return RunningHub(hub, runner, f"{scheme}://{opts.host}:{port}")
+
+
+def join_links(hub: Hub, url: str, ttl_s: int = 12 * 3600) -> list[tuple[str, str]]:
+    """(label, URL with a fresh token) for the commander, an evaluator and each department."""
+    now = int(time.time())
+    links = [("commander", f"{url}/commander?token="
+              f"{hub.authority.issue('commander', now=now, ttl_s=ttl_s)}"),
+             ("evaluator", f"{url}/evaluator?token="
+              f"{hub.authority.issue('evaluator', now=now, ttl_s=ttl_s)}")]
+    for d in hub.roster.departments:
+        tok = hub.authority.issue("department", now=now, ttl_s=ttl_s, dept=d.id)
+        links.append((f"{d.id} {d.name_zh}", f"{url}/department?token={tok}"))
+    return links
+
+
+async def serve(opts: ServeOptions) -> int:
+    running = await start_hub(opts)
+    print(f"CommandHub listening on {running.url} (log: {opts.data / 'events.db'})", flush=True)
+    if opts.print_tokens:
+        for label, link in join_links(running.hub, running.url):
+            print(f"  {label:<28} {link}", flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await running.stop()
+    return 0

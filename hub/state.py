@@ -1,0 +1,81 @@
+"""HubState: the hub's live picture (operation, presence, check-ins, commands), folded from events.
+
+Pure: `apply(event)` for every committed event, in seq order; on start the hub replays the
+whole log through it, so a restarted hub knows exactly what it knew before.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hub.commands import CommandBook
+from hub.logformat import Event
+
+
+@dataclass
+class Operation:
+    id: str
+    title: str
+    kind: str
+    level: str
+    started_us: int
+    scenario: str | None = None
+    speed: float = 1.0
+    paused: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "title": self.title, "kind": self.kind, "level": self.level,
+                "started_us": self.started_us, "scenario": self.scenario, "speed": self.speed,
+                "paused": self.paused}
+
+
+@dataclass
+class HubState:
+    operation: Operation | None = None
+    online: dict[str, int] = field(default_factory=dict)  # actor key -> since ts_us
+    checked_in: dict[str, int] = field(default_factory=dict)  # dept -> ts_us (current operation)
+    commands: CommandBook = field(default_factory=CommandBook)
+    last_seq: int = 0
+    last_ended: str | None = None
+
+    @property
+    def op_id(self) -> str:
+        return self.operation.id if self.operation else "system"
+
+    @property
+    def op_kind(self) -> str:
+        return self.operation.kind if self.operation else "system"
+
+    def apply(self, ev: Event) -> None:
+        self.last_seq = ev.seq
+        k, p = ev.kind, ev.payload
+        if k.startswith("command."):
+            self.commands.apply(k, p, ev.ts_us, ev.seq, ev.op)
+        elif k == "operation.started":
+            self.operation = Operation(ev.op, p["title"], p["kind"], p["level"], ev.ts_us,
+                                       p.get("scenario"), float(p.get("speed", 1.0)))
+            self.checked_in = {}
+        elif k == "operation.ended":
+            self.operation = None
+            self.last_ended = ev.op
+            self.checked_in = {}
+        elif k == "operation.level_changed" and self.operation:
+            self.operation.level = p["to"]
+        elif k == "operation.paused" and self.operation:
+            self.operation.paused = True
+        elif k == "operation.resumed" and self.operation:
+            self.operation.paused = False
+        elif k == "dept.checked_in" and ev.dept and self.operation:
+            self.checked_in.setdefault(ev.dept, ev.ts_us)
+        elif k == "presence.online":
+            self.online[actor_key(ev.role, ev.dept)] = ev.ts_us
+        elif k == "presence.offline":
+            self.online.pop(actor_key(ev.role, ev.dept), None)
+        elif k == "hub.started":
+            # After a crash nobody is connected any more, whatever the log last said.
+            self.online.clear()
+
+
+def actor_key(role: str, dept: str | None) -> str:
+    return f"{role}:{dept}" if dept else role

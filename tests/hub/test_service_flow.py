@@ -1,0 +1,169 @@
+"""Commands and responses end to end over the real WebSocket and a real SQLite log."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from hub.client import HubClientError
+from hub.logformat import read_events, verify_file
+from hub.runtime import RunningHub
+from tests.conftest import Connect
+
+
+async def next_command(client, timeout: float = 5.0) -> dict:  # type: ignore[no-untyped-def]
+    return await asyncio.wait_for(client.commands.get(), timeout)
+
+
+async def test_command_receipt_round_trip(running_hub: RunningHub, connect: Connect) -> None:
+    cmd = await connect("commander")
+    fire = await connect("department", "fire")
+    police = await connect("department", "police")
+    await cmd.request("operation.start", title="flood drill", kind="drill", level="II")
+    ack = await cmd.issue(["fire", "police"], "到达现场核查", requires=["receipt", "on_scene"])
+    cid = ack["command_id"]
+    assert ack["departments"] == ["fire", "police"]
+    for dept in (fire, police):
+        frame = await next_command(dept)
+        assert frame["command"]["command_id"] == cid
+        assert frame["command"]["deadlines"] == {"receipt": 60.0, "on_scene": 900.0}  # level II
+    r = await fire.respond(cid, "receipt")
+    assert r["state"] == "acknowledged" and r["latency_s"] >= 0
+    await fire.respond(cid, "on_scene")
+    with pytest.raises(HubClientError) as bad:
+        await police.respond(cid, "on_scene")  # receipt must come first
+    assert bad.value.code == "invalid_transition"
+    await police.respond(cid, "declined", reason="车辆故障")
+    state = await cmd.rest("GET", "/api/state")
+    assert state["commands"] == [c for c in state["commands"] if c["command_id"] != cid]  # closed
+    events = read_events(running_hub.hub.log.path)
+    kinds = [e.kind for e in events if e.payload.get("command_id") == cid]
+    assert kinds == ["command.issued", "command.acknowledged", "command.on_scene",
+                     "command.declined"]
+    declined = next(e for e in events if e.kind == "command.declined")
+    assert declined.payload["reason"] == "车辆故障" and declined.dept == "police"
+    assert all(e.op.startswith("drill-") and e.op_kind == "drill" for e in events
+               if e.kind.startswith("command."))
+    verify_file(running_hub.hub.log.path)
+
+
+async def test_repeated_client_message_is_logged_once(running_hub: RunningHub,
+                                                      connect: Connect) -> None:
+    cmd = await connect("commander")
+    fire = await connect("department", "fire")
+    cid = (await cmd.issue("fire", "集结待命"))["command_id"]
+    first = await fire.request("command.respond", msg_id="m-1", command_id=cid, response="receipt")
+    again = await fire.request("command.respond", msg_id="m-1", command_id=cid, response="receipt")
+    assert again["duplicate"] is True and again["seq"] == first["seq"]
+    acks = [e for e in read_events(running_hub.hub.log.path) if e.kind == "command.acknowledged"]
+    assert len(acks) == 1
+
+
+async def test_department_may_respond_only_as_itself(connect: Connect) -> None:
+    cmd = await connect("commander")
+    fire = await connect("department", "fire")
+    cid = (await cmd.issue("police", "test"))["command_id"]
+    with pytest.raises(HubClientError) as exc:
+        await fire.respond(cid, "receipt")
+    assert exc.value.code == "not_targeted"
+    with pytest.raises(HubClientError) as exc2:
+        await fire.request("command.respond", command_id=cid, response="receipt", dept="police")
+    assert exc2.value.code == "forbidden"
+
+
+async def test_reconnect_replays_pending_commands(running_hub: RunningHub, connect: Connect,
+                                                  token) -> None:  # type: ignore[no-untyped-def]
+    cmd = await connect("commander")
+    fire = await connect("department", "fire")
+    await fire.close()  # the department goes away
+    cid = (await cmd.issue("fire", "离线期间下达的指令"))["command_id"]
+    done = (await cmd.issue("fire", "已完成的指令"))["command_id"]
+    fire2 = await connect("department", "fire")
+    frames = [await next_command(fire2), await next_command(fire2)]
+    assert {f["command"]["command_id"] for f in frames} == {cid, done}
+    assert all(f["cause"] == "replay" for f in frames)
+    await fire2.respond(done, "receipt")  # requires only receipt: now closed
+    fire3 = await connect("department", "fire")
+    frame = await next_command(fire3)
+    assert frame["command"]["command_id"] == cid
+    await asyncio.sleep(0.2)
+    assert fire3.commands.empty()  # the closed one is not replayed
+    kinds = [e.kind for e in read_events(running_hub.hub.log.path)
+             if e.kind.startswith("presence.") and e.dept == "fire"]
+    assert kinds[:2] == ["presence.online", "presence.offline"]
+
+
+async def test_overdue_marks_and_resends(running_hub: RunningHub, connect: Connect) -> None:
+    cmd = await connect("commander")
+    fire = await connect("department", "fire")
+    cid = (await cmd.issue("fire", "速报", deadlines={"receipt": 0.3}))["command_id"]
+    first = await next_command(fire)
+    assert first["cause"] == "issued"
+    again = await next_command(fire, timeout=5)
+    assert again["cause"] == "overdue" and again["command"]["command_id"] == cid
+    late = await fire.respond(cid, "receipt")
+    assert late["latency_s"] >= 0.3
+    events = read_events(running_hub.hub.log.path)
+    overdue = [e for e in events if e.kind == "command.overdue"]
+    assert [(e.payload["dept"], e.payload["stage"]) for e in overdue] == [("fire", "receipt")]
+    assert any(e.kind == "command.resent" and e.payload["cause"] == "overdue" for e in events)
+
+
+async def test_escalate_and_cancel(running_hub: RunningHub, connect: Connect) -> None:
+    cmd = await connect("commander")
+    fire = await connect("department", "fire")
+    cid = (await cmd.issue(["fire", "police"], "报告水位"))["command_id"]
+    await next_command(fire)
+    esc = await cmd.request("command.escalate", command_id=cid, note="催办")
+    assert esc["departments"] == ["fire", "police"]
+    assert (await next_command(fire))["cause"] == "escalated"
+    await fire.respond(cid, "receipt")
+    c = await cmd.request("command.cancel", command_id=cid, reason="演练调整")
+    assert c["departments"] == ["police"]
+    with pytest.raises(HubClientError) as exc:
+        await cmd.request("command.cancel", command_id=cid)
+    assert exc.value.code == "invalid_transition"
+
+
+async def test_checkin_level_and_field_report(running_hub: RunningHub, connect: Connect) -> None:
+    cmd = await connect("commander")
+    water = await connect("department", "water")
+    with pytest.raises(HubClientError) as exc:
+        await water.checkin()
+    assert exc.value.code == "no_operation"
+    await cmd.request("operation.start", title="防汛演练", kind="drill", level="IV")
+    first = await water.checkin()
+    again = await water.checkin()
+    assert again["duplicate"] is True and again["checked_in_us"] == first["checked_in_us"]
+    await cmd.request("operation.level", level="II", reason="雨情加剧")
+    cid = (await cmd.issue("flood", "巡查堤防"))["command_id"]
+    rep = await water.request("report.field", command_id=cid, text="堤防无渗漏")
+    assert rep["report_id"].startswith("R")
+    events = read_events(running_hub.hub.log.path)
+    issued = next(e for e in events if e.kind == "command.issued")
+    assert issued.payload["level"] == "II"  # takes the operation's current level
+    assert "water" in issued.payload["departments"]
+    level = next(e for e in events if e.kind == "operation.level_changed")
+    assert (level.payload["from"], level.payload["to"]) == ("IV", "II")
+    await cmd.request("operation.end")
+    with pytest.raises(HubClientError):
+        await cmd.request("operation.end")
+
+
+async def test_commander_watches_live_events(connect: Connect) -> None:
+    cmd = await connect("commander")
+    ev = await connect("evaluator")
+    sub = await ev.subscribe(after=0)
+    assert sub["head"] >= 1
+    while not ev.events.empty():
+        ev.events.get_nowait()
+    cid = (await cmd.issue("all", "全体注意"))["command_id"]
+    got = await asyncio.wait_for(ev.events.get(), 5)
+    while got["kind"].startswith("presence."):  # clock reports of the two clients may interleave
+        got = await asyncio.wait_for(ev.events.get(), 5)
+    assert got["kind"] == "command.issued" and got["payload"]["command_id"] == cid
+    assert len(got["payload"]["departments"]) == 16
+    obs = await ev.request("observation.record", criterion="coordination", rating="S",
+                           note="响应迅速")
+    assert obs["seq"] > got["seq"]
