@@ -287,6 +287,13 @@ class ForwardTrack(MediaStreamTrack):
         if source is not None:
             self._keyframe_requested()
 
+    def restart(self) -> None:
+        """Drop what is queued and start again at a keyframe (e.g. once the link is up)."""
+        self._queue.clear()
+        if self.kind == "video" and self.source is not None:
+            self._gated = True
+            self._keyframe_requested()
+
     @property
     def waiting_for_keyframe(self) -> bool:
         return self._gated
@@ -298,6 +305,7 @@ class ForwardTrack(MediaStreamTrack):
         if self._gated:
             if not packet.keyframe:
                 self.frames_dropped += 1
+                self._keyframe_requested()  # the source rate-limits the PLIs it sends
                 return
             self._gated = False
         if self._queue and packet.arrival - self._queue[0].arrival > self._max_delay:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -117,3 +118,13 @@ def age_ms(stamp: Stamp, now_ms: int) -> int:
     """Milliseconds between the stamp's send time and `now_ms` (both wall clock), mod 2**36."""
     diff = (now_ms - stamp.time_ms) % TIME_MOD
     return diff if diff < TIME_MOD // 2 else diff - TIME_MOD
+
+
+def read_frame_stamp(frame: Any) -> Stamp:
+    """Read the stamp from a decoded `av.VideoFrame` using only the top rows of its luma plane."""
+    if frame.format.name not in ("yuv420p", "yuvj420p", "nv12", "gray"):
+        return read_stamp(frame.to_ndarray(format="gray"))
+    plane = frame.planes[0]
+    rows = min(frame.height, stamp_height(frame.width))
+    data = np.frombuffer(plane, dtype=np.uint8, count=plane.line_size * rows)
+    return read_stamp(data.reshape(rows, plane.line_size)[:, : frame.width])

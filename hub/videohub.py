@@ -1,0 +1,499 @@
+"""The VideoHub: one aiortc peer connection per participant, feeds forwarded by the routes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Literal
+
+from aiortc import RTCPeerConnection, RTCRtpTransceiver, RTCSessionDescription
+from aiortc import sdp as aiortc_sdp
+
+from hub import forward, router
+from hub.ice import IceConfig, apply_host_addresses
+from hub.linkstats import LinkStats, collect_link_stats, format_metrics
+from hub.peers import PacketSource, Participant, Slot
+from hub.tap import FeedTap
+
+logger = logging.getLogger(__name__)
+
+Emit = Callable[[str, str | None, dict[str, Any]], Awaitable[None]]
+SlotsCallback = Callable[[str, dict[str, Any]], Awaitable[None]]
+ErrorCallback = Callable[[str, str, str], Awaitable[None]]
+
+ROLES = ("commander", "department", "evaluator", "observer")
+DELIBERATE = ("left", "replaced", "hub_closed", "kicked")
+VIDEO_CODECS = ("video/VP8", "video/H264")
+AUDIO_CODECS = ("audio/opus", "audio/PCMU", "audio/PCMA", "audio/G722")
+MAX_SLOTS = 32
+
+
+class VideoError(Exception):
+    """Bad input to the video hub; `code` goes into the error frame sent to the client."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+def _count_directions(sdp: str) -> dict[str, dict[str, int]]:
+    """Per kind: how many m-lines the offerer sends on and receives on. Raises bad_sdp."""
+    try:
+        description = aiortc_sdp.SessionDescription.parse(sdp)
+    except Exception as exc:  # aiortc's parser raises assorted errors on garbage
+        raise VideoError("bad_sdp", f"cannot parse SDP: {exc!s:.200}") from exc
+    counts = {"audio": {"send": 0, "recv": 0}, "video": {"send": 0, "recv": 0}}
+    if not description.media:
+        raise VideoError("bad_sdp", "offer has no media")
+    for media in description.media:
+        if media.kind not in counts:
+            continue
+        if media.direction in ("sendonly", "sendrecv"):
+            counts[media.kind]["send"] += 1
+        if media.direction in ("recvonly", "sendrecv"):
+            counts[media.kind]["recv"] += 1
+    return counts
+
+
+class VideoHub:
+    """WebRTC routing of the departments' feeds, forwarded without transcoding.
+
+    Slot convention (docs/video.md): the client's offer carries at most one sending m-line
+    per kind (its camera and microphone) and N receiving ones (slots). Slot i of a kind is
+    the i-th receiving m-line of that kind in the offer; `on_slots` tells which department
+    each slot carries whenever that changes.
+    """
+
+    def __init__(
+        self, *, emit: Emit, groups: Mapping[str, Sequence[str]], ice: IceConfig,
+        clock: Callable[[], float] = time.monotonic, on_slots: SlotsCallback | None = None,
+        on_error: ErrorCallback | None = None, departments: Sequence[str] = (),
+        video_codecs: Sequence[str] = VIDEO_CODECS, connect_timeout: float = 20.0,
+        stats_interval: float = 5.0,
+    ) -> None:
+        forward.check_aiortc_version()
+        apply_host_addresses(ice)
+        self._emit = emit
+        self._groups = {g: tuple(m) for g, m in groups.items()}
+        self._ice = ice
+        self._clock = clock
+        self.on_slots = on_slots
+        self.on_error = on_error
+        self._video_codecs = list(video_codecs)
+        self._connect_timeout = connect_timeout
+        self._stats_interval = stats_interval
+        order = list(departments) + [m for ms in self._groups.values() for m in ms]
+        self._departments = list(dict.fromkeys(order))
+        self._participants: dict[str, Participant] = {}
+        self._negotiating: set[str] = set()
+        self._publishers: dict[str, dict[str, PacketSource]] = {}
+        self._attached: dict[int, PacketSource] = {}  # id(slot track) -> source feeding it
+        self._state = router.RouteState()
+        self._outages: dict[str, float] = {}
+        self._taps: dict[str, FeedTap] = {}
+        self._link_stats: dict[tuple[str, str], LinkStats] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._stats_task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+        self._closed = False
+
+    # ----------------------------------------------------------------- signaling
+    async def handle_offer(self, participant_id: str, role: str, dept: str | None, sdp: str) -> str:
+        """Answer a client's offer with a fresh peer connection (replacing any previous one)."""
+        if self._closed:
+            raise VideoError("closed", "video hub is shutting down")
+        if role not in ROLES:
+            raise VideoError("bad_role", f"unknown role {role!r}")
+        if role == "commander":
+            dept = router.CENTER
+        if role in router.PUBLISHING_ROLES and not dept:
+            raise VideoError("bad_role", f"role {role} needs a department")
+        if participant_id in self._negotiating:
+            raise VideoError("out_of_order", "an offer from this participant is being answered")
+        if not isinstance(sdp, str) or len(sdp) > 200_000:
+            raise VideoError("bad_sdp", "SDP missing or too large")
+        counts = _count_directions(sdp)
+        publishes = role in router.PUBLISHING_ROLES
+        for kind, c in counts.items():
+            if c["send"] > (1 if publishes else 0):
+                raise VideoError(
+                    "too_many_tracks", f"role {role} may publish {1 if publishes else 0} {kind}"
+                )
+            if c["recv"] > MAX_SLOTS:
+                raise VideoError("too_many_tracks", f"at most {MAX_SLOTS} {kind} receive slots")
+        self._negotiating.add(participant_id)
+        self._ensure_stats_task()
+        pc = RTCPeerConnection(self._ice.rtc_configuration())
+        try:
+            participant = await self._negotiate(participant_id, role, dept, pc, sdp)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await pc.close()
+            raise
+        finally:
+            self._negotiating.discard(participant_id)
+        async with self._lock:
+            old = self._participants.pop(participant_id, None)
+            if old is not None:
+                await self._drop(old)
+            if publishes and dept is not None:
+                for other in list(self._participants.values()):
+                    if other.dept == dept and other.published:
+                        # the same department published again from elsewhere: keep the newest
+                        self._participants.pop(other.pid, None)
+                        await self._drop(other)
+                self._publishers[dept] = dict(participant.published)
+                tap = self._taps.get(dept)
+                if tap is not None and "video" in participant.published:
+                    participant.published["video"].taps.append(tap.on_packet)
+            self._participants[participant_id] = participant
+            self._watch(participant)
+            await self._apply_routes()
+        local = pc.localDescription
+        assert local is not None
+        return local.sdp
+
+    async def _negotiate(
+        self, pid: str, role: str, dept: str | None, pc: RTCPeerConnection, sdp: str
+    ) -> Participant:
+        try:
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+        except VideoError:
+            raise
+        except Exception as exc:
+            text = str(exc)
+            if "send parameters" in text or "codec" in text.lower():
+                raise VideoError("no_common_codec", text[:200]) from exc
+            raise VideoError("bad_sdp", text[:200] or type(exc).__name__) from exc
+        participant = Participant(pid=pid, role=role, dept=dept, pc=pc, joined=self._clock())
+        for transceiver in pc.getTransceivers():
+            self._setup_transceiver(participant, transceiver)
+        answer = await pc.createAnswer()
+        await pc.setLocalDescription(answer)
+        return participant
+
+    def _setup_transceiver(self, participant: Participant, transceiver: RTCRtpTransceiver) -> None:
+        kind = transceiver.kind
+        offered: str | None = transceiver._offerDirection  # the hub's side, already reversed
+        prefs = self._video_codecs if kind == "video" else list(AUDIO_CODECS)
+        codec = forward.pin_codec(transceiver, prefs)
+        if codec is None:
+            raise VideoError("no_common_codec", f"no {kind} codec in common (hub: {prefs})")
+        if offered in ("recvonly", "sendrecv") and participant.dept is not None:
+            source = PacketSource(participant.dept, kind, transceiver, self._clock)
+            forward.install_passthrough(transceiver.receiver, source.deliver, self._clock)
+            participant.published[kind] = source
+        if offered in ("sendonly", "sendrecv"):
+            track = forward.ForwardTrack(kind, clock=self._clock)
+            transceiver.sender.replaceTrack(track)
+            track.bind_sender(transceiver.sender)
+            transceiver.direction = offered
+            index = len(participant.slots[kind])
+            participant.slots[kind].append(Slot(index, kind, transceiver, track, codec))
+
+    def _watch(self, participant: Participant) -> None:
+        pc = participant.pc
+
+        @pc.on("connectionstatechange")
+        async def on_state() -> None:
+            state = pc.connectionState
+            if state == "connected" and not participant.connected:
+                participant.connected = True
+                await self._connected(participant)
+            elif state in ("failed", "closed") and not participant.closing:
+                self._spawn(self.leave(participant.pid, "ice_" + state))
+
+        self._spawn(self._connect_deadline(participant), owner=participant)
+
+    async def _connect_deadline(self, participant: Participant) -> None:
+        await asyncio.sleep(self._connect_timeout)
+        if not participant.connected and not participant.closing:
+            if self.on_error is not None:
+                await self.on_error(
+                    participant.pid, "ice_timeout",
+                    f"ICE did not complete within {self._connect_timeout:.0f} s",
+                )
+            await self.leave(participant.pid, "ice_timeout")
+
+    async def _connected(self, participant: Participant) -> None:
+        dept = participant.dept
+        if dept is not None and participant.published and dept in self._outages:
+            started = self._outages.pop(dept)
+            await self._emit("video.restored", dept, {
+                "dept": dept, "was": "lost", "cause": "connection",
+                "duration_s": round(self._clock() - started, 3),
+            })
+        for source in participant.published.values():
+            source.request_keyframe()
+        for slot in participant.all_slots():
+            slot.track.restart()  # frames queued before the link was up are stale
+
+    async def leave(self, participant_id: str, reason: str) -> None:
+        """The participant is gone (left, socket closed, heartbeat lost, ICE failed)."""
+        async with self._lock:
+            participant = self._participants.pop(participant_id, None)
+            if participant is None:
+                return
+            await self._drop(participant)
+            dept = participant.dept
+            lost = (
+                participant.published and dept is not None and reason not in DELIBERATE
+                and dept not in self._outages
+                and not any(p.dept == dept and p.published for p in self._participants.values())
+            )
+            if lost and dept is not None:
+                self._outages[dept] = self._clock()
+            await self._apply_routes()
+        if lost:
+            await self._emit("video.lost", dept, {"dept": dept, "cause": "connection",
+                                                  "reason": reason})
+
+    async def _drop(self, participant: Participant) -> None:
+        for slot in participant.all_slots():
+            self._detach(slot)
+        dept = participant.dept
+        if dept is not None and self._publishers.get(dept) == participant.published:
+            del self._publishers[dept]
+        await participant.close()
+
+    # ------------------------------------------------------------------- routing
+    def _published(self, kind: str) -> list[str]:
+        present = [d for d, sources in self._publishers.items() if kind in sources]
+        rank = {d: i for i, d in enumerate([router.CENTER, *self._departments])}
+        return sorted(present, key=lambda d: (rank.get(d, len(rank)), d))
+
+    def _detach(self, slot: Slot) -> None:
+        source = self._attached.pop(id(slot.track), None)
+        if source is not None:
+            source.subscribers.discard(slot.track)
+
+    def _attach(self, slot: Slot, dept: str | None) -> None:
+        self._detach(slot)
+        slot.track.switch(None)
+        if dept is None:
+            return
+        source = self._publishers[dept][slot.kind]
+        slot.track.on_keyframe_request = source.request_keyframe
+        source.subscribers.add(slot.track)
+        self._attached[id(slot.track)] = source
+        slot.track.switch(dept)
+
+    async def _apply_routes(self) -> None:
+        published = {kind: self._published(kind) for kind in ("video", "audio")}
+        changed: list[Participant] = []
+        for participant in list(self._participants.values()):
+            member = router.Member(participant.pid, participant.role, participant.dept)
+            moved = False
+            for kind, wants in (("video", router.video_wants), ("audio", router.audio_wants)):
+                slots = participant.slots[kind]
+                if not slots:
+                    continue
+                wanted = wants(self._state, self._groups, member, published[kind])
+
+                def fits(i: int, dept: str, slots: list[Slot] = slots, kind: str = kind) -> bool:
+                    return self._publishers[dept][kind].codec == slots[i].codec
+
+                plan = router.assign_slots([s.source for s in slots], wanted, fits)
+                for slot, dept in zip(slots, plan, strict=True):
+                    current = self._publishers.get(dept or "", {}).get(kind)
+                    if slot.source != dept or self._attached.get(id(slot.track)) is not current:
+                        self._attach(slot, dept)
+                        moved = True
+            if moved:
+                changed.append(participant)
+        if self.on_slots is not None:
+            for participant in changed:
+                try:
+                    await self.on_slots(participant.pid, self.slot_info(participant.pid))
+                except Exception:  # a closed socket must not break routing for others
+                    logger.exception("on_slots failed for %s", participant.pid)
+
+    def slot_map(self, participant_id: str, kind: str = "video") -> dict[int, str]:
+        """Slot index -> department currently carried, for one participant."""
+        participant = self._participants.get(participant_id)
+        return participant.slot_map(kind) if participant else {}
+
+    def slot_info(self, participant_id: str) -> dict[str, Any]:
+        """The `rtc.slots` frame body: per kind, each slot's mid and department (or null)."""
+        participant = self._participants.get(participant_id)
+        out: dict[str, Any] = {"type": "rtc.slots", "video": [], "audio": []}
+        if participant is None:
+            return out
+        for kind in ("video", "audio"):
+            out[kind] = [
+                {"slot": s.index, "mid": s.transceiver.mid, "dept": s.source, "codec": s.codec}
+                for s in participant.slots[kind]
+            ]
+        return out
+
+    def _known(self, dept: str) -> bool:
+        return dept == router.CENTER or dept in self._departments or dept in self._publishers
+
+    def _require(self, dept: str) -> None:
+        if not self._known(dept):
+            raise VideoError("bad_route", f"unknown department {dept!r}")
+
+    async def _route(self, action: str, source: str, targets: Any, **extra: Any) -> None:
+        await self._emit("route.changed", None, {
+            "action": action, "source": source, "targets": targets, **extra,
+        })
+        async with self._lock:
+            await self._apply_routes()
+
+    async def push(self, source: str, targets: Sequence[str] | Literal["all"]) -> None:
+        """Horizontal dispatch: show `source` to `targets` (departments, groups or "all")."""
+        self._require(source)
+        try:
+            resolved = router.validate_targets(targets, self._departments, self._groups)
+        except router.RouteError as exc:
+            raise VideoError("bad_route", str(exc)) from exc
+        self._state.pushes.pop(source, None)
+        self._state.pushes[source] = resolved
+        await self._route("push", source, resolved if resolved == "all" else list(resolved))
+
+    async def unpush(self, source: str) -> None:
+        self._require(source)
+        targets = self._state.pushes.pop(source, ())
+        await self._route("unpush", source, targets if targets == "all" else list(targets))
+
+    async def set_group_channel(self, group: str, on: bool) -> None:
+        if group not in self._groups:
+            raise VideoError("bad_route", f"unknown group {group!r}")
+        (self._state.groups_on.add if on else self._state.groups_on.discard)(group)
+        await self._route("group", group, list(self._groups[group]), on=on)
+
+    async def link(self, a: str, b: str) -> None:
+        self._require(a)
+        self._require(b)
+        if a == b:
+            raise VideoError("bad_route", "cannot link a department to itself")
+        self._state.links.add(frozenset((a, b)))
+        await self._route("link", a, [b])
+
+    async def unlink(self, a: str, b: str) -> None:
+        self._state.links.discard(frozenset((a, b)))
+        await self._route("unlink", a, [b])
+
+    async def mute(self, dept: str, muted: bool) -> None:
+        self._require(dept)
+        (self._state.muted.add if muted else self._state.muted.discard)(dept)
+        await self._route("mute" if muted else "unmute", dept, [router.CENTER])
+
+    async def talk_to(self, dept: str | None) -> None:
+        """Commander audio to one department only (None: to all again)."""
+        if dept is not None:
+            self._require(dept)
+        self._state.talk_to = dept
+        await self._route("talk", router.CENTER, "all" if dept is None else [dept])
+
+    @property
+    def routes(self) -> router.RouteState:
+        return self._state
+
+    # ------------------------------------------------------------ taps and stats
+    def frame_tap(self, dept: str) -> FeedTap:
+        """The shared tap on `dept`'s video (created on first use, kept across reconnects)."""
+        tap = self._taps.get(dept)
+        if tap is None:
+            tap = FeedTap(dept, lambda: self._request_keyframe(dept))
+            self._taps[dept] = tap
+            source = self._publishers.get(dept, {}).get("video")
+            if source is not None:
+                source.taps.append(tap.on_packet)
+        return tap
+
+    def _request_keyframe(self, dept: str) -> None:
+        source = self._publishers.get(dept, {}).get("video")
+        if source is not None:
+            source.request_keyframe()
+
+    def _ensure_stats_task(self) -> None:
+        if self._stats_task is None and self._stats_interval > 0:
+            self._stats_task = asyncio.ensure_future(self._stats_loop())
+
+    async def _stats_loop(self) -> None:
+        while not self._closed:
+            await asyncio.sleep(self._stats_interval)
+            try:
+                await self.collect_stats(log=True)
+            except Exception:
+                logger.exception("link stats collection failed")
+
+    async def collect_stats(self, log: bool = False) -> None:
+        """Refresh link health from getStats (and log one `link.stats` event per track)."""
+        for participant in list(self._participants.values()):
+            if not participant.connected or participant.closing:
+                continue
+            for kind, source in participant.published.items():
+                key = (source.dept, kind)
+                stats = await collect_link_stats(participant, source, self._link_stats.get(key))
+                self._link_stats[key] = stats
+                if log:
+                    await self._emit("link.stats", source.dept, stats.event_payload())
+
+    def stats(self) -> dict[str, Any]:
+        """Per participant and track link health, routes and outages (for the state API)."""
+        now = self._clock()
+        participants: dict[str, Any] = {}
+        for pid, p in self._participants.items():
+            published = {}
+            for kind, source in p.published.items():
+                fps, kbps = source.rates()
+                link = self._link_stats.get((source.dept, kind))
+                published[kind] = {
+                    "codec": source.codec, "fps": round(fps, 2), "bitrate_kbps": round(kbps, 1),
+                    "frames": source.frames, "keyframes": source.keyframes,
+                    "freezes": source.freezes, "subscribers": len(source.subscribers),
+                    "loss_pct": link.loss_pct if link else None,
+                    "rtt_ms": link.rtt_ms if link else None,
+                }
+            participants[pid] = {
+                "role": p.role, "dept": p.dept, "connected": p.connected,
+                "state": p.pc.connectionState, "published": published,
+                "slots": {k: {str(i): d for i, d in p.slot_map(k).items()}
+                          for k in ("video", "audio")},
+                "forwarded": sum(s.track.frames_forwarded for s in p.all_slots()),
+                "dropped": sum(s.track.frames_dropped for s in p.all_slots()),
+            }
+        return {
+            "participants": participants,
+            "routes": self._state.snapshot(),
+            "outages": {d: round(now - t, 3) for d, t in self._outages.items()},
+        }
+
+    def metrics_text(self) -> str:
+        """Prometheus text exposition of the link health (for /metrics)."""
+        return format_metrics(self.stats())
+
+    # ------------------------------------------------------------------ lifecycle
+    def _spawn(self, coro: Awaitable[Any], owner: Participant | None = None) -> None:
+        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
+        holder = owner.tasks if owner is not None else self._tasks
+        holder.add(task)
+        task.add_done_callback(holder.discard)
+
+    @property
+    def participants(self) -> dict[str, Participant]:
+        return self._participants
+
+    async def close(self) -> None:
+        """Close every peer connection and task."""
+        self._closed = True
+        if self._stats_task is not None:
+            self._stats_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._stats_task
+        async with self._lock:
+            for participant in list(self._participants.values()):
+                await self._drop(participant)
+            self._participants.clear()
+        for tap in self._taps.values():
+            tap.close()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
