@@ -1,0 +1,231 @@
+"""One operation's events in the shape scoring needs: parsed small kinds, columns for responses."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from hub.logformat import Event
+
+# Response kinds kept as columns (they are most of a big log); codes index RESPONSE_KINDS.
+RESPONSE_KINDS = (
+    "command.delivered",
+    "command.acknowledged",
+    "command.on_scene",
+    "command.completed",
+    "command.declined",
+)
+DELIVERED, ACKNOWLEDGED, ON_SCENE, COMPLETED, DECLINED = range(5)
+
+# Kinds parsed in full (few per drill). link.stats, presence.clock and the like are not needed.
+PARSED_KINDS = (
+    "operation.started",
+    "operation.ended",
+    "operation.level_changed",
+    "operation.paused",
+    "operation.resumed",
+    "dept.checked_in",
+    "presence.online",
+    "presence.offline",
+    "command.issued",
+    "command.overdue",
+    "command.escalated",
+    "command.cancelled",
+    "observation.recorded",
+    "checklist.ticked",
+    "inject.released",
+    "video.lost",
+    "video.frozen",
+    "video.black",
+    "video.restored",
+)
+# Kinds before the operation that set the state it starts in (who is online, whose video is out).
+CARRY_IN_KINDS = (
+    "presence.online",
+    "presence.offline",
+    "video.lost",
+    "video.frozen",
+    "video.black",
+    "video.restored",
+)
+
+I64 = npt.NDArray[np.int64]
+I8 = npt.NDArray[np.int8]
+
+
+class OperationNotFoundError(Exception):
+    """The log has no such operation, or several and none was chosen."""
+
+
+@dataclass(frozen=True, slots=True)
+class Department:
+    """A department taking part, as the operation's roster names it."""
+
+    id: str
+    name_zh: str
+    name_en: str
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """A parsed event of one of PARSED_KINDS."""
+
+    seq: int
+    ts_us: int
+    role: str
+    dept: str | None
+    kind: str
+    payload: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Operation:
+    """The operation being scored: its header and time window."""
+
+    id: str
+    title: str
+    kind: str
+    level: str
+    scenario: str | None
+    speed: float
+    start_seq: int
+    start_us: int
+    end_us: int
+    ended: bool
+    roster: tuple[Department, ...]
+
+
+@dataclass(frozen=True)
+class Responses:
+    """Department responses as columns, in seq order."""
+
+    kind: I8
+    seq: I64
+    ts_us: I64
+    command_id: list[str]
+    dept: list[str]
+
+    @staticmethod
+    def empty() -> Responses:
+        return Responses(np.zeros(0, np.int8), np.zeros(0, np.int64), np.zeros(0, np.int64), [], [])
+
+    def __len__(self) -> int:
+        return len(self.seq)
+
+
+@dataclass(frozen=True)
+class DrillLog:
+    """Everything the engine reads about one operation."""
+
+    operation: Operation
+    parsed: list[Parsed]
+    carry_in: list[Parsed]
+    responses: Responses = field(default_factory=Responses.empty)
+
+    def of_kind(self, *kinds: str) -> list[Parsed]:
+        return [p for p in self.parsed if p.kind in kinds]
+
+
+@dataclass(frozen=True, slots=True)
+class OperationStart:
+    """An operation.started event, for choosing which operation to score."""
+
+    seq: int
+    ts_us: int
+    op: str
+    payload: Mapping[str, Any]
+
+
+def choose_operation(starts: Sequence[OperationStart], op: str | None) -> OperationStart:
+    """The operation to score: the one named, else the only one in the log."""
+    if op is not None:
+        for s in starts:
+            if s.op == op:
+                return s
+        known = ", ".join(s.op for s in starts) or "none"
+        raise OperationNotFoundError(f"no operation {op!r} in the log (operations: {known})")
+    if not starts:
+        raise OperationNotFoundError("the log has no operation.started event")
+    if len(starts) > 1:
+        known = ", ".join(s.op for s in starts)
+        raise OperationNotFoundError(f"the log holds several operations; choose one with --operation ({known})")
+    return starts[0]
+
+
+def make_operation(start: OperationStart, end_us: int, ended: bool) -> Operation:
+    p = start.payload
+    roster: list[Department] = []
+    seen: set[str] = set()
+    for entry in p.get("roster") or []:
+        if not isinstance(entry, Mapping) or not isinstance(entry.get("id"), str):
+            continue
+        did = str(entry["id"])
+        if did in seen or did == "center":
+            continue
+        seen.add(did)
+        roster.append(Department(did, str(entry.get("name_zh") or did), str(entry.get("name_en") or did)))
+    speed = p.get("speed")
+    return Operation(
+        id=start.op,
+        title=str(p.get("title") or start.op),
+        kind=str(p.get("kind") or "drill"),
+        level=str(p.get("level") or ""),
+        scenario=str(p["scenario"]) if p.get("scenario") else None,
+        speed=float(speed) if isinstance(speed, int | float) and speed > 0 else 1.0,
+        start_seq=start.seq,
+        start_us=start.ts_us,
+        end_us=max(end_us, start.ts_us),
+        ended=ended,
+        roster=tuple(roster),
+    )
+
+
+def operations_in(events: Iterable[Event]) -> list[OperationStart]:
+    return [
+        OperationStart(e.seq, e.ts_us, e.op, e.payload) for e in events if e.kind == "operation.started"
+    ]
+
+
+def from_events(events: Sequence[Event], op: str | None = None) -> DrillLog:
+    """Build a DrillLog from events in seq order (the pure path; see logread for the fast one)."""
+    start = choose_operation(operations_in(events), op)
+    parsed: list[Parsed] = []
+    carry: list[Parsed] = []
+    kinds: list[int] = []
+    seqs: list[int] = []
+    tss: list[int] = []
+    cids: list[str] = []
+    depts: list[str] = []
+    codes = {k: i for i, k in enumerate(RESPONSE_KINDS)}
+    parsed_kinds = set(PARSED_KINDS)
+    carry_kinds = set(CARRY_IN_KINDS)
+    end_us, ended = start.ts_us, False
+    max_us = start.ts_us
+    for e in events:
+        if e.op != start.op:
+            if e.seq < start.seq and e.kind in carry_kinds:
+                carry.append(Parsed(e.seq, e.ts_us, e.role, e.dept, e.kind, e.payload))
+            continue
+        if ended:
+            continue
+        max_us = max(max_us, e.ts_us)
+        code = codes.get(e.kind)
+        if code is not None:
+            kinds.append(code)
+            seqs.append(e.seq)
+            tss.append(e.ts_us)
+            cids.append(str(e.payload.get("command_id")))
+            depts.append(str(e.dept))  # the responding department is the actor
+        elif e.kind in parsed_kinds:
+            parsed.append(Parsed(e.seq, e.ts_us, e.role, e.dept, e.kind, e.payload))
+            if e.kind == "operation.ended":
+                ended, end_us = True, e.ts_us
+    responses = Responses(
+        np.asarray(kinds, np.int8), np.asarray(seqs, np.int64), np.asarray(tss, np.int64), cids, depts
+    )
+    return DrillLog(make_operation(start, end_us if ended else max_us, ended), parsed, carry,
+                    responses)

@@ -1,0 +1,306 @@
+"""Read and verify a log file fast: the chain checked in parallel chunks, the columns pulled by SQL."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from json.encoder import encode_basestring
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hub.logformat import (
+    COLUMNS,
+    GENESIS_HASH,
+    ChainError,
+    Head,
+    event_hash,
+    open_readonly,
+)
+from scoring.drilllog import (
+    CARRY_IN_KINDS,
+    PARSED_KINDS,
+    RESPONSE_KINDS,
+    DrillLog,
+    OperationStart,
+    Parsed,
+    Responses,
+    choose_operation,
+    make_operation,
+)
+
+Progress = Callable[[str, float], None]
+
+# Below this many events the chain is checked in this process; above, in worker processes.
+PARALLEL_MIN_EVENTS = 200_000
+
+
+def _body(seq: int, ts: int, mono: int, op: str, opk: str, role: str, dept: str | None,
+          kind: str, payload: str, prev: str) -> str:
+    """The canonical JSON that hub.logformat.event_hash hashes, built without a dict."""
+    return (
+        '{"dept":%s,"kind":%s,"mono_ns":%d,"op":%s,"op_kind":%s,"payload":%s,"prev":%s,'
+        '"role":%s,"seq":%d,"ts_us":%d}'
+        % ("null" if dept is None else encode_basestring(dept), encode_basestring(kind), mono,
+           encode_basestring(op), encode_basestring(opk), encode_basestring(payload),
+           encode_basestring(prev), encode_basestring(role), seq, ts)
+    )
+
+
+def fast_hash(prev: str, seq: int, ts: int, mono: int, op: str, opk: str, role: str,
+              dept: str | None, kind: str, payload: str) -> str:
+    """Same value as hub.logformat.event_hash (checked by a test), a few times faster."""
+    try:
+        body = _body(seq, ts, mono, op, opk, role, dept, kind, payload, prev)
+    except TypeError:  # a column of an unexpected type: let the reference decide
+        return event_hash(prev, seq, ts, mono, op, opk, role, dept, kind, payload)
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    """What one chunk of the chain looked like: where it starts and ends, or its first error."""
+
+    lo: int
+    first_prev: str | None
+    last_hash: str | None
+    count: int
+    error: tuple[int, str] | None
+
+
+def verify_chunk(path: str, lo: int, hi: int) -> ChunkResult:
+    """Check seqs lo..hi: continuity, links inside the chunk and every hash."""
+    conn = open_readonly(path)
+    try:
+        cur = conn.execute(
+            f"SELECT {COLUMNS} FROM events WHERE seq >= ? AND seq <= ? ORDER BY seq", (lo, hi)
+        )
+        expected = lo
+        prev: str | None = None
+        first_prev: str | None = None
+        sha = hashlib.sha256
+        enc = encode_basestring
+        while rows := cur.fetchmany(20_000):
+            for seq, ts, mono, op, opk, role, dept, kind, payload, ph, h in rows:
+                if seq != expected:
+                    return ChunkResult(lo, first_prev, prev, expected - lo,
+                                       (expected, f"missing (next stored seq is {seq})"))
+                if prev is None:
+                    first_prev = ph
+                elif ph != prev:
+                    return ChunkResult(lo, first_prev, prev, expected - lo,
+                                       (seq, "prev_hash does not match the previous event's hash"))
+                try:
+                    body = (
+                        '{"dept":%s,"kind":%s,"mono_ns":%d,"op":%s,"op_kind":%s,"payload":%s,'
+                        '"prev":%s,"role":%s,"seq":%d,"ts_us":%d}'
+                        % ("null" if dept is None else enc(dept), enc(kind), mono, enc(op),
+                           enc(opk), enc(payload), enc(ph), enc(role), seq, ts)
+                    )
+                    ok = sha(body.encode("utf-8")).hexdigest() == h
+                except TypeError:
+                    ok = False
+                if not ok and event_hash(ph, seq, ts, mono, op, opk, role, dept, kind, payload) != h:
+                    return ChunkResult(lo, first_prev, prev, expected - lo,
+                                       (seq, "content does not match its hash (edited or reordered)"))
+                prev = h
+                expected += 1
+        if expected <= hi:
+            nxt = conn.execute("SELECT min(seq) FROM events WHERE seq > ?", (hi,)).fetchone()[0]
+            why = f"missing (next stored seq is {nxt})" if nxt is not None else "missing"
+            return ChunkResult(lo, first_prev, prev, expected - lo, (expected, why))
+        return ChunkResult(lo, first_prev, prev, expected - lo, None)
+    finally:
+        conn.close()
+
+
+def _combine(chunks: list[ChunkResult]) -> Head:
+    """Join chunk results in seq order with the same verdicts as hub.logformat.verify_rows."""
+    prev = GENESIS_HASH
+    last_seq = 0
+    for c in chunks:
+        if c.count and c.first_prev != prev:
+            raise ChainError(c.lo, "prev_hash does not match the previous event's hash")
+        if c.error is not None:
+            raise ChainError(*c.error)
+        if c.count:
+            prev = c.last_hash or prev
+            last_seq = c.lo + c.count - 1
+    return Head(last_seq, prev)
+
+
+def _check_head(path: str, head: Head | None) -> None:
+    if head is None or head.seq == 0:
+        return
+    conn = open_readonly(path)
+    try:
+        row = conn.execute("SELECT hash FROM events WHERE seq = ?", (head.seq,)).fetchone()
+    finally:
+        conn.close()
+    if row is not None and row[0] != head.hash:
+        raise ChainError(head.seq, "hash differs from the given head checkpoint")
+
+
+def _chunks(max_seq: int, n: int) -> list[tuple[int, int]]:
+    if max_seq <= 0:
+        return []
+    step = -(-max_seq // n)
+    return [(lo, min(lo + step - 1, max_seq)) for lo in range(1, max_seq + 1, step)]
+
+
+def _max_seq(path: str) -> int:
+    conn = open_readonly(path)
+    try:
+        value = conn.execute("SELECT max(seq) FROM events").fetchone()[0]
+    finally:
+        conn.close()
+    return int(value or 0)
+
+
+def default_workers() -> int:
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+class Verifier:
+    """Verify a log's chain, in worker processes for big logs, while the caller does other work."""
+
+    def __init__(self, path: str | Path, workers: int | None = None, head: Head | None = None) -> None:
+        self.path = str(path)
+        self.head = head
+        self.max_seq = _max_seq(self.path)
+        n = default_workers() if workers is None else max(1, workers)
+        if self.max_seq < PARALLEL_MIN_EVENTS:
+            n = 1
+        self.ranges = _chunks(self.max_seq, n)
+        self._pool: ProcessPoolExecutor | None = None
+        self._futures: list[Future[ChunkResult]] = []
+        if n > 1:
+            method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+            self._pool = ProcessPoolExecutor(n, mp_context=multiprocessing.get_context(method))
+            self._futures = [self._pool.submit(verify_chunk, self.path, lo, hi) for lo, hi in self.ranges]
+
+    def close(self) -> None:
+        """Stop the workers (used when the caller gives up before the verdict)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def result(self) -> Head:
+        """Wait for the verdict: the head, or ChainError naming the first bad seq."""
+        try:
+            if self._pool is not None:
+                chunks = [f.result() for f in self._futures]
+            else:
+                chunks = [verify_chunk(self.path, lo, hi) for lo, hi in self.ranges]
+        finally:
+            self.close()
+        got = _combine(chunks)
+        if self.head is not None:
+            if self.head.seq > got.seq:
+                raise ChainError(got.seq + 1,
+                                 f"log ends before the given head seq {self.head.seq} (truncated)")
+            _check_head(self.path, self.head)
+        return got
+
+
+def verify_log(path: str | Path, workers: int | None = None, head: Head | None = None) -> Head:
+    """Verify a log file's whole chain (same verdicts as hub.logformat.verify_file)."""
+    return Verifier(path, workers, head).result()
+
+
+def _in(values: tuple[str, ...]) -> str:
+    return "(" + ",".join("'" + v + "'" for v in values) + ")"
+
+
+def _parsed(rows: list[tuple[Any, ...]]) -> list[Parsed]:
+    return [Parsed(seq, ts, role, dept, kind, json.loads(payload))
+            for seq, ts, role, dept, kind, payload in rows]
+
+
+def extract(conn: sqlite3.Connection, op: str | None) -> DrillLog:
+    """Pull one operation's events out of an open log: parsed kinds in full, responses as columns."""
+    starts = [
+        OperationStart(seq, ts, o, json.loads(payload))
+        for seq, ts, o, payload in conn.execute(
+            "SELECT seq, ts_us, op, payload FROM events WHERE kind = 'operation.started' ORDER BY seq"
+        )
+    ]
+    start = choose_operation(starts, op)
+    ended_row = conn.execute(
+        "SELECT seq, ts_us FROM events WHERE op = ? AND kind = 'operation.ended' ORDER BY seq LIMIT 1",
+        (start.op,),
+    ).fetchone()
+    if ended_row is not None:
+        last_seq, end_us = ended_row
+    else:
+        last_seq, end_us = conn.execute(
+            "SELECT max(seq), max(ts_us) FROM events WHERE op = ?", (start.op,)
+        ).fetchone()
+    ended = ended_row is not None
+    parsed = _parsed(conn.execute(
+        f"SELECT seq, ts_us, role, dept, kind, payload FROM events "
+        f"WHERE op = ? AND kind IN {_in(PARSED_KINDS)} AND seq <= ? ORDER BY seq",
+        (start.op, last_seq),
+    ).fetchall())
+    carry = _parsed(conn.execute(
+        f"SELECT seq, ts_us, role, dept, kind, payload FROM events "
+        f"WHERE seq < ? AND op != ? AND kind IN {_in(CARRY_IN_KINDS)} ORDER BY seq",
+        (start.seq, start.op),
+    ).fetchall())
+    case = " ".join(f"WHEN '{k}' THEN {i}" for i, k in enumerate(RESPONSE_KINDS))
+    rows = conn.execute(
+        f"SELECT CASE kind {case} END, seq, ts_us, "
+        f"coalesce(json_extract(payload, '$.command_id'), 'None'), coalesce(dept, 'None') "
+        f"FROM events NOT INDEXED WHERE op = ? AND kind IN {_in(RESPONSE_KINDS)} AND seq <= ? "
+        f"ORDER BY seq",
+        (start.op, last_seq),
+    ).fetchall()
+    if rows:
+        kinds, seqs, tss, cids, depts = zip(*rows, strict=True)
+        responses = Responses(
+            np.asarray(kinds, np.int8), np.asarray(seqs, np.int64), np.asarray(tss, np.int64),
+            [str(c) for c in cids], [str(d) for d in depts],
+        )
+    else:
+        responses = Responses.empty()
+    return DrillLog(make_operation(start, int(end_us), ended), parsed, carry, responses)
+
+
+def list_operations(path: str | Path) -> list[OperationStart]:
+    conn = open_readonly(path)
+    try:
+        return [
+            OperationStart(seq, ts, o, json.loads(payload))
+            for seq, ts, o, payload in conn.execute(
+                "SELECT seq, ts_us, op, payload FROM events WHERE kind = 'operation.started' ORDER BY seq"
+            )
+        ]
+    finally:
+        conn.close()
+
+
+def load(path: str | Path, op: str | None = None, workers: int | None = None,
+         head: Head | None = None) -> tuple[DrillLog, Head]:
+    """Verify the chain and extract one operation; raise ChainError if the chain is broken.
+
+    The extraction runs while worker processes check the chain; nothing extracted is
+    returned unless the whole chain verifies.
+    """
+    verifier = Verifier(path, workers, head)
+    try:
+        conn = open_readonly(path)
+        try:
+            log = extract(conn, op)
+        finally:
+            conn.close()
+    except BaseException:
+        verifier.close()
+        raise
+    return log, verifier.result()

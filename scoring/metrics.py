@@ -1,0 +1,642 @@
+"""Facts measured from a DrillLog (numpy over the response columns) and the per-unit metric values."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from scoring.catalog import STAGES, MetricSpec
+from scoring.drilllog import (
+    ACKNOWLEDGED,
+    COMPLETED,
+    DECLINED,
+    DELIVERED,
+    ON_SCENE,
+    Department,
+    DrillLog,
+    Operation,
+    Parsed,
+)
+from scoring.rubric import MetricParams
+from scoring.scenario import ScenarioView
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+BOOL = npt.NDArray[np.bool_]
+NONE = np.iinfo(np.int64).max  # "never happened" for a timestamp column
+US = 1_000_000.0
+
+
+class ScoringError(Exception):
+    """The log cannot be scored with this rubric (for example a needed scenario is missing)."""
+
+
+@dataclass
+class Units:
+    """One metric's values, one per unit, with the departments and the events they came from."""
+
+    value: F64
+    dept: I64  # index into Facts.depts, -1 for none
+    ev_seq: I64  # (n, k); 0 = no event
+    ev_ts: I64  # (n, k)
+    censored: BOOL
+    label: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.value)
+
+    def select(self, mask: BOOL) -> Units:
+        idx = np.flatnonzero(mask)
+        return Units(self.value[idx], self.dept[idx], self.ev_seq[idx], self.ev_ts[idx],
+                     self.censored[idx], [self.label[i] for i in idx] if self.label else [])
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A stretch of one department's video: up, offline, lost, frozen or black."""
+
+    start_us: int
+    end_us: int
+    state: str
+
+
+@dataclass(frozen=True)
+class Inject:
+    """A scripted inject: planned and actual release (seconds from operation start)."""
+
+    id: str
+    title: str
+    type: str
+    planned_s: float | None
+    actual_s: float | None
+    seq: int
+    ts_us: int
+
+
+@dataclass(frozen=True)
+class Rating:
+    """An evaluator's latest P/S/M/U rating for one criterion (and department, or none)."""
+
+    criterion: str
+    dept: str | None
+    rating: str
+    note: str
+    seq: int
+    ts_us: int
+
+
+@dataclass(frozen=True)
+class Tick:
+    item: str
+    checked: bool
+    note: str
+    seq: int
+    ts_us: int
+
+
+@dataclass
+class Facts:
+    """What happened in the operation, as arrays indexed by department, command and pair."""
+
+    op: Operation
+    depts: list[str]
+    names: dict[str, Department]
+    # commands
+    cmd_ids: list[str]
+    cmd_text: list[str]
+    cmd_seq: I64
+    cmd_ts: I64
+    cmd_critical: BOOL
+    cmd_level: list[str]
+    cmd_requires: BOOL  # (n, 3) receipt, on_scene, completed
+    cmd_deadline: F64  # (n, 3) seconds, NaN when not given
+    # (command, department) pairs, sorted by command then department
+    p_cmd: I64
+    p_dept: I64
+    p_stage_ts: I64  # (n, 3) first time each stage was reached (a later stage implies earlier ones)
+    p_stage_seq: I64
+    p_declined_ts: I64
+    p_declined_seq: I64
+    p_delivered_ts: I64
+    p_cancel_ts: I64
+    # per department
+    checkin_ts: I64
+    checkin_seq: I64
+    uptime: F64  # NaN when video is not measured
+    frozen_black_s: F64
+    video_measured: bool
+    video_segments: dict[str, list[Segment]]
+    video_evidence: dict[str, list[tuple[int, int]]]
+    # occurrence events: (dept index, seq, ts, stage index or -1)
+    overdue: list[tuple[int, int, int, int]]
+    escalations: list[tuple[int, int, int]]
+    disconnects: list[tuple[int, int, int]]
+    injects: list[Inject]
+    ratings: dict[tuple[str, str | None], Rating]
+    ticks: dict[str, Tick]
+    level_changes: list[tuple[int, str, str]]
+    evaluators: int
+    notes: list[str]
+
+    @property
+    def n_depts(self) -> int:
+        return len(self.depts)
+
+    @property
+    def window_s(self) -> float:
+        return (self.op.end_us - self.op.start_us) / US
+
+    def dept_index(self) -> dict[str, int]:
+        return {d: i for i, d in enumerate(self.depts)}
+
+    # --- per-unit metric values -----------------------------------------------------------
+    def units(self, spec: MetricSpec, params: MetricParams, scenario: ScenarioView | None) -> Units:
+        """The metric's value for each unit (department, pair, event or inject)."""
+        name = spec.name
+        if name in ("checkin_latency", "checked_in"):
+            return self._checkin(name, params)
+        if name in ("receipt_latency", "on_scene_latency", "completion_latency"):
+            stage = {"receipt_latency": 0, "on_scene_latency": 1, "completion_latency": 2}[name]
+            return self._latency(stage, params, scenario)
+        if name == "missed":
+            return self._missed(params, scenario)
+        if name == "declined":
+            return self._declined()
+        if name in ("overdue", "escalated", "disconnects"):
+            return self._occurrences(name, params)
+        if name in ("video_uptime", "frozen_black_s"):
+            return self._video(name)
+        if name in ("injects_on_time", "inject_delay"):
+            return self._injects(name, params)
+        raise ScoringError(f"metric {name} is not implemented")
+
+    def _dept_units(self, value: F64, censored: BOOL, seq: I64, ts: I64) -> Units:
+        n = self.n_depts
+        return Units(value, np.arange(n, dtype=np.int64), seq.reshape(n, -1), ts.reshape(n, -1),
+                     censored)
+
+    def _checkin(self, name: str, params: MetricParams) -> Units:
+        have = self.checkin_ts != NONE
+        lat = np.where(have, (self.checkin_ts - self.op.start_us) / US, self.window_s)
+        if name == "checkin_latency":
+            return self._dept_units(lat.astype(np.float64), ~have, self.checkin_seq, self.checkin_ts_ev())
+        ok = have.copy()
+        if params.within is not None:
+            ok &= lat <= params.within + 1e-9
+        return self._dept_units(ok.astype(np.float64), ~have, self.checkin_seq, self.checkin_ts_ev())
+
+    def checkin_ts_ev(self) -> I64:
+        return np.where(self.checkin_ts == NONE, 0, self.checkin_ts).astype(np.int64)
+
+    def stage_applicable(self, stage: int) -> BOOL:
+        """Pairs that owe this stage: the command requires it and it was not cancelled first."""
+        req = self.cmd_requires[self.p_cmd, stage]
+        reached = self.p_stage_ts[:, stage]
+        cancelled_first = (self.p_cancel_ts != NONE) & (self.p_cancel_ts < reached)
+        return np.asarray(req & ~cancelled_first, np.bool_)
+
+    def latency(self, stage: int) -> tuple[F64, BOOL]:
+        """Seconds from issue to the stage per pair; never reached -> censored at the window end."""
+        issued = self.cmd_ts[self.p_cmd]
+        reached = self.p_stage_ts[:, stage]
+        missing = reached == NONE
+        end = np.maximum(self.op.end_us, issued)
+        t = np.where(missing, end, reached)
+        return ((t - issued) / US).astype(np.float64), missing
+
+    def deadlines(self, stage: int, deadline: Any, scenario: ScenarioView | None) -> F64:
+        """Per pair deadline (seconds) for a stage; +inf where none applies."""
+        n = len(self.p_cmd)
+        if isinstance(deadline, int | float):
+            return np.full(n, float(deadline))
+        if deadline == "from_scenario" and scenario is not None:
+            stage_name = STAGES[stage]
+            per_cmd = np.array(
+                [scenario.deadline(lvl or self.op.level, stage_name) for lvl in self.cmd_level],
+                dtype=np.float64,
+            ).reshape(-1)
+            from_cmd = self.cmd_deadline[:, stage]
+            per_cmd = np.where(np.isnan(per_cmd), from_cmd, per_cmd)
+            out = per_cmd[self.p_cmd] if len(per_cmd) else np.zeros(0)
+        else:
+            out = self.cmd_deadline[self.p_cmd, stage] if len(self.cmd_ids) else np.zeros(0)
+        return np.where(np.isnan(out), np.inf, out).astype(np.float64)
+
+    def _pair_units(self, value: F64, mask: BOOL, censored: BOOL, stage: int | None) -> Units:
+        idx = np.flatnonzero(mask)
+        cmd = self.p_cmd[idx]
+        seq = np.zeros((len(idx), 2), np.int64)
+        ts = np.zeros((len(idx), 2), np.int64)
+        seq[:, 0] = self.cmd_seq[cmd]
+        ts[:, 0] = self.cmd_ts[cmd]
+        if stage is not None:
+            s = self.p_stage_seq[idx, stage]
+            t = self.p_stage_ts[idx, stage]
+        else:
+            s = self.p_declined_seq[idx]
+            t = self.p_declined_ts[idx]
+        seq[:, 1] = np.where(t == NONE, 0, s)
+        ts[:, 1] = np.where(t == NONE, 0, t)
+        return Units(value[idx], self.p_dept[idx], seq, ts, censored[idx],
+                     [self.cmd_ids[c] for c in cmd])
+
+    def _latency(self, stage: int, params: MetricParams, scenario: ScenarioView | None) -> Units:
+        lat, missing = self.latency(stage)
+        if params.deadline is not None:
+            dl = self.deadlines(stage, params.deadline, scenario)
+            lat = np.where(np.isinf(dl), 0.0, np.maximum(lat - np.where(np.isinf(dl), 0.0, dl), 0.0))
+        return self._pair_units(lat, self.stage_applicable(stage), missing, stage)
+
+    def _missed(self, params: MetricParams, scenario: ScenarioView | None) -> Units:
+        lat, missing = self.latency(0)
+        dl = self.deadlines(0, params.deadline or "from_command", scenario)
+        missed = missing | (lat > dl + 1e-9)
+        return self._pair_units(missed.astype(np.float64), self.stage_applicable(0), missing, 0)
+
+    def _declined(self) -> Units:
+        declined = self.p_declined_ts != NONE
+        applicable = (self.p_cancel_ts == NONE) | (self.p_cancel_ts > self.p_declined_ts)
+        return self._pair_units(declined.astype(np.float64), applicable, ~declined, None)
+
+    def _occurrences(self, name: str, params: MetricParams) -> Units:
+        if name == "overdue":
+            stage = STAGES.index(params.stage) if params.stage else -1
+            rows = [(d, s, t) for d, s, t, st in self.overdue if stage < 0 or st == stage]
+        elif name == "escalated":
+            rows = self.escalations
+        else:
+            rows = self.disconnects
+        n = len(rows)
+        dept = np.array([r[0] for r in rows], np.int64).reshape(n)
+        seq = np.array([r[1] for r in rows], np.int64).reshape(n, 1)
+        ts = np.array([r[2] for r in rows], np.int64).reshape(n, 1)
+        return Units(np.ones(n), dept, seq, ts, np.zeros(n, np.bool_))
+
+    def _video(self, name: str) -> Units:
+        n = self.n_depts
+        k = max([len(v) for v in self.video_evidence.values()] + [1])
+        seq = np.zeros((n, k), np.int64)
+        ts = np.zeros((n, k), np.int64)
+        for i, d in enumerate(self.depts):
+            for j, (s, t) in enumerate(self.video_evidence.get(d, [])):
+                seq[i, j], ts[i, j] = s, t
+        value = self.uptime if name == "video_uptime" else self.frozen_black_s
+        if not self.video_measured:
+            value = np.full(n, np.nan)
+        return Units(value.astype(np.float64), np.arange(n, dtype=np.int64), seq, ts,
+                     np.zeros(n, np.bool_))
+
+    def _injects(self, name: str, params: MetricParams) -> Units:
+        n = len(self.injects)
+        planned = np.array([np.nan if i.planned_s is None else i.planned_s for i in self.injects],
+                           np.float64).reshape(n)
+        actual = np.array([np.nan if i.actual_s is None else i.actual_s for i in self.injects],
+                          np.float64).reshape(n)
+        off = np.abs(actual - planned)
+        never = np.isnan(actual)
+        if name == "injects_on_time":
+            value = np.where(np.isnan(off), 0.0, (off <= params.tolerance + 1e-9).astype(np.float64))
+        else:
+            value = off  # NaN (never released) scores 0 through the curve
+        seq = np.array([i.seq for i in self.injects], np.int64).reshape(n, 1)
+        ts = np.array([i.ts_us for i in self.injects], np.int64).reshape(n, 1)
+        return Units(value, np.full(n, -1, np.int64), seq, ts, never, [i.id for i in self.injects])
+
+    # --- vetoes ---------------------------------------------------------------------------
+    def critical_pairs(self) -> BOOL:
+        return np.asarray(self.cmd_critical[self.p_cmd] & (self.p_cancel_ts == NONE), np.bool_)
+
+    def final_stage(self) -> I64:
+        """Per pair, the last stage its command requires (0 receipt, 1 on scene, 2 completed)."""
+        req = self.cmd_requires[self.p_cmd]
+        return np.where(req[:, 2], 2, np.where(req[:, 1], 1, 0)).astype(np.int64)
+
+
+# --- building the facts ----------------------------------------------------------------------
+
+def _first_per_pair(pos: I64, ok: BOOL, kind: npt.NDArray[np.int8], code: int, ts: I64, seq: I64,
+                    n_pairs: int) -> tuple[I64, I64]:
+    """Earliest-logged event of `code` per pair: (ts, seq), NONE/0 where none."""
+    out_ts = np.full(n_pairs, NONE, np.int64)
+    out_seq = np.zeros(n_pairs, np.int64)
+    sel = np.flatnonzero(ok & (kind == code))
+    if len(sel):
+        uniq, first = np.unique(pos[sel], return_index=True)
+        out_ts[uniq] = ts[sel[first]]
+        out_seq[uniq] = seq[sel[first]]
+    return out_ts, out_seq
+
+
+def _payload_dept(p: Parsed) -> str | None:
+    d = p.payload.get("dept")
+    return str(d) if isinstance(d, str) else p.dept
+
+
+def _seconds(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return math.nan
+    return float(value)
+
+
+def build_facts(log: DrillLog, scenario: ScenarioView | None = None) -> Facts:
+    """Measure everything the metrics need from one operation's events."""
+    op = log.operation
+    notes: list[str] = []
+    names = {d.id: d for d in op.roster}
+    issued = log.of_kind("command.issued")
+    extra: set[str] = set()
+    for p in issued:
+        for d in p.payload.get("departments") or []:
+            if isinstance(d, str) and d not in names and d != "center":
+                extra.add(d)
+    for d in sorted(extra):
+        names[d] = Department(d, d, d)
+        notes.append(f"department {d} received commands but is not in the operation's roster")
+    depts = sorted(names)
+    di = {d: i for i, d in enumerate(depts)}
+    nd = len(depts)
+
+    # commands ---------------------------------------------------------------------------
+    cmd_index: dict[str, int] = {}
+    cmd_rows: list[Parsed] = []
+    for p in issued:
+        cid = str(p.payload.get("command_id"))
+        if cid in cmd_index:
+            notes.append(f"command {cid} issued twice; the first issue (seq {cmd_rows[cmd_index[cid]].seq}) counts")
+            continue
+        cmd_index[cid] = len(cmd_rows)
+        cmd_rows.append(p)
+    nc = len(cmd_rows)
+    cmd_requires = np.zeros((nc, 3), np.bool_)
+    cmd_deadline = np.full((nc, 3), np.nan)
+    pc: list[int] = []
+    pd: list[int] = []
+    for i, p in enumerate(cmd_rows):
+        req = p.payload.get("requires") or ["receipt"]
+        dls = p.payload.get("deadlines") or {}
+        for s, stage in enumerate(STAGES):
+            cmd_requires[i, s] = stage in req or s == 0
+            if isinstance(dls, Mapping):
+                cmd_deadline[i, s] = _seconds(dls.get(stage))
+        targets = sorted({d for d in p.payload.get("departments") or [] if isinstance(d, str) and d in di})
+        for d in targets:
+            pc.append(i)
+            pd.append(di[d])
+    p_cmd = np.asarray(pc, np.int64)
+    p_dept = np.asarray(pd, np.int64)
+    npairs = len(p_cmd)
+    pair_key = p_cmd * max(nd, 1) + p_dept  # sorted: commands in order, departments sorted
+
+    # responses -> pairs --------------------------------------------------------------------
+    r = log.responses
+    r_cmd = np.fromiter((cmd_index.get(c, -1) for c in r.command_id), np.int64, len(r))
+    r_dept = np.fromiter((di.get(d, -1) for d in r.dept), np.int64, len(r))
+    key = r_cmd * max(nd, 1) + r_dept
+    pos = np.searchsorted(pair_key, key) if npairs else np.zeros(len(r), np.int64)
+    pos = np.minimum(pos, max(npairs - 1, 0))
+    ok = (r_cmd >= 0) & (r_dept >= 0) & (npairs > 0)
+    if npairs:
+        ok &= pair_key[pos] == key
+    firsts = {
+        code: _first_per_pair(pos, ok, r.kind, code, r.ts_us, r.seq, npairs)
+        for code in (DELIVERED, ACKNOWLEDGED, ON_SCENE, COMPLETED, DECLINED)
+    }
+    ack_t, ack_s = firsts[ACKNOWLEDGED]
+    on_t, on_s = firsts[ON_SCENE]
+    co_t, co_s = firsts[COMPLETED]
+    de_t, de_s = firsts[DECLINED]
+    stage_ts = np.full((npairs, 3), NONE, np.int64)
+    stage_seq = np.zeros((npairs, 3), np.int64)
+    # completed
+    stage_ts[:, 2], stage_seq[:, 2] = co_t, co_s
+    # on scene: first of on_scene or completed
+    cand_t = np.stack([on_t, co_t], axis=1)
+    cand_s = np.stack([on_s, co_s], axis=1)
+    pick = np.argmin(cand_t, axis=1)
+    stage_ts[:, 1] = cand_t[np.arange(npairs), pick]
+    stage_seq[:, 1] = cand_s[np.arange(npairs), pick]
+    # receipt: first of acknowledged, on_scene, completed or declined (any answer is a receipt)
+    cand_t = np.stack([ack_t, on_t, co_t, de_t], axis=1)
+    cand_s = np.stack([ack_s, on_s, co_s, de_s], axis=1)
+    pick = np.argmin(cand_t, axis=1)
+    stage_ts[:, 0] = cand_t[np.arange(npairs), pick]
+    stage_seq[:, 0] = cand_s[np.arange(npairs), pick]
+
+    cancel_ts = np.full(npairs, NONE, np.int64)
+    for p in log.of_kind("command.cancelled"):
+        c = cmd_index.get(str(p.payload.get("command_id")))
+        if c is None:
+            continue
+        for d in p.payload.get("departments") or []:
+            if isinstance(d, str) and d in di and npairs:
+                k = c * max(nd, 1) + di[d]
+                j = int(np.searchsorted(pair_key, k))
+                if j < npairs and pair_key[j] == k:
+                    cancel_ts[j] = min(int(cancel_ts[j]), p.ts_us)
+
+    # check-in ---------------------------------------------------------------------------
+    checkin_ts = np.full(nd, NONE, np.int64)
+    checkin_seq = np.zeros(nd, np.int64)
+    for p in log.of_kind("dept.checked_in"):
+        if p.dept in di and checkin_ts[di[p.dept]] == NONE:
+            checkin_ts[di[p.dept]] = p.ts_us
+            checkin_seq[di[p.dept]] = p.seq
+
+    # occurrences ------------------------------------------------------------------------
+    overdue: list[tuple[int, int, int, int]] = []
+    for p in log.of_kind("command.overdue"):
+        d = _payload_dept(p)
+        if d in di:
+            st = p.payload.get("stage")
+            overdue.append((di[d], p.seq, p.ts_us, STAGES.index(st) if st in STAGES else -1))
+    escalations: list[tuple[int, int, int]] = []
+    for p in log.of_kind("command.escalated"):
+        for d in p.payload.get("departments") or []:
+            if isinstance(d, str) and d in di:
+                escalations.append((di[d], p.seq, p.ts_us))
+    disconnects = [
+        (di[p.dept], p.seq, p.ts_us)
+        for p in log.of_kind("presence.offline")
+        if p.dept in di and p.payload.get("reason") in ("heartbeat", "error")
+    ]
+
+    video = _video(log, depts)
+
+    # injects ----------------------------------------------------------------------------
+    injects: list[Inject] = []
+    seen: set[str] = set()
+    planned_by_id = scenario.planned_injects() if scenario is not None else {}
+    for p in log.of_kind("inject.released"):
+        iid = str(p.payload.get("inject_id"))
+        if iid in seen:
+            continue
+        seen.add(iid)
+        planned = _seconds(p.payload.get("planned_offset_s"))
+        if math.isnan(planned) and iid in planned_by_id:
+            planned = planned_by_id[iid][1]
+        actual = _seconds(p.payload.get("actual_offset_s"))
+        if math.isnan(actual):
+            actual = (p.ts_us - op.start_us) / US * op.speed
+        injects.append(Inject(iid, str(p.payload.get("title") or ""), str(p.payload.get("type") or ""),
+                              None if math.isnan(planned) else planned, actual, p.seq, p.ts_us))
+    for iid, (title, at) in planned_by_id.items():
+        if iid not in seen:
+            injects.append(Inject(iid, title, "", at, None, 0, 0))
+            notes.append(f"inject {iid} is planned in the scenario but was never released")
+
+    # evaluators -------------------------------------------------------------------------
+    ratings: dict[tuple[str, str | None], Rating] = {}
+    actors: set[tuple[str, str | None]] = set()
+    for p in log.of_kind("observation.recorded"):
+        rating = p.payload.get("rating")
+        if rating not in ("P", "S", "M", "U"):
+            notes.append(f"observation at seq {p.seq} has no valid rating ({rating!r}); ignored")
+            continue
+        d = p.payload.get("dept")
+        key2 = (str(p.payload.get("criterion")), str(d) if isinstance(d, str) else None)
+        ratings[key2] = Rating(key2[0], key2[1], str(rating), str(p.payload.get("note") or ""),
+                               p.seq, p.ts_us)
+        actors.add((p.role, p.dept))
+    ticks: dict[str, Tick] = {}
+    for p in log.of_kind("checklist.ticked"):
+        item = str(p.payload.get("item"))
+        ticks[item] = Tick(item, p.payload.get("checked") is True, str(p.payload.get("note") or ""),
+                           p.seq, p.ts_us)
+        actors.add((p.role, p.dept))
+    level_changes = [
+        (p.ts_us, str(p.payload.get("from")), str(p.payload.get("to")))
+        for p in log.of_kind("operation.level_changed")
+    ]
+
+    return Facts(
+        op=op, depts=depts, names=names,
+        cmd_ids=[str(p.payload.get("command_id")) for p in cmd_rows],
+        cmd_text=[str(p.payload.get("text") or "") for p in cmd_rows],
+        cmd_seq=np.asarray([p.seq for p in cmd_rows], np.int64).reshape(nc),
+        cmd_ts=np.asarray([p.ts_us for p in cmd_rows], np.int64).reshape(nc),
+        cmd_critical=np.asarray([p.payload.get("critical") is True for p in cmd_rows], np.bool_).reshape(nc),
+        cmd_level=[str(p.payload.get("level") or "") for p in cmd_rows],
+        cmd_requires=cmd_requires, cmd_deadline=cmd_deadline,
+        p_cmd=p_cmd, p_dept=p_dept, p_stage_ts=stage_ts, p_stage_seq=stage_seq,
+        p_declined_ts=de_t, p_declined_seq=de_s, p_delivered_ts=firsts[DELIVERED][0],
+        p_cancel_ts=cancel_ts,
+        checkin_ts=checkin_ts, checkin_seq=checkin_seq,
+        uptime=video.uptime, frozen_black_s=video.frozen_black_s, video_measured=video.measured,
+        video_segments=video.segments, video_evidence=video.evidence,
+        overdue=overdue, escalations=escalations, disconnects=disconnects,
+        injects=injects, ratings=ratings, ticks=ticks, level_changes=level_changes,
+        evaluators=len(actors), notes=notes + video.notes,
+    )
+
+
+@dataclass
+class _Video:
+    uptime: F64
+    frozen_black_s: F64
+    measured: bool
+    segments: dict[str, list[Segment]]
+    evidence: dict[str, list[tuple[int, int]]]
+    notes: list[str]
+
+
+VIDEO_BAD = ("video.lost", "video.frozen", "video.black")
+
+
+def _video(log: DrillLog, depts: list[str]) -> _Video:
+    """Per department: share of the window online with good video, and frozen/black seconds."""
+    op = log.operation
+    start, end = op.start_us, op.end_us
+    known = set(depts)
+    conns: dict[str, set[str]] = {d: set() for d in depts}
+    bad: dict[str, str | None] = dict.fromkeys(depts)
+    evidence: dict[str, list[tuple[int, int]]] = {d: [] for d in depts}
+    measured = False
+
+    def apply(p: Parsed) -> str | None:
+        nonlocal measured
+        if p.kind in ("presence.online", "presence.offline"):
+            d = p.dept
+            if d not in known or p.role != "department":
+                return None
+            conn = str(p.payload.get("conn"))
+            if p.kind == "presence.online":
+                conns[d].add(conn)
+            elif conn in conns[d]:
+                conns[d].discard(conn)
+            else:
+                conns[d].clear()
+        else:
+            d = _payload_dept(p)
+            if d not in known:
+                return None
+            if p.kind == "video.restored":
+                bad[d] = None
+            else:
+                bad[d] = p.kind.split(".")[1]
+        measured = True
+        return d
+
+    def state(d: str) -> str:
+        if not conns[d]:
+            return "offline"
+        return bad[d] or "up"
+
+    for p in log.carry_in:
+        d = apply(p)
+        if d is not None:
+            evidence[d].append((p.seq, p.ts_us))
+    segments: dict[str, list[Segment]] = {d: [] for d in depts}
+    since = dict.fromkeys(depts, start)
+    current = {d: state(d) for d in depts}
+    fb = dict.fromkeys(depts, 0)
+    up = dict.fromkeys(depts, 0)
+
+    def close(d: str, t: int) -> None:
+        t = min(max(t, start), end)
+        if t > since[d]:
+            segments[d].append(Segment(since[d], t, current[d]))
+            if current[d] == "up":
+                up[d] += t - since[d]
+        since[d] = max(since[d], t)
+
+    frozen_black_since: dict[str, int | None] = {
+        d: start if bad[d] in ("frozen", "black") else None for d in depts
+    }
+    kinds = ("presence.online", "presence.offline", *VIDEO_BAD, "video.restored")
+    for p in log.parsed:
+        if p.kind not in kinds:
+            continue
+        d = apply(p)
+        if d is None:
+            continue
+        evidence[d].append((p.seq, p.ts_us))
+        t = min(max(p.ts_us, start), end)
+        new = state(d)
+        if new != current[d]:
+            close(d, t)
+            current[d] = new
+        fbs = frozen_black_since[d]
+        is_fb = bad[d] in ("frozen", "black")
+        if fbs is None and is_fb:
+            frozen_black_since[d] = t
+        elif fbs is not None and not is_fb:
+            fb[d] += t - fbs
+            frozen_black_since[d] = None
+    for d in depts:
+        close(d, end)
+        fbs = frozen_black_since[d]
+        if fbs is not None:
+            fb[d] += end - fbs
+    window = max(end - start, 1)
+    uptime = np.array([up[d] / window for d in depts], np.float64).reshape(len(depts))
+    frozen = np.array([fb[d] / US for d in depts], np.float64).reshape(len(depts))
+    notes: list[str] = []
+    if not measured:
+        notes.append("no presence or video events for any department: video uptime not measured; "
+                     "video criteria are left out of both the earned and the maximum points")
+    return _Video(uptime, frozen, measured, segments, evidence, notes)
