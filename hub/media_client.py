@@ -65,7 +65,7 @@ class MediaClient:
         self.slots: dict[str, list[SlotView]] = {"video": [], "audio": []}
         self._tasks: list[asyncio.Task[None]] = []
         self.slot_updates = 0
-        for track, kind in ((video, "video"), (audio, "audio")):
+        for track in (video, audio):
             if track is not None:
                 self._preferred(self.pc.addTransceiver(track, direction="sendonly"))
         for kind, count in (("video", video_slots), ("audio", audio_slots)):
@@ -151,7 +151,7 @@ class MediaClient:
         out: dict[int, str | None] = {}
         for view in self.slots[kind]:
             if view.stamped_at is not None and now - view.stamped_at <= fresh:
-                number = getattr(view.last_stamp, "dept", None)
+                number = int(getattr(view.last_stamp, "dept", -1))
                 out[view.index] = self._numbers.get(number, str(number))
         return out
 

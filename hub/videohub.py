@@ -50,6 +50,10 @@ def _count_directions(sdp: str) -> dict[str, dict[str, int]]:
     if not description.media:
         raise VideoError("bad_sdp", "offer has no media")
     for media in description.media:
+        dtls, ice = media.dtls, media.ice
+        if dtls is None or not dtls.fingerprints or ice is None or not ice.usernameFragment:
+            raise VideoError("bad_sdp", f"m-line {media.kind} lacks ICE credentials or DTLS "
+                             "fingerprint")
         if media.kind not in counts:
             continue
         if media.direction in ("sendonly", "sendrecv"):

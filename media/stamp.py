@@ -82,7 +82,7 @@ def write_stamp(plane: np.ndarray, stamp: Stamp) -> None:
         raise StampError(f"frame {width}x{height} too small for a stamp")
     bits = np.zeros(cols * rows, dtype=np.uint8)
     bits[:NBITS] = encode_bits(stamp) * 255
-    blocks = np.kron(bits.reshape(rows, cols), np.ones((BLOCK, BLOCK), dtype=np.uint8))
+    blocks = np.repeat(np.repeat(bits.reshape(rows, cols), BLOCK, axis=0), BLOCK, axis=1)
     region = plane[: rows * BLOCK, : cols * BLOCK]
     if plane.ndim == 3:
         region[:] = blocks[:, :, None]
