@@ -74,14 +74,14 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def wait_http(url: str, timeout: float = 20.0) -> None:
+async def wait_http(url: str, timeout: float = 20.0, ssl_context: Any = None) -> None:
     import aiohttp
 
     deadline = time.monotonic() + timeout
     async with aiohttp.ClientSession() as http:
         while time.monotonic() < deadline:
             try:
-                async with http.get(url + "/healthz") as r:
+                async with http.get(url + "/healthz", ssl=ssl_context or True) as r:
                     if r.status == 200:
                         return
             except aiohttp.ClientError:
@@ -93,7 +93,7 @@ async def wait_http(url: str, timeout: float = 20.0) -> None:
 def start_hub_process(data: Path, port: int, *extra: str) -> subprocess.Popen[bytes]:
     """Run `commandhub serve` in its own process (so its CPU is measured apart)."""
     return subprocess.Popen(
-        [sys.executable, "-m", "hub.cli", "serve", "--data", str(data), "--host", "127.0.0.1",
+        [sys.executable, "-m", "hub", "serve", "--data", str(data), "--host", "127.0.0.1",
          "--port", str(port), *extra],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )

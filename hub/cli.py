@@ -63,4 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run through the imported module so exception classes are the ones the commands raise.
+    from hub.cli import main as _main
+
+    sys.exit(_main())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import csv
 import json
 import signal
@@ -287,8 +288,10 @@ def cmd_log_export(args: argparse.Namespace) -> int:
         conn = open_readonly(args.db)
     except LogFormatError as exc:
         raise CliError(str(exc)) from exc
-    out = open(args.out, "w", encoding="utf-8", newline="") if args.out else sys.stdout
-    try:
+    with contextlib.ExitStack() as stack:
+        stack.callback(conn.close)
+        out = (stack.enter_context(open(args.out, "w", encoding="utf-8", newline=""))
+               if args.out else sys.stdout)
         writer = None
         if args.format == "csv":
             writer = csv.writer(out)
@@ -302,10 +305,6 @@ def cmd_log_export(args: argparse.Namespace) -> int:
             else:
                 out.write(json.dumps(Event.from_row(row).to_dict(), ensure_ascii=False,
                                      sort_keys=True) + "\n")
-    finally:
-        conn.close()
-        if out is not sys.stdout:
-            out.close()
     return 0
 
 

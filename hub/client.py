@@ -62,6 +62,12 @@ class HubClient:
         self._ids = itertools.count(1)
         self._reader: asyncio.Task[None] | None = None
         self._closing = False
+        self._background: set[asyncio.Task[Any]] = set()
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     # -- connection ---------------------------------------------------------------------------
 
@@ -69,7 +75,12 @@ class HubClient:
         """Open the socket and wait for the hub's welcome (raises HubClientError on 401 etc.)."""
         if self._http is None:
             self._http = aiohttp.ClientSession()
-        await self._open()
+        try:
+            await self._open()
+        except BaseException:
+            await self._http.close()
+            self._http = None
+            raise
         self._reader = asyncio.create_task(self._run(), name=f"hubclient-{self.client_id}")
         assert self.welcome is not None
         return self.welcome
@@ -93,7 +104,7 @@ class HubClient:
         self.connected.set()
         for frame, _ in list(self._pending.values()):  # unanswered before the drop: send again
             await ws.send_str(json.dumps(frame, ensure_ascii=False))
-        asyncio.ensure_future(self._sync_clock())
+        self._spawn(self._sync_clock())
 
     async def _run(self) -> None:
         backoff = 0.2
@@ -104,7 +115,7 @@ class HubClient:
                 async for msg in ws:
                     if msg.type == aiohttp.WSMsgType.TEXT:
                         self._dispatch(json.loads(msg.data))
-            except (aiohttp.ClientError, OSError, asyncio.TimeoutError):
+            except (TimeoutError, aiohttp.ClientError, OSError):
                 pass
             self.connected.clear()
             if self._closing or not self.reconnect or ws.close_code == 4001:
@@ -138,7 +149,7 @@ class HubClient:
             if self.on_command is not None:
                 res = self.on_command(frame)
                 if asyncio.iscoroutine(res):
-                    asyncio.ensure_future(res)
+                    self._spawn(res)
         elif ftype == "event":
             self.events.put_nowait(frame["event"])
         if self.on_frame is not None:
@@ -159,6 +170,8 @@ class HubClient:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
         self._fail_pending(HubClientError("closed", "client closed"))
+        for task in list(self._background):
+            task.cancel()
         if self._http is not None:
             await self._http.close()
             self._http = None
@@ -180,6 +193,8 @@ class HubClient:
     async def request(self, type: str, *, msg_id: str | None = None, **fields: Any) -> dict[str, Any]:
         """Send one message and wait for its ack (raise HubClientError on an error frame)."""
         mid = msg_id or f"{self.client_id}-{next(self._ids)}"
+        if {"v", "id", "type"} & fields.keys():
+            raise ValueError("v, id and type are set by the client; pass msg_id= for the id")
         frame = {"v": 1, "id": mid, "type": type, **fields}
         fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[mid] = (frame, fut)
@@ -188,7 +203,7 @@ class HubClient:
                 await self._ws.send_str(json.dumps(frame, ensure_ascii=False))
         try:
             return await asyncio.wait_for(asyncio.shield(fut), self.request_timeout)
-        except asyncio.TimeoutError as exc:
+        except TimeoutError as exc:
             self._pending.pop(mid, None)
             raise HubClientError("timeout", f"no answer to {type} within "
                                             f"{self.request_timeout} s") from exc
@@ -206,8 +221,9 @@ class HubClient:
         return await self.request("dept.checkin", client_ts_us=time.time_ns() // 1000)
 
     async def subscribe(self, after: int | None = None) -> dict[str, Any]:
-        fields = {} if after is None else {"after": after}
-        return await self.request("subscribe", **fields)
+        if after is None:
+            return await self.request("subscribe")
+        return await self.request("subscribe", after=after)
 
     async def _sync_clock(self) -> None:
         """NTP-style: a few pings, keep the one with the shortest round trip, report it."""

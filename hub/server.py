@@ -112,13 +112,14 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
     await ws.prepare(request)
     out: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(maxsize=OUT_QUEUE)
     close_reason: list[str] = []
+    closing: list[asyncio.Future[bool]] = []  # keeps the close task referenced until done
 
     def close(reason: str) -> None:
         if not close_reason:
             close_reason.append(reason)
         with contextlib.suppress(asyncio.QueueFull):
             out.put_nowait(None)
-        asyncio.ensure_future(ws.close(code=4001, message=reason.encode()[:120]))
+        closing.append(asyncio.ensure_future(ws.close(code=4001, message=reason.encode()[:120])))
 
     def send(frame: dict[str, Any]) -> None:
         try:

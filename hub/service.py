@@ -19,8 +19,8 @@ from typing import Any
 
 from hub.auth import Principal, Revocations, Role, TokenAuthority
 from hub.clock import Clock
-from hub.commands import LEVELS, CommandError, normalise_issue
-from hub.eventlog import Actor, EventLog
+from hub.commands import LEVELS, normalise_issue
+from hub.eventlog import HUB, Actor, EventLog
 from hub.logformat import Event, Record
 from hub.ratelimit import TokenBucket
 from hub.roster import Roster
@@ -109,7 +109,7 @@ class Hub:
                                         Actor(role, dept or None)))
         records.append(self._record("hub.started", {
             "version": VERSION, "roster_sha256": self.roster.sha256,
-            "departments": self.roster.ids}, Actor("hub")))
+            "departments": self.roster.ids}, HUB))
         await self.log.submit(records)
         self._tasks.append(asyncio.create_task(self._ticker(), name="hub-ticker"))
 
@@ -142,7 +142,7 @@ class Hub:
         return self.log.record(kind, payload, actor=actor,
                                op=op or self.state.op_id, op_kind=op_kind or self.state.op_kind)
 
-    async def emit(self, kind: str, payload: Mapping[str, Any], actor: Actor = Actor("hub")) -> Event:
+    async def emit(self, kind: str, payload: Mapping[str, Any], actor: Actor = HUB) -> Event:
         """Log one event in the current operation and wait for its commit."""
         return (await self.log.submit([self._record(kind, payload, actor)]))[0]
 
@@ -233,11 +233,11 @@ class Hub:
             records = []
             if self._rejects_suppressed:
                 records.append(self._record("auth.rejected_suppressed",
-                                            {"count": self._rejects_suppressed}, Actor("hub")))
+                                            {"count": self._rejects_suppressed}, HUB))
                 self._rejects_suppressed = 0
             records.append(self._record("auth.rejected",
                                         {"reason": reason, "path": path, "remote": remote},
-                                        Actor("hub")))
+                                        HUB))
             await self.log.submit(records)
         else:
             self._rejects_suppressed += 1
@@ -369,7 +369,7 @@ class Hub:
         records = [self._record("command.escalated", {"command_id": cmd.id, "departments": wanted,
                                                       "note": note}, s.actor)]
         records += [self._record("command.resent", {"command_id": cmd.id, "dept": d,
-                                                    "cause": "escalated"}, Actor("hub"))
+                                                    "cause": "escalated"}, HUB)
                     for d in wanted]
         events = await self.log.submit(records)
         for d in wanted:
@@ -422,10 +422,10 @@ class Hub:
             speed = msg.get("speed", 1.0)
             if isinstance(speed, bool) or not isinstance(speed, int | float) or not 0 < speed <= 1000:
                 raise HubError("bad_request", "speed: a number in (0, 1000]")
-            name = msg.get("id") or uuid.uuid4().hex[:8]
+            name = msg.get("operation_id") or uuid.uuid4().hex[:8]
             op_id = f"{kind}-{name}" if not str(name).startswith(kind + "-") else str(name)
             if not OP_ID_RE.match(op_id):
-                raise HubError("bad_request", "id: letters, digits, _ . : - only")
+                raise HubError("bad_request", "operation_id: letters, digits, _ . : - only")
             if op_id in self._seen_operations():
                 raise HubError("duplicate", f"operation {op_id} already exists in this log")
             payload = {"title": title, "kind": kind, "level": level,
@@ -446,7 +446,9 @@ class Hub:
         async with self._lock("operation"):
             if self.state.operation is None:
                 raise HubError("no_operation", "no operation is running")
-            return await self.emit("operation.ended", {"reason": reason}, actor)
+            ev = await self.emit("operation.ended", {"reason": reason}, actor)
+        self._close_wrong_operation()
+        return ev
 
     async def _h_operation_start(self, s: Session, msg: dict[str, Any]) -> dict[str, Any]:
         ev = await self.start_operation(s.actor, msg)
@@ -557,10 +559,10 @@ class Hub:
             self._overdue_inflight.add((cmd.id, dept, stage))
             records.append(self.log.record("command.overdue", {
                 "command_id": cmd.id, "dept": dept, "stage": stage, "deadline_us": deadline},
-                actor=Actor("hub"), op=cmd.op, op_kind=self._op_kind_of(cmd.op)))
+                actor=HUB, op=cmd.op, op_kind=self._op_kind_of(cmd.op)))
             records.append(self.log.record("command.resent", {
                 "command_id": cmd.id, "dept": dept, "cause": "overdue"},
-                actor=Actor("hub"), op=cmd.op, op_kind=self._op_kind_of(cmd.op)))
+                actor=HUB, op=cmd.op, op_kind=self._op_kind_of(cmd.op)))
         try:
             await self.log.submit(records)
         finally:
