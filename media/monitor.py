@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from av import VideoFrame
 
+from media.frames import to_bgr, to_gray
 from media.health import RESOLUTION, RESTORED, HealthConfig, HealthEvent, HealthMonitor
 from media.wall import VideoWall
 
@@ -90,12 +91,12 @@ class FeedMonitor:
         feed = self.health.add(dept, t)
         events = feed.count(t)
         if feed.due(t):
-            events += feed.observe(t, frame.to_ndarray(format="gray"))
+            events += feed.observe(t, to_gray(frame))
         if self.wall is not None:
             last = self._wall_last.get(dept)
             if last is None or t - last >= 0.95 / self.wall_fps:
                 self._wall_last[dept] = t
-                self.wall.update(dept, frame.to_ndarray(format="bgr24"))
+                self.wall.update(dept, to_bgr(frame))
         self.handle(events)
         return events
 

@@ -7,11 +7,10 @@ import time
 from collections.abc import Callable
 from fractions import Fraction
 
-import cv2
-import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import VideoFrame
 
+from media.frames import to_video_frame
 from media.wall import VideoWall
 
 VIDEO_CLOCK = 90000
@@ -19,12 +18,6 @@ VIDEO_CLOCK = 90000
 
 def local_clock_text() -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S")
-
-
-def to_video_frame(bgr: np.ndarray) -> VideoFrame:
-    """A yuv420p `VideoFrame` of a BGR image (what the VP8/H264 encoders take without swscale)."""
-    yuv = np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420), dtype=np.uint8)
-    return VideoFrame.from_ndarray(yuv, format="yuv420p")
 
 
 class WallTrack(MediaStreamTrack):

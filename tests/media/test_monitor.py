@@ -129,3 +129,19 @@ async def test_wall_track_emits_composed_frames_at_fixed_rate() -> None:
     b, g, red = (int(v) for v in bgr[r.y + r.h // 3, r.x + r.w // 2])
     assert red > 200 and b < 50 and g < 50
     track.stop()
+
+
+def test_frame_conversions_match_swscale() -> None:
+    from media.frames import to_bgr, to_gray, to_video_frame
+
+    rng = np.random.default_rng(5)
+    img = cv2.GaussianBlur(rng.integers(0, 256, (120, 162, 3), dtype=np.uint8), (9, 9), 0)
+    frame = VideoFrame.from_ndarray(img, format="bgr24").reformat(format="yuv420p")
+    gray = to_gray(frame)
+    assert gray.shape == (120, 162)
+    assert np.array_equal(gray, frame.to_ndarray()[:120])  # the Y plane, padding cut off
+    ref = frame.to_ndarray(format="bgr24").astype(np.int32)
+    assert np.abs(to_bgr(frame).astype(np.int32) - ref).mean() < 3
+    back = to_video_frame(img)
+    assert (back.format.name, back.width, back.height) == ("yuv420p", 162, 120)
+    assert np.abs(to_bgr(back).astype(np.int32) - img.astype(np.int32)).mean() < 4
