@@ -56,7 +56,7 @@ async def _serve_hub(mode: str, ice_host: str) -> None:
             await writer.drain()
         writer.close()
 
-    server = await asyncio.start_server(on_client, "127.0.0.1", 0)
+    server = await asyncio.start_server(on_client, "127.0.0.1", 0, limit=1 << 22)
     port = server.sockets[0].getsockname()[1]
     print(f"READY {port}", flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)  # until stdin closes
@@ -115,7 +115,7 @@ class _RelayHub:
 
 # ------------------------------------------------------------- client processes
 async def _signal(port: int, msg: dict[str, Any]) -> dict[str, Any]:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 22)
     writer.write(json.dumps(msg).encode() + b"\n")
     reply: dict[str, Any] = json.loads(await asyncio.wait_for(reader.readline(), SIGNAL_TIMEOUT))
     writer.close()

@@ -28,7 +28,7 @@ ROLES = ("commander", "department", "evaluator", "observer")
 DELIBERATE = ("left", "replaced", "hub_closed", "kicked")
 VIDEO_CODECS = ("video/VP8", "video/H264")
 AUDIO_CODECS = ("audio/opus", "audio/PCMU", "audio/PCMA", "audio/G722")
-MAX_SLOTS = 32
+MAX_SLOTS = 64
 
 
 class VideoError(Exception):
