@@ -89,9 +89,7 @@ def layout_cells(layout: str, size: tuple[int, int]) -> list[Rect]:
     n = 1 if layout == "1" else int(layout[0])
     xs = [w * i // n for i in range(n + 1)]
     ys = [h * i // n for i in range(n + 1)]
-    return [
-        Rect(xs[c], ys[r], xs[c + 1] - xs[c], ys[r + 1] - ys[r]) for r in range(n) for c in range(n)
-    ]
+    return [Rect(xs[c], ys[r], xs[c + 1] - xs[c], ys[r + 1] - ys[r]) for r in range(n) for c in range(n)]
 
 
 @dataclass

@@ -135,7 +135,8 @@ def test_frame_conversions_match_swscale() -> None:
     from media.frames import to_bgr, to_gray, to_video_frame
 
     rng = np.random.default_rng(5)
-    img = cv2.GaussianBlur(rng.integers(0, 256, (120, 162, 3), dtype=np.uint8), (9, 9), 0)
+    noise = rng.integers(0, 256, (120, 162, 3), dtype=np.uint8)
+    img = np.asarray(cv2.GaussianBlur(noise, (9, 9), 0), np.uint8)
     frame = VideoFrame.from_ndarray(img, format="bgr24").reformat(format="yuv420p")
     gray = to_gray(frame)
     assert gray.shape == (120, 162)
