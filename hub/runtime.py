@@ -40,8 +40,8 @@ class RunningHub:
         self.hub, self.runner, self.url = hub, runner, url
 
     async def stop(self) -> None:
+        await self.runner.cleanup()  # closes the sockets (and the video hub) while the log is open
         await self.hub.stop()
-        await self.runner.cleanup()
 
 
 async def start_hub(opts: ServeOptions) -> RunningHub:
