@@ -2,7 +2,7 @@
 
 Standard library only, so it runs with nothing but python3. It creates `.venv` beside the
 checkout, installs the project with its test extras, installs the Debian packages the
-project needs (a CJK font, poppler-utils, chromium) when they are missing and we are root,
+project needs (CJK fonts, poppler-utils, chromium) when they are missing and we are root,
 then runs the demo, the test suite, or any `commandhub` command inside the venv.
 """
 
@@ -21,6 +21,7 @@ STAMP = VENV / ".commandhub-installed"
 # Debian packages and the file each one provides (checked before installing).
 APT_PACKAGES = {
     "fonts-wqy-microhei": "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
+    "fonts-droid-fallback": "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf",
     "poppler-utils": "/usr/bin/pdftoppm",
     "chromium": "/usr/bin/chromium",
     "iproute2": "/usr/sbin/ip",

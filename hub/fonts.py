@@ -28,3 +28,12 @@ def find_cjk_font() -> Path:
         "no CJK font found (looked in " + ", ".join(CANDIDATES) + "); "
         "install one with: apt-get install fonts-wqy-microhei"
     )
+
+
+def find_web_font() -> Path:
+    """A CJK font a browser can load with @font-face (a single TrueType face, not a .ttc)."""
+    for candidate in CANDIDATES:
+        if candidate.endswith(".ttf") and Path(candidate).is_file():
+            return Path(candidate)
+    raise FontNotFoundError("no CJK .ttf font found; install one with: "
+                            "apt-get install fonts-droid-fallback")
