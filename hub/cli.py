@@ -7,11 +7,13 @@ import importlib
 import sys
 from collections.abc import Callable, Sequence
 
-# Modules that contribute commands. Each has `register(sub)` adding its commands to the
-# top-level subparsers and may have `register_bench(bench_sub)` adding `commandhub bench X`.
+# Modules that contribute commands: `register(sub)` adds commands to the top-level subparsers,
+# `register_bench(bench_sub)` adds `commandhub bench X`; a module may have either or both.
 # Imports happen here, but each module keeps its heavy imports inside the command functions.
 COMMAND_MODULES = [
     "hub.cli_hub",
+    "hub.bench_media",
+    "hub.bench_ui",
     "scoring.cli",
     "drills.cli",
     "media.cli",
@@ -43,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
             if exc.name == name:  # that package has no commands yet
                 continue
             raise
-        mod.register(sub)
+        if hasattr(mod, "register"):
+            mod.register(sub)
         if hasattr(mod, "register_bench"):
             mod.register_bench(bench_sub)
     return parser
