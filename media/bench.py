@@ -221,3 +221,55 @@ def bench_health(frames: int = 2000) -> dict[str, Any]:
         "health_gray_ms": gray_mean,
         "health_from_av_ms": av_mean,
     }
+
+
+def bench_record(seconds: float = 20.0, segment_s: float = 5.0) -> dict[str, Any]:
+    """Remux 16 VP8 feeds (320x240@15, ~300 kbit/s) into segments with SHA-256 on close: CPU
+    seconds per second of recorded media (not paced: the files get `seconds` of media each)."""
+    import tempfile
+
+    from media.record import EncodedFrame, MediaError, Segment, SegmentRecorder
+
+    feeds = source_frames(SOURCE_FPS * 2)
+    packets = encode_streams(feeds)
+    clock = 90000
+    segments: list[Segment] = []
+    errors: list[MediaError] = []
+    n = int(seconds * SOURCE_FPS)
+    with tempfile.TemporaryDirectory() as tmp:
+        recs = {
+            d: SegmentRecorder(
+                tmp,
+                d,
+                on_segment=segments.append,
+                on_error=errors.append,
+                to_log_us=lambda t: round(t * 1e6),
+                max_segment_s=segment_s,
+            )
+            for d in feeds
+        }
+        # loop the 2 s of packets; every loop starts with a key frame, so segments can roll over
+        frames = {
+            d: [
+                EncodedFrame(
+                    bytes(p), k * clock // SOURCE_FPS, clock, "VP8", bool(p.is_keyframe), k / SOURCE_FPS
+                )
+                for k, p in enumerate(packets[d][j % len(packets[d])] for j in range(n))
+            ]
+            for d in feeds
+        }
+        c0, w0 = time.process_time(), time.perf_counter()
+        for k in range(n):
+            for d, rec in recs.items():
+                rec.push(frames[d][k])
+        for rec in recs.values():
+            rec.close()
+        cpu, elapsed = time.process_time() - c0, time.perf_counter() - w0
+        size = sum(s.size for s in segments)
+    return {
+        "record_cpu_pct": 100.0 * cpu / seconds,
+        "record_segments": len(segments),
+        "record_errors": len(errors),
+        "record_mb": size / 1e6,
+        "record_elapsed_s": elapsed,
+    }

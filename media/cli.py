@@ -26,6 +26,11 @@ def register_bench(bench_sub: Any) -> None:
     h.add_argument("--frames", type=int, default=2000)
     h.add_argument("--json", action="store_true", help="last line: one JSON object")
     h.set_defaults(handler=cmd_bench_health)
+    r = bench_sub.add_parser("record", help="recording 16 feeds (remux, segments, SHA-256): CPU share")
+    r.add_argument("--seconds", type=float, default=20.0, help="seconds of media per feed")
+    r.add_argument("--segment", type=float, default=5.0, help="segment length in seconds")
+    r.add_argument("--json", action="store_true", help="last line: one JSON object")
+    r.set_defaults(handler=cmd_bench_record)
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -95,5 +100,18 @@ def cmd_bench_health(args: argparse.Namespace) -> int:
         f"{result['health_gray_ms']:.3f} ms (gray), {result['health_from_av_ms']:.3f} ms "
         f"(av yuv420p luma plane + analysis); p95 {result['health_p95_ms']:.3f} ms "
         "(target <= 0.5 ms)"
+    )
+    return _finish(args, result)
+
+
+def cmd_bench_record(args: argparse.Namespace) -> int:
+    from media import bench
+
+    result = bench.bench_record(args.seconds, args.segment)
+    print(
+        f"record: 16 VP8 feeds 320x240@15 remuxed to webm, {args.segment:g} s segments, SHA-256 on "
+        f"close: {result['record_cpu_pct']:.2f}% of one core to record all 16 in real time "
+        f"({result['record_segments']:.0f} segments, {result['record_mb']:.1f} MB, "
+        f"{result['record_errors']:.0f} errors)"
     )
     return _finish(args, result)

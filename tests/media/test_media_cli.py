@@ -33,3 +33,10 @@ def test_bench_health_prints_json_last(capsys: pytest.CaptureFixture[str]) -> No
     result = json.loads(lines[-1])
     assert {"health_ms", "health_gray_ms", "health_from_av_ms"} <= result.keys()
     assert len(lines) >= 2  # a human-readable line before the JSON
+
+
+def test_bench_record_prints_json_last(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "record", "--json", "--seconds", "3", "--segment", "1"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["record_errors"] == 0
+    assert result["record_segments"] >= 16 * 2  # rolled over at the 2 s key frames
