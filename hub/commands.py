@@ -5,7 +5,7 @@ Pure: it validates requests and folds committed events; it never reads a clock o
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -164,6 +164,7 @@ class CommandBook:
 
     def __init__(self) -> None:
         self.commands: dict[str, Command] = {}
+        self.open_ids: dict[str, None] = {}  # ids of open commands, in issue order
         self._counter = 0
 
     def next_id(self) -> str:
@@ -213,7 +214,8 @@ class CommandBook:
     def overdue_due(self, now_us: int) -> list[tuple[Command, str, str, int]]:
         """(command, dept, stage, deadline_us) for every stage deadline passed and not yet marked."""
         out = []
-        for cmd in self.commands.values():
+        for cid in self.open_ids:
+            cmd = self.commands[cid]
             for dept, prog in cmd.progress.items():
                 if cmd.done(prog):
                     continue
@@ -237,6 +239,7 @@ class CommandBook:
                 payload.get("inject_id"), op,
                 {d: DeptProgress(times_us={"issued": ts_us}) for d in payload["departments"]},
             )
+            self.open_ids[cid] = None
             return
         cmd = self.commands.get(payload.get("command_id", ""))
         if cmd is None:
@@ -260,6 +263,9 @@ class CommandBook:
                     prog.state = "cancelled"
                     prog.times_us["cancelled"] = ts_us
                     prog.reason = payload.get("reason")
+        if not cmd.open:
+            self.open_ids.pop(cmd.id, None)
 
-    def open_commands(self, op: str | None = None) -> Iterable[Command]:
-        return (c for c in self.commands.values() if c.open and (op is None or c.op == op))
+    def open_commands(self) -> list[Command]:
+        """Commands with a department still pending, in issue order."""
+        return [self.commands[cid] for cid in self.open_ids]

@@ -207,7 +207,7 @@ class Hub:
     async def _replay_pending(self, s: Session) -> None:
         dept = s.principal.dept
         assert dept is not None
-        for cmd in list(self.state.commands.commands.values()):
+        for cmd in self.state.commands.open_commands():
             if cmd.pending_for(dept):
                 s.send({"v": 1, "type": "command", "cause": "replay", "command": cmd.to_dict()})
 
@@ -249,8 +249,8 @@ class Hub:
         for d in self.roster.departments:
             depts.append({**d.to_dict(), "online": actor_key("department", d.id) in st.online,
                           "checked_in_us": st.checked_in.get(d.id)})
-        cmds = [c.to_dict() for c in st.commands.commands.values()
-                if c.open and (principal.can("read.all") or
+        cmds = [c.to_dict() for c in st.commands.open_commands()
+                if (principal.can("read.all") or
                                (principal.dept is not None and principal.dept in c.progress))]
         return {"operation": st.operation.to_dict() if st.operation else None,
                 "center": self.roster.center.to_dict(), "departments": depts,

@@ -65,6 +65,9 @@ async def test_ws_fuzz_every_frame_gets_an_answer(running_hub: RunningHub,
             pending.append((frame, role))
 
         draw()
+        # and, whatever was drawn, one frame each that must be refused in a known way
+        pending += [("{oops", "observer"), ('{"type": "no.such"}', "department"),
+                    ('{"type": "command.issue", "targets": ["fire"], "text": "x"}', "observer")]
         for frame, role in pending:
             await socks[role].send_str(frame)
             reply = await receive_reply(socks[role])
