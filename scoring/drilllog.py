@@ -152,7 +152,9 @@ def choose_operation(starts: Sequence[OperationStart], op: str | None) -> Operat
         raise OperationNotFoundError("the log has no operation.started event")
     if len(starts) > 1:
         known = ", ".join(s.op for s in starts)
-        raise OperationNotFoundError(f"the log holds several operations; choose one with --operation ({known})")
+        raise OperationNotFoundError(
+            f"the log holds several operations; choose one with --operation ({known})"
+        )
     return starts[0]
 
 
@@ -185,9 +187,7 @@ def make_operation(start: OperationStart, end_us: int, ended: bool) -> Operation
 
 
 def operations_in(events: Iterable[Event]) -> list[OperationStart]:
-    return [
-        OperationStart(e.seq, e.ts_us, e.op, e.payload) for e in events if e.kind == "operation.started"
-    ]
+    return [OperationStart(e.seq, e.ts_us, e.op, e.payload) for e in events if e.kind == "operation.started"]
 
 
 def from_events(events: Sequence[Event], op: str | None = None) -> DrillLog:
@@ -227,5 +227,4 @@ def from_events(events: Sequence[Event], op: str | None = None) -> DrillLog:
     responses = Responses(
         np.asarray(kinds, np.int8), np.asarray(seqs, np.int64), np.asarray(tss, np.int64), cids, depts
     )
-    return DrillLog(make_operation(start, end_us if ended else max_us, ended), parsed, carry,
-                    responses)
+    return DrillLog(make_operation(start, end_us if ended else max_us, ended), parsed, carry, responses)

@@ -52,8 +52,14 @@ class Units:
 
     def select(self, mask: BOOL) -> Units:
         idx = np.flatnonzero(mask)
-        return Units(self.value[idx], self.dept[idx], self.ev_seq[idx], self.ev_ts[idx],
-                     self.censored[idx], [self.label[i] for i in idx] if self.label else [])
+        return Units(
+            self.value[idx],
+            self.dept[idx],
+            self.ev_seq[idx],
+            self.ev_ts[idx],
+            self.censored[idx],
+            [self.label[i] for i in idx] if self.label else [],
+        )
 
 
 @dataclass(frozen=True)
@@ -177,8 +183,7 @@ class Facts:
 
     def _dept_units(self, value: F64, censored: BOOL, seq: I64, ts: I64) -> Units:
         n = self.n_depts
-        return Units(value, np.arange(n, dtype=np.int64), seq.reshape(n, -1), ts.reshape(n, -1),
-                     censored)
+        return Units(value, np.arange(n, dtype=np.int64), seq.reshape(n, -1), ts.reshape(n, -1), censored)
 
     def _checkin(self, name: str, params: MetricParams) -> Units:
         have = self.checkin_ts != NONE
@@ -242,8 +247,7 @@ class Facts:
             t = self.p_declined_ts[idx]
         seq[:, 1] = np.where(t == NONE, 0, s)
         ts[:, 1] = np.where(t == NONE, 0, t)
-        return Units(value[idx], self.p_dept[idx], seq, ts, censored[idx],
-                     [self.cmd_ids[c] for c in cmd])
+        return Units(value[idx], self.p_dept[idx], seq, ts, censored[idx], [self.cmd_ids[c] for c in cmd])
 
     def _latency(self, stage: int, params: MetricParams, scenario: ScenarioView | None) -> Units:
         lat, missing = self.latency(stage)
@@ -288,15 +292,16 @@ class Facts:
         value = self.uptime if name == "video_uptime" else self.frozen_black_s
         if not self.video_measured:
             value = np.full(n, np.nan)
-        return Units(value.astype(np.float64), np.arange(n, dtype=np.int64), seq, ts,
-                     np.zeros(n, np.bool_))
+        return Units(value.astype(np.float64), np.arange(n, dtype=np.int64), seq, ts, np.zeros(n, np.bool_))
 
     def _injects(self, name: str, params: MetricParams) -> Units:
         n = len(self.injects)
-        planned = np.array([np.nan if i.planned_s is None else i.planned_s for i in self.injects],
-                           np.float64).reshape(n)
-        actual = np.array([np.nan if i.actual_s is None else i.actual_s for i in self.injects],
-                          np.float64).reshape(n)
+        planned = np.array(
+            [np.nan if i.planned_s is None else i.planned_s for i in self.injects], np.float64
+        ).reshape(n)
+        actual = np.array(
+            [np.nan if i.actual_s is None else i.actual_s for i in self.injects], np.float64
+        ).reshape(n)
         off = np.abs(actual - planned)
         never = np.isnan(actual)
         if name == "injects_on_time":
@@ -319,8 +324,10 @@ class Facts:
 
 # --- building the facts ----------------------------------------------------------------------
 
-def _first_per_pair(pos: I64, ok: BOOL, kind: npt.NDArray[np.int8], code: int, ts: I64, seq: I64,
-                    n_pairs: int) -> tuple[I64, I64]:
+
+def _first_per_pair(
+    pos: I64, ok: BOOL, kind: npt.NDArray[np.int8], code: int, ts: I64, seq: I64, n_pairs: int
+) -> tuple[I64, I64]:
     """Earliest-logged event of `code` per pair: (ts, seq), NONE/0 where none."""
     out_ts = np.full(n_pairs, NONE, np.int64)
     out_seq = np.zeros(n_pairs, np.int64)
@@ -367,7 +374,9 @@ def build_facts(log: DrillLog, scenario: ScenarioView | None = None) -> Facts:
     for p in issued:
         cid = str(p.payload.get("command_id"))
         if cid in cmd_index:
-            notes.append(f"command {cid} issued twice; the first issue (seq {cmd_rows[cmd_index[cid]].seq}) counts")
+            notes.append(
+                f"command {cid} issued twice; the first issue (seq {cmd_rows[cmd_index[cid]].seq}) counts"
+            )
             continue
         cmd_index[cid] = len(cmd_rows)
         cmd_rows.append(p)
@@ -482,8 +491,17 @@ def build_facts(log: DrillLog, scenario: ScenarioView | None = None) -> Facts:
         actual = _seconds(p.payload.get("actual_offset_s"))
         if math.isnan(actual):
             actual = (p.ts_us - op.start_us) / US * op.speed
-        injects.append(Inject(iid, str(p.payload.get("title") or ""), str(p.payload.get("type") or ""),
-                              None if math.isnan(planned) else planned, actual, p.seq, p.ts_us))
+        injects.append(
+            Inject(
+                iid,
+                str(p.payload.get("title") or ""),
+                str(p.payload.get("type") or ""),
+                None if math.isnan(planned) else planned,
+                actual,
+                p.seq,
+                p.ts_us,
+            )
+        )
     for iid, (title, at) in planned_by_id.items():
         if iid not in seen:
             injects.append(Inject(iid, title, "", at, None, 0, 0))
@@ -499,14 +517,16 @@ def build_facts(log: DrillLog, scenario: ScenarioView | None = None) -> Facts:
             continue
         d = p.payload.get("dept")
         key2 = (str(p.payload.get("criterion")), str(d) if isinstance(d, str) else None)
-        ratings[key2] = Rating(key2[0], key2[1], str(rating), str(p.payload.get("note") or ""),
-                               p.seq, p.ts_us)
+        ratings[key2] = Rating(
+            key2[0], key2[1], str(rating), str(p.payload.get("note") or ""), p.seq, p.ts_us
+        )
         actors.add((p.role, p.dept))
     ticks: dict[str, Tick] = {}
     for p in log.of_kind("checklist.ticked"):
         item = str(p.payload.get("item"))
-        ticks[item] = Tick(item, p.payload.get("checked") is True, str(p.payload.get("note") or ""),
-                           p.seq, p.ts_us)
+        ticks[item] = Tick(
+            item, p.payload.get("checked") is True, str(p.payload.get("note") or ""), p.seq, p.ts_us
+        )
         actors.add((p.role, p.dept))
     level_changes = [
         (p.ts_us, str(p.payload.get("from")), str(p.payload.get("to")))
@@ -514,23 +534,41 @@ def build_facts(log: DrillLog, scenario: ScenarioView | None = None) -> Facts:
     ]
 
     return Facts(
-        op=op, depts=depts, names=names,
+        op=op,
+        depts=depts,
+        names=names,
         cmd_ids=[str(p.payload.get("command_id")) for p in cmd_rows],
         cmd_text=[str(p.payload.get("text") or "") for p in cmd_rows],
         cmd_seq=np.asarray([p.seq for p in cmd_rows], np.int64).reshape(nc),
         cmd_ts=np.asarray([p.ts_us for p in cmd_rows], np.int64).reshape(nc),
         cmd_critical=np.asarray([p.payload.get("critical") is True for p in cmd_rows], np.bool_).reshape(nc),
         cmd_level=[str(p.payload.get("level") or "") for p in cmd_rows],
-        cmd_requires=cmd_requires, cmd_deadline=cmd_deadline,
-        p_cmd=p_cmd, p_dept=p_dept, p_stage_ts=stage_ts, p_stage_seq=stage_seq,
-        p_declined_ts=de_t, p_declined_seq=de_s, p_delivered_ts=firsts[DELIVERED][0],
+        cmd_requires=cmd_requires,
+        cmd_deadline=cmd_deadline,
+        p_cmd=p_cmd,
+        p_dept=p_dept,
+        p_stage_ts=stage_ts,
+        p_stage_seq=stage_seq,
+        p_declined_ts=de_t,
+        p_declined_seq=de_s,
+        p_delivered_ts=firsts[DELIVERED][0],
         p_cancel_ts=cancel_ts,
-        checkin_ts=checkin_ts, checkin_seq=checkin_seq,
-        uptime=video.uptime, frozen_black_s=video.frozen_black_s, video_measured=video.measured,
-        video_segments=video.segments, video_evidence=video.evidence,
-        overdue=overdue, escalations=escalations, disconnects=disconnects,
-        injects=injects, ratings=ratings, ticks=ticks, level_changes=level_changes,
-        evaluators=len(actors), notes=notes + video.notes,
+        checkin_ts=checkin_ts,
+        checkin_seq=checkin_seq,
+        uptime=video.uptime,
+        frozen_black_s=video.frozen_black_s,
+        video_measured=video.measured,
+        video_segments=video.segments,
+        video_evidence=video.evidence,
+        overdue=overdue,
+        escalations=escalations,
+        disconnects=disconnects,
+        injects=injects,
+        ratings=ratings,
+        ticks=ticks,
+        level_changes=level_changes,
+        evaluators=len(actors),
+        notes=notes + video.notes,
     )
 
 
@@ -637,6 +675,8 @@ def _video(log: DrillLog, depts: list[str]) -> _Video:
     frozen = np.array([fb[d] / US for d in depts], np.float64).reshape(len(depts))
     notes: list[str] = []
     if not measured:
-        notes.append("no presence or video events for any department: video uptime not measured; "
-                     "video criteria are left out of both the earned and the maximum points")
+        notes.append(
+            "no presence or video events for any department: video uptime not measured; "
+            "video criteria are left out of both the earned and the maximum points"
+        )
     return _Video(uptime, frozen, measured, segments, evidence, notes)

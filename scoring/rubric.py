@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -192,8 +193,9 @@ class _Reader:
             node = node[part]
         return node
 
-    def mapping(self, path: Path_, allowed: tuple[str, ...], required: tuple[str, ...] = ()
-                ) -> dict[str, Any]:
+    def mapping(
+        self, path: Path_, allowed: tuple[str, ...], required: tuple[str, ...] = ()
+    ) -> dict[str, Any]:
         value = self.get(path)
         if not isinstance(value, dict):
             raise self.err(path, f"must be a mapping, got {type(value).__name__}")
@@ -255,12 +257,36 @@ class _Reader:
 
 
 CRITERION_KEYS = {
-    "metric": ("id", "type", "title", "points", "metric", "scope", "aggregate", "curve",
-               "deadline", "within", "tolerance", "stage", "action"),
-    "count": ("id", "type", "title", "points", "metric", "scope", "deduct",
-              "deadline", "within", "tolerance", "stage", "action"),
-    "observation": ("id", "type", "title", "points", "scope", "capability", "critical_tasks",
-                    "action"),
+    "metric": (
+        "id",
+        "type",
+        "title",
+        "points",
+        "metric",
+        "scope",
+        "aggregate",
+        "curve",
+        "deadline",
+        "within",
+        "tolerance",
+        "stage",
+        "action",
+    ),
+    "count": (
+        "id",
+        "type",
+        "title",
+        "points",
+        "metric",
+        "scope",
+        "deduct",
+        "deadline",
+        "within",
+        "tolerance",
+        "stage",
+        "action",
+    ),
+    "observation": ("id", "type", "title", "points", "scope", "capability", "critical_tasks", "action"),
     "checklist": ("id", "type", "title", "points", "items", "action"),
 }
 
@@ -275,8 +301,7 @@ class _Builder:
     # curves -----------------------------------------------------------------------------
     def curve(self, path: Path_) -> Curve:
         r = self.r
-        m = r.mapping(path, ("type", "full_at", "zero_at", "steps", "otherwise", "unit", "minus"),
-                      ("type",))
+        m = r.mapping(path, ("type", "full_at", "zero_at", "steps", "otherwise", "unit", "minus"), ("type",))
         kind = r.choice((*path, "type"), ("linear", "steps", "per_unit"))
         if kind == "linear":
             for k in ("full_at", "zero_at"):
@@ -373,8 +398,10 @@ class _Builder:
             params = self.params(path, m, spec)
             if kind == "count":
                 if not spec.countable:
-                    raise r.err((*path, "metric"),
-                                f"a count criterion needs an occurrence metric; {spec.name} is not one")
+                    raise r.err(
+                        (*path, "metric"),
+                        f"a count criterion needs an occurrence metric; {spec.name} is not one",
+                    )
                 if scope == "per_command_department":
                     raise r.err((*path, "scope"), "count criteria use overall or per_department")
                 if "deduct" not in m:
@@ -383,12 +410,14 @@ class _Builder:
                 return CountCriterion(cid, title, points, spec, scope, deduct, params, action)
             if "curve" not in m:
                 raise r.err(path, "missing required key 'curve'")
-            if scope == "per_command_department":
-                options = PAIR_FRACTION_AGGREGATES
-            else:
-                options = spec.aggregates
-            agg = (r.choice((*path, "aggregate"), options) if "aggregate" in m
-                   else (spec.default_aggregate if spec.default_aggregate in options else options[0]))
+            options: tuple[str, ...] = (
+                PAIR_FRACTION_AGGREGATES if scope == "per_command_department" else spec.aggregates
+            )
+            agg = (
+                r.choice((*path, "aggregate"), options)
+                if "aggregate" in m
+                else (spec.default_aggregate if spec.default_aggregate in options else options[0])
+            )
             curve_value = m["curve"]
             if isinstance(curve_value, str):
                 if curve_value not in self.curves:
@@ -401,21 +430,23 @@ class _Builder:
             if agg in ("ratio", "sum") and spec.unit == "bool":
                 better = spec.better
             if curve.better != better:
-                raise r.err((*path, "curve"),
-                            f"curve rewards {'higher' if curve.better == 'higher' else 'lower'} values "
-                            f"but for {spec.name} {better} is better")
-            return MetricCriterion(cid, title, points, spec, scope, agg, curve, curve_name, params,
-                                   action)
+                raise r.err(
+                    (*path, "curve"),
+                    f"curve rewards {'higher' if curve.better == 'higher' else 'lower'} values "
+                    f"but for {spec.name} {better} is better",
+                )
+            return MetricCriterion(cid, title, points, spec, scope, agg, curve, curve_name, params, action)
         if kind == "observation":
-            scope = (r.choice((*path, "scope"), ("overall", "per_department")) if "scope" in m
-                     else "overall")
+            scope = r.choice((*path, "scope"), ("overall", "per_department")) if "scope" in m else "overall"
             if "capability" not in m:
                 raise r.err(path, "missing required key 'capability' (the capability target judged)")
             capability = r.text((*path, "capability"))
             tasks: tuple[Text, ...] = ()
             if "critical_tasks" in m:
-                tasks = tuple(r.text((*path, "critical_tasks", i))
-                              for i, _ in enumerate(r.seq((*path, "critical_tasks"))))
+                tasks = tuple(
+                    r.text((*path, "critical_tasks", i))
+                    for i, _ in enumerate(r.seq((*path, "critical_tasks")))
+                )
             return ObservationCriterion(cid, title, points, scope, capability, tasks, action)
         if "items" not in m:
             raise r.err(path, "missing required key 'items'")
@@ -438,8 +469,10 @@ class _Builder:
         if weighted:
             total = math.fsum(it.points for it in items)
             if abs(total - points) > EPS:
-                raise r.err((*path, "points"),
-                            f"points do not add up: items sum to {total:g}, criterion has {points:g}")
+                raise r.err(
+                    (*path, "points"),
+                    f"points do not add up: items sum to {total:g}, criterion has {points:g}",
+                )
         else:
             share = points / len(items)
             items = [ChecklistItem(it.id, it.text, share) for it in items]
@@ -448,8 +481,19 @@ class _Builder:
     # whole document ---------------------------------------------------------------------
     def build(self, sha: str) -> Rubric:
         r = self.r
-        top = ("id", "title", "version", "total", "grades", "ratings", "curves", "sections",
-               "deductions", "vetoes", "department_score")
+        top = (
+            "id",
+            "title",
+            "version",
+            "total",
+            "grades",
+            "ratings",
+            "curves",
+            "sections",
+            "deductions",
+            "vetoes",
+            "department_score",
+        )
         m = r.mapping((), top, ("id", "title", "version", "total", "grades", "sections"))
         rid = r.ident(("id",))
         title = r.text(("title",))
@@ -478,7 +522,7 @@ class _Builder:
         if "ratings" in m:
             rm = r.mapping(("ratings",), RATINGS, RATINGS)
             ratings = {k: r.number(("ratings", k), 0, 1) for k in RATINGS}
-            for a, b in zip(RATINGS, RATINGS[1:], strict=False):
+            for a, b in itertools.pairwise(RATINGS):
                 if ratings[b] > ratings[a]:
                     raise r.err(("ratings", b), f"{b} must not be worth more than {a}")
             del rm
@@ -498,12 +542,15 @@ class _Builder:
                 raise r.err((*sp, "id"), f"duplicate section {sid!r}")
             sids.add(sid)
             spoints = r.number((*sp, "points"), 0)
-            crits = tuple(self.criterion((*sp, "criteria", j))
-                          for j, _ in enumerate(r.seq((*sp, "criteria"))))
+            crits = tuple(
+                self.criterion((*sp, "criteria", j)) for j, _ in enumerate(r.seq((*sp, "criteria")))
+            )
             csum = math.fsum(c.points for c in crits)
             if abs(csum - spoints) > EPS:
-                raise r.err((*sp, "points"),
-                            f"points do not add up: criteria sum to {csum:g}, section has {spoints:g}")
+                raise r.err(
+                    (*sp, "points"),
+                    f"points do not add up: criteria sum to {csum:g}, section has {spoints:g}",
+                )
             sections.append(Section(sid, r.text((*sp, "title")), spoints, crits))
         ssum = math.fsum(s.points for s in sections)
         if abs(ssum - total) > EPS:
@@ -513,27 +560,47 @@ class _Builder:
         if "deductions" in m:
             for i, _ in enumerate(r.seq(("deductions",), nonempty=False)):
                 dp = ("deductions", i)
-                dm = r.mapping(dp, ("id", "title", "metric", "per", "points", "max", "deadline",
-                                    "within", "tolerance", "stage", "action"),
-                               ("id", "title", "metric", "points"))
+                dm = r.mapping(
+                    dp,
+                    (
+                        "id",
+                        "title",
+                        "metric",
+                        "per",
+                        "points",
+                        "max",
+                        "deadline",
+                        "within",
+                        "tolerance",
+                        "stage",
+                        "action",
+                    ),
+                    ("id", "title", "metric", "points"),
+                )
                 did = r.ident((*dp, "id"))
                 if did in self.ids:
                     raise r.err((*dp, "id"), f"duplicate id {did!r}")
                 self.ids.add(did)
                 spec = self.metric_spec((*dp, "metric"))
                 if not spec.countable:
-                    raise r.err((*dp, "metric"),
-                                f"a deduction needs an occurrence metric; {spec.name} is not one")
+                    raise r.err(
+                        (*dp, "metric"), f"a deduction needs an occurrence metric; {spec.name} is not one"
+                    )
                 per = r.choice((*dp, "per"), ("occurrence", "department")) if "per" in dm else "occurrence"
                 if per == "department" and spec.basis == "inject":
                     raise r.err((*dp, "per"), f"{spec.name} has no departments")
-                deductions.append(Deduction(
-                    did, r.text((*dp, "title")), spec, self.params(dp, dm, spec),
-                    "department" if per == "department" else "occurrence",
-                    r.number((*dp, "points"), 0),
-                    r.number((*dp, "max"), 0) if "max" in dm else None,
-                    r.text((*dp, "action")) if "action" in dm else None,
-                ))
+                deductions.append(
+                    Deduction(
+                        did,
+                        r.text((*dp, "title")),
+                        spec,
+                        self.params(dp, dm, spec),
+                        "department" if per == "department" else "occurrence",
+                        r.number((*dp, "points"), 0),
+                        r.number((*dp, "max"), 0) if "max" in dm else None,
+                        r.text((*dp, "action")) if "action" in dm else None,
+                    )
+                )
 
         vetoes: list[Veto] = []
         if "vetoes" in m:
@@ -550,23 +617,49 @@ class _Builder:
                 when_raw = r.get((*vp, "when"))
                 if isinstance(when_raw, str):
                     when = r.choice((*vp, "when"), ("critical_incomplete", "critical_missed"))
-                    vetoes.append(Veto(vid, r.text((*vp, "title")),
-                                       "critical_incomplete" if when == "critical_incomplete"
-                                       else "critical_missed",
-                                       None, MetricParams(), "", None, None, cap))
+                    vetoes.append(
+                        Veto(
+                            vid,
+                            r.text((*vp, "title")),
+                            "critical_incomplete" if when == "critical_incomplete" else "critical_missed",
+                            None,
+                            MetricParams(),
+                            "",
+                            None,
+                            None,
+                            cap,
+                        )
+                    )
                     continue
                 wp = (*vp, "when")
-                wm = r.mapping(wp, ("metric", "aggregate", "below", "above", "deadline", "within",
-                                    "tolerance", "stage"), ("metric",))
+                wm = r.mapping(
+                    wp,
+                    ("metric", "aggregate", "below", "above", "deadline", "within", "tolerance", "stage"),
+                    ("metric",),
+                )
                 spec = self.metric_spec((*wp, "metric"))
-                agg = (r.choice((*wp, "aggregate"), spec.aggregates) if "aggregate" in wm
-                       else spec.default_aggregate)
+                agg = (
+                    r.choice((*wp, "aggregate"), spec.aggregates)
+                    if "aggregate" in wm
+                    else spec.default_aggregate
+                )
                 if ("below" in wm) == ("above" in wm):
                     raise r.err(wp, "give exactly one of 'below' or 'above'")
                 below = r.duration((*wp, "below")) if "below" in wm else None
                 above = r.duration((*wp, "above")) if "above" in wm else None
-                vetoes.append(Veto(vid, r.text((*vp, "title")), "metric", spec,
-                                   self.params(wp, wm, spec), agg, below, above, cap))
+                vetoes.append(
+                    Veto(
+                        vid,
+                        r.text((*vp, "title")),
+                        "metric",
+                        spec,
+                        self.params(wp, wm, spec),
+                        agg,
+                        below,
+                        above,
+                        cap,
+                    )
+                )
 
         dept_sections: tuple[str, ...] = ()
         if "department_score" in m:
@@ -575,19 +668,37 @@ class _Builder:
             names = r.seq(("department_score", "sections"))
             for j, name in enumerate(names):
                 if name not in sids:
-                    raise r.err(("department_score", "sections", j),
-                                f"unknown section {name!r} (sections: {', '.join(sorted(sids))})")
+                    raise r.err(
+                        ("department_score", "sections", j),
+                        f"unknown section {name!r} (sections: {', '.join(sorted(sids))})",
+                    )
             dept_sections = tuple(str(n) for n in names)
             if not any(
                 getattr(c, "scope", "overall") != "overall"
-                for s in sections if s.id in dept_sections for c in s.criteria
+                for s in sections
+                if s.id in dept_sections
+                for c in s.criteria
             ):
-                raise r.err(("department_score", "sections"),
-                            "none of these sections has a per-department criterion")
+                raise r.err(
+                    ("department_score", "sections"), "none of these sections has a per-department criterion"
+                )
 
-        return Rubric(rid, title, version, total, tuple(grades), ratings, dict(self.curves),
-                      tuple(sections), tuple(deductions), tuple(vetoes), dept_sections, sha,
-                      self.r.doc.file, self.uses_scenario)
+        return Rubric(
+            rid,
+            title,
+            version,
+            total,
+            tuple(grades),
+            ratings,
+            dict(self.curves),
+            tuple(sections),
+            tuple(deductions),
+            tuple(vetoes),
+            dept_sections,
+            sha,
+            self.r.doc.file,
+            self.uses_scenario,
+        )
 
 
 def load_rubric_text(text: str, file: str = "<rubric>") -> Rubric:

@@ -43,15 +43,15 @@ class Evidence:
     def of(pairs: list[tuple[int, int]]) -> Evidence:
         if not pairs:
             return Evidence.empty()
-        return evidence_of(np.array([p[0] for p in pairs], np.int64),
-                           np.array([p[1] for p in pairs], np.int64))
+        return evidence_of(
+            np.array([p[0] for p in pairs], np.int64), np.array([p[1] for p in pairs], np.int64)
+        )
 
     def __len__(self) -> int:
         return len(self.seq)
 
     def merge(self, other: Evidence) -> Evidence:
-        return evidence_of(np.concatenate([self.seq, other.seq]),
-                           np.concatenate([self.ts_us, other.ts_us]))
+        return evidence_of(np.concatenate([self.seq, other.seq]), np.concatenate([self.ts_us, other.ts_us]))
 
     def to_json(self) -> list[list[int]]:
         return np.stack([self.seq, self.ts_us], axis=1).tolist() if len(self) else []
@@ -182,8 +182,12 @@ class Scorecard:
     def to_dict(self) -> dict[str, Any]:
         return {
             "schema": SCHEMA,
-            "rubric": {"id": self.rubric_id, "title": _text(self.rubric_title),
-                       "version": self.rubric_version, "sha256": self.rubric_sha256},
+            "rubric": {
+                "id": self.rubric_id,
+                "title": _text(self.rubric_title),
+                "version": self.rubric_version,
+                "sha256": self.rubric_sha256,
+            },
             "log_head": {"seq": self.log_head[0], "hash": self.log_head[1]},
             "scenario": self.scenario,
             "operation": self.operation,
@@ -208,8 +212,12 @@ class Scorecard:
 
     def to_json(self) -> str:
         """Canonical JSON: sorted keys, fixed rounding, UTF-8; the same inputs give the same bytes."""
-        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"),
-                          ensure_ascii=False, allow_nan=False) + "\n"
+        return (
+            json.dumps(
+                self.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+            )
+            + "\n"
+        )
 
 
 def pts(x: float | None) -> float | None:
@@ -232,40 +240,88 @@ def _text(t: Text | None) -> dict[str, str] | None:
 
 
 def _dept_result(d: DeptResult) -> dict[str, Any]:
-    return {"value": num(d.value), "fraction": frac(d.fraction), "earned": pts(d.earned),
-            "count": d.count, "units": d.units, "evidence": d.evidence.to_json(), "note": d.note}
+    return {
+        "value": num(d.value),
+        "fraction": frac(d.fraction),
+        "earned": pts(d.earned),
+        "count": d.count,
+        "units": d.units,
+        "evidence": d.evidence.to_json(),
+        "note": d.note,
+    }
 
 
 def _criterion(c: CriterionResult) -> dict[str, Any]:
     return {
-        "id": c.id, "type": c.type, "title": _text(c.title), "section": c.section,
-        "max": pts(c.max), "applicable": c.applicable, "earned": pts(c.earned),
-        "fraction": frac(c.fraction), "value": num(c.value), "unit": c.unit, "scope": c.scope,
-        "rule": c.rule, "evidence": c.evidence.to_json(),
+        "id": c.id,
+        "type": c.type,
+        "title": _text(c.title),
+        "section": c.section,
+        "max": pts(c.max),
+        "applicable": c.applicable,
+        "earned": pts(c.earned),
+        "fraction": frac(c.fraction),
+        "value": num(c.value),
+        "unit": c.unit,
+        "scope": c.scope,
+        "rule": c.rule,
+        "evidence": c.evidence.to_json(),
         "departments": {k: _dept_result(v) for k, v in sorted(c.departments.items())},
-        "notes": c.notes, "extra": c.extra, "action": _text(c.action),
+        "notes": c.notes,
+        "extra": c.extra,
+        "action": _text(c.action),
     }
 
 
 def _section(s: SectionResult) -> dict[str, Any]:
-    return {"id": s.id, "title": _text(s.title), "max": pts(s.max), "applicable": pts(s.applicable),
-            "earned": pts(s.earned), "criteria": [_criterion(c) for c in s.criteria]}
+    return {
+        "id": s.id,
+        "title": _text(s.title),
+        "max": pts(s.max),
+        "applicable": pts(s.applicable),
+        "earned": pts(s.earned),
+        "criteria": [_criterion(c) for c in s.criteria],
+    }
 
 
 def _deduction(d: DeductionResult) -> dict[str, Any]:
-    return {"id": d.id, "title": _text(d.title), "metric": d.metric, "per": d.per,
-            "points_each": pts(d.points_each), "count": d.count, "deducted": pts(d.deducted),
-            "max": pts(d.max), "evidence": d.evidence.to_json(), "by_dept": dict(sorted(d.by_dept.items())),
-            "action": _text(d.action)}
+    return {
+        "id": d.id,
+        "title": _text(d.title),
+        "metric": d.metric,
+        "per": d.per,
+        "points_each": pts(d.points_each),
+        "count": d.count,
+        "deducted": pts(d.deducted),
+        "max": pts(d.max),
+        "evidence": d.evidence.to_json(),
+        "by_dept": dict(sorted(d.by_dept.items())),
+        "action": _text(d.action),
+    }
 
 
 def _veto(v: VetoResult) -> dict[str, Any]:
-    return {"id": v.id, "title": _text(v.title), "triggered": v.triggered, "cap": v.cap,
-            "detail": v.detail, "evidence": v.evidence.to_json(), "departments": v.departments}
+    return {
+        "id": v.id,
+        "title": _text(v.title),
+        "triggered": v.triggered,
+        "cap": v.cap,
+        "detail": v.detail,
+        "evidence": v.evidence.to_json(),
+        "departments": v.departments,
+    }
 
 
 def _dept_score(d: DeptScore) -> dict[str, Any]:
     stats = {k: (v if isinstance(v, int) or v is None else num(v)) for k, v in sorted(d.stats.items())}
-    return {"id": d.id, "name_zh": d.name_zh, "name_en": d.name_en, "score": pts(d.score),
-            "grade": d.grade, "earned": pts(d.earned), "max": pts(d.max), "deducted": pts(d.deducted),
-            "stats": stats}
+    return {
+        "id": d.id,
+        "name_zh": d.name_zh,
+        "name_en": d.name_en,
+        "score": pts(d.score),
+        "grade": d.grade,
+        "earned": pts(d.earned),
+        "max": pts(d.max),
+        "deducted": pts(d.deducted),
+        "stats": stats,
+    }

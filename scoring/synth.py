@@ -20,8 +20,7 @@ S = 1_000_000
 def default_roster() -> list[Department]:
     """The 16 departments of hub/roster.yaml."""
     doc = load_file(Path(hub.__file__).resolve().parent / "roster.yaml")
-    return [Department(str(d["id"]), str(d["name_zh"]), str(d["name_en"]))
-            for d in doc.data["departments"]]
+    return [Department(str(d["id"]), str(d["name_zh"]), str(d["name_en"])) for d in doc.data["departments"]]
 
 
 @dataclass
@@ -37,24 +36,49 @@ class LogBuilder:
     records: list[tuple[int, int, Record]] = field(default_factory=list)
     _n: int = 0
 
-    def add(self, t_s: float, role: str, dept: str | None, kind: str, payload: dict[str, Any],
-            op: str | None = None) -> None:
-        ts = self.t0_us + int(round(t_s * S))
+    def add(
+        self,
+        t_s: float,
+        role: str,
+        dept: str | None,
+        kind: str,
+        payload: dict[str, Any],
+        op: str | None = None,
+    ) -> None:
+        ts = self.t0_us + round(t_s * S)
         in_op = op is None
-        rec = Record(ts, ts * 1000 - self.t0_us * 1000 + 5_000_000_000,
-                     self.op if in_op else (op or "system"),
-                     "drill" if in_op else "system", role, dept, kind, payload)
+        rec = Record(
+            ts,
+            ts * 1000 - self.t0_us * 1000 + 5_000_000_000,
+            self.op if in_op else (op or "system"),
+            "drill" if in_op else "system",
+            role,
+            dept,
+            kind,
+            payload,
+        )
         self._n += 1
         self.records.append((ts, self._n, rec))
 
     def start(self, roster: Sequence[Department] | None = None) -> LogBuilder:
         people = self.roster if roster is None else roster
-        self.add(0, "commander", "center", "operation.started", {
-            "title": self.title, "kind": "drill", "level": self.level, "scenario": self.scenario,
-            "speed": 1.0,
-            "roster": [{"id": d.id, "name_zh": d.name_zh, "name_en": d.name_en, "groups": [],
-                        "tier": "city"} for d in people],
-        })
+        self.add(
+            0,
+            "commander",
+            "center",
+            "operation.started",
+            {
+                "title": self.title,
+                "kind": "drill",
+                "level": self.level,
+                "scenario": self.scenario,
+                "speed": 1.0,
+                "roster": [
+                    {"id": d.id, "name_zh": d.name_zh, "name_en": d.name_en, "groups": [], "tier": "city"}
+                    for d in people
+                ],
+            },
+        )
         return self
 
     def end(self, t_s: float) -> None:
@@ -64,23 +88,44 @@ class LogBuilder:
         self.add(t_s, "department", dept, "presence.online", {"conn": conn}, op)
 
     def offline(self, t_s: float, dept: str, conn: str = "c1", reason: str = "heartbeat") -> None:
-        self.add(t_s, "department", dept, "presence.offline",
-                 {"conn": conn, "reason": reason, "online_s": 0.0})
+        self.add(
+            t_s, "department", dept, "presence.offline", {"conn": conn, "reason": reason, "online_s": 0.0}
+        )
 
     def checkin(self, t_s: float, dept: str) -> None:
         self.add(t_s, "department", dept, "dept.checked_in", {"client_ts_us": None})
 
-    def issue(self, t_s: float, cid: str, depts: Sequence[str], requires: Sequence[str] = ("receipt",),
-              deadlines: dict[str, float] | None = None, critical: bool = False,
-              inject_id: str | None = None, level: str | None = None, text: str = "") -> None:
-        dl = deadlines if deadlines is not None else {
-            "receipt": 60.0, "on_scene": 900.0, "completed": 2100.0}
-        self.add(t_s, "commander", "center", "command.issued", {
-            "command_id": cid, "targets": list(depts), "departments": sorted(depts),
-            "text": text or f"指令 {cid}", "priority": "urgent", "level": level or self.level,
-            "requires": list(requires), "deadlines": {k: v for k, v in dl.items() if k in requires},
-            "critical": critical, "inject_id": inject_id,
-        })
+    def issue(
+        self,
+        t_s: float,
+        cid: str,
+        depts: Sequence[str],
+        requires: Sequence[str] = ("receipt",),
+        deadlines: dict[str, float] | None = None,
+        critical: bool = False,
+        inject_id: str | None = None,
+        level: str | None = None,
+        text: str = "",
+    ) -> None:
+        dl = deadlines if deadlines is not None else {"receipt": 60.0, "on_scene": 900.0, "completed": 2100.0}
+        self.add(
+            t_s,
+            "commander",
+            "center",
+            "command.issued",
+            {
+                "command_id": cid,
+                "targets": list(depts),
+                "departments": sorted(depts),
+                "text": text or f"指令 {cid}",
+                "priority": "urgent",
+                "level": level or self.level,
+                "requires": list(requires),
+                "deadlines": {k: v for k, v in dl.items() if k in requires},
+                "critical": critical,
+                "inject_id": inject_id,
+            },
+        )
 
     def respond(self, t_s: float, kind: str, cid: str, dept: str, **extra: Any) -> None:
         """kind: delivered, acknowledged, on_scene, completed or declined."""
@@ -91,29 +136,54 @@ class LogBuilder:
         self.add(t_s, "department", dept, f"command.{kind}", payload)
 
     def overdue(self, t_s: float, cid: str, dept: str, stage: str) -> None:
-        self.add(t_s, "hub", None, "command.overdue", {
-            "command_id": cid, "dept": dept, "stage": stage,
-            "deadline_ts_us": self.t0_us + int(t_s * S)})
+        self.add(
+            t_s,
+            "hub",
+            None,
+            "command.overdue",
+            {"command_id": cid, "dept": dept, "stage": stage, "deadline_ts_us": self.t0_us + int(t_s * S)},
+        )
 
     def video(self, t_s: float, dept: str, what: str) -> None:
         """what: lost, frozen, black or restored."""
-        self.add(t_s, "hub", None, f"video.{what}", {"dept": dept} | (
-            {"was": "frozen", "duration_s": 0.0} if what == "restored" else {}))
+        self.add(
+            t_s,
+            "hub",
+            None,
+            f"video.{what}",
+            {"dept": dept} | ({"was": "frozen", "duration_s": 0.0} if what == "restored" else {}),
+        )
 
-    def observe(self, t_s: float, criterion: str, rating: str, dept: str | None = None,
-                note: str = "") -> None:
-        self.add(t_s, "evaluator", "center", "observation.recorded",
-                 {"criterion": criterion, "rating": rating, "note": note, "dept": dept})
+    def observe(
+        self, t_s: float, criterion: str, rating: str, dept: str | None = None, note: str = ""
+    ) -> None:
+        self.add(
+            t_s,
+            "evaluator",
+            "center",
+            "observation.recorded",
+            {"criterion": criterion, "rating": rating, "note": note, "dept": dept},
+        )
 
     def tick(self, t_s: float, item: str, checked: bool = True, note: str = "") -> None:
-        self.add(t_s, "evaluator", "center", "checklist.ticked",
-                 {"item": item, "checked": checked, "note": note})
+        self.add(
+            t_s, "evaluator", "center", "checklist.ticked", {"item": item, "checked": checked, "note": note}
+        )
 
-    def inject(self, t_s: float, iid: str, planned_s: float, title: str = "",
-               type_: str = "event") -> None:
-        self.add(t_s, "hub", None, "inject.released", {
-            "inject_id": iid, "title": title or iid, "type": type_,
-            "planned_offset_s": planned_s, "actual_offset_s": t_s})
+    def inject(self, t_s: float, iid: str, planned_s: float, title: str = "", type_: str = "event") -> None:
+        self.add(
+            t_s,
+            "hub",
+            None,
+            "inject.released",
+            {
+                "inject_id": iid,
+                "title": title or iid,
+                "type": type_,
+                "planned_offset_s": planned_s,
+                "actual_offset_s": t_s,
+            },
+        )
 
     def sorted_records(self) -> list[Record]:
         return [r for _, _, r in sorted(self.records, key=lambda x: (x[0], x[1]))]
@@ -137,27 +207,42 @@ def write_records(path: str | Path, records: list[Record], batch: int = 50_000) 
     try:
         head = stored_head(conn)
         for i in range(0, len(records), batch):
-            _, head = append_batch(conn, head, records[i:i + batch])
+            _, head = append_batch(conn, head, records[i : i + batch])
     finally:
         conn.close()
     return Path(path)
 
 
-def random_drill(n_commands: int = 200, seed: int = 1, target_events: int = 0,
-                 roster: Sequence[Department] | None = None, duration_s: float | None = None,
-                 op: str = "drill-20260601-01") -> LogBuilder:
+def random_drill(
+    n_commands: int = 200,
+    seed: int = 1,
+    target_events: int = 0,
+    roster: Sequence[Department] | None = None,
+    duration_s: float | None = None,
+    op: str = "drill-20260601-01",
+    t0_us: int = T0_US,
+    title: str = "2026年汛期防汛联合实战演练",
+) -> LogBuilder:
     """A plausible drill: check-ins, commands with responses, video trouble, injects, ratings.
 
     With `target_events`, link.stats events are added until the log has about that many events.
     """
     rnd = random.Random(seed)
-    b = LogBuilder(op=op, roster=list(roster) if roster is not None else default_roster())
+    b = LogBuilder(
+        op=op, roster=list(roster) if roster is not None else default_roster(), t0_us=t0_us, title=title
+    )
     depts = [d.id for d in b.roster]
     nd = len(depts)
     dur = duration_s or max(7200.0, n_commands * 1.5)
-    speed = {d: rnd.uniform(0.5, 2.0) for d in depts}
-    b.add(-600, "hub", None, "hub.started", {"version": "0.1.0", "roster_sha256": "0" * 64,
-                                             "departments": depts}, op="system")
+    speed = {d: rnd.uniform(0.5, 1.6) for d in depts}
+    b.add(
+        -600,
+        "hub",
+        None,
+        "hub.started",
+        {"version": "0.1.0", "roster_sha256": "0" * 64, "departments": depts},
+        op="system",
+    )
     for i, d in enumerate(depts):
         b.online(-300 + i, d, op="system")
     b.start()
@@ -186,13 +271,18 @@ def random_drill(n_commands: int = 200, seed: int = 1, target_events: int = 0,
             f = speed[d]
             b.respond(t + rnd.uniform(0.2, 3.0), "delivered", cid, d)
             u = rnd.random()
-            if u < 0.02:
+            if u < 0.01:
                 b.overdue(t + 60, cid, d, "receipt")
                 if rnd.random() < 0.5:
-                    b.add(t + 90, "commander", "center", "command.escalated",
-                          {"command_id": cid, "departments": [d], "note": "请立即签收"})
+                    b.add(
+                        t + 90,
+                        "commander",
+                        "center",
+                        "command.escalated",
+                        {"command_id": cid, "departments": [d], "note": "请立即签收"},
+                    )
                 continue
-            if u < 0.035:
+            if u < 0.015:
                 b.respond(t + rnd.uniform(20, 90), "declined", cid, d, reason="力量不足")
                 continue
             ack = rnd.lognormvariate(3.2, 0.6) * f
@@ -241,9 +331,21 @@ def random_drill(n_commands: int = 200, seed: int = 1, target_events: int = 0,
             for d in depts:
                 if added >= need:
                     break
-                b.add(j * step + 0.5, "hub", None, "link.stats", {
-                    "dept": d, "track": "video", "fps": 25, "bitrate_kbps": 1800,
-                    "loss_pct": 0.1, "rtt_ms": 18, "freezes": 0})
+                b.add(
+                    j * step + 0.5,
+                    "hub",
+                    None,
+                    "link.stats",
+                    {
+                        "dept": d,
+                        "track": "video",
+                        "fps": 25,
+                        "bitrate_kbps": 1800,
+                        "loss_pct": 0.1,
+                        "rtt_ms": 18,
+                        "freezes": 0,
+                    },
+                )
                 added += 1
     last_t = max(ts for ts, _, _ in b.records) / S - b.t0_us / S
     b.end(max(dur, last_t + 1))

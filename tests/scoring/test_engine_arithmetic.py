@@ -69,8 +69,9 @@ def small_drill(critical: bool = False, b_on_scene: float | None = 650) -> LogBu
     lb = LogBuilder(roster=ROSTER)
     lb.start()
     lb.checkin(30, "a")  # b never checks in
-    lb.issue(100, "C1", ["a", "b"], ["receipt", "on_scene"], {"receipt": 60, "on_scene": 600},
-             critical=critical)
+    lb.issue(
+        100, "C1", ["a", "b"], ["receipt", "on_scene"], {"receipt": 60, "on_scene": 600}, critical=critical
+    )
     lb.respond(120, "acknowledged", "C1", "a")  # 20 s
     lb.respond(400, "on_scene", "C1", "a")  # 300 s
     lb.overdue(160, "C1", "b", "receipt")
@@ -158,8 +159,7 @@ def test_veto_lowers_a_good_grade() -> None:
     lb = LogBuilder(roster=ROSTER[:1])
     lb.start()
     lb.checkin(5, "a")
-    lb.issue(10, "C1", ["a"], ["receipt", "completed"], {"receipt": 60, "completed": 600},
-             critical=True)
+    lb.issue(10, "C1", ["a"], ["receipt", "completed"], {"receipt": 60, "completed": 600}, critical=True)
     lb.respond(20, "acknowledged", "C1", "a")  # 10 s, never completed
     lb.observe(50, "coord", "P")
     lb.tick(60, "plan")

@@ -25,14 +25,25 @@ text = st.text(st.characters(exclude_categories=("Cs",)), max_size=30)
 
 
 @settings(max_examples=200, deadline=None)
-@given(text, text, text, text, st.one_of(st.none(), text), text, st.integers(0, 2**62),
-       st.integers(0, 2**62), st.integers(1, 2**40))
-def test_fast_hash_equals_reference(op: str, opk: str, role: str, kind: str, dept: str | None,
-                                    payload_text: str, ts: int, mono: int, seq: int) -> None:
+@given(
+    text,
+    text,
+    text,
+    text,
+    st.one_of(st.none(), text),
+    text,
+    st.integers(0, 2**62),
+    st.integers(0, 2**62),
+    st.integers(1, 2**40),
+)
+def test_fast_hash_equals_reference(
+    op: str, opk: str, role: str, kind: str, dept: str | None, payload_text: str, ts: int, mono: int, seq: int
+) -> None:
     payload = json.dumps({"t": payload_text, "n": [1, 2.5, None]}, ensure_ascii=False)
     prev = "ab" * 32
-    assert logread.fast_hash(prev, seq, ts, mono, op, opk, role, dept, kind, payload) == \
-        event_hash(prev, seq, ts, mono, op, opk, role, dept, kind, payload)
+    assert logread.fast_hash(prev, seq, ts, mono, op, opk, role, dept, kind, payload) == event_hash(
+        prev, seq, ts, mono, op, opk, role, dept, kind, payload
+    )
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +66,7 @@ def tampered(src: Path, dst: Path, sql: str) -> Path:
 
 TAMPER = {
     "edited payload": "UPDATE events SET payload = replace(payload, 'C1\"', 'C9\"') "
-                      "WHERE seq = (SELECT min(seq) FROM events WHERE kind = 'command.acknowledged')",
+    "WHERE seq = (SELECT min(seq) FROM events WHERE kind = 'command.acknowledged')",
     "deleted event": "DELETE FROM events WHERE seq = 40",
     "deleted tail": "DELETE FROM events WHERE seq > 300",
     "relinked": "UPDATE events SET prev_hash = '" + "0" * 64 + "' WHERE seq = 77",
@@ -65,8 +76,9 @@ TAMPER = {
 
 @pytest.mark.parametrize("workers", [1, 3])
 @pytest.mark.parametrize("how", list(TAMPER))
-def test_same_verdict_as_hub_verifier(drill_db: Path, tmp_path: Path, how: str, workers: int,
-                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_same_verdict_as_hub_verifier(
+    drill_db: Path, tmp_path: Path, how: str, workers: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(logread, "PARALLEL_MIN_EVENTS", 0)  # force the worker path
     bad = tampered(drill_db, tmp_path / "bad.db", TAMPER[how])
     try:
@@ -86,8 +98,7 @@ def test_same_verdict_as_hub_verifier(drill_db: Path, tmp_path: Path, how: str, 
         assert got == want
 
 
-def test_clean_log_verifies_the_same_in_parallel(drill_db: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_clean_log_verifies_the_same_in_parallel(drill_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(logread, "PARALLEL_MIN_EVENTS", 0)
     assert logread.verify_log(drill_db, workers=3) == verify_file(drill_db)
     assert logread.verify_log(drill_db, workers=1) == verify_file(drill_db)
@@ -125,8 +136,7 @@ def test_engine_is_pure() -> None:
         "import scoring.engine, scoring.rubric, scoring.logread, scoring.metrics\n"
         "print(json.dumps(sorted(sys.modules)))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=ROOT)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     mods = set(json.loads(out.stdout))
     for banned in ("aiortc", "aiohttp", "av", "cv2", "reportlab"):
         assert banned not in mods

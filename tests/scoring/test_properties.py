@@ -16,8 +16,12 @@ from scoring.scorecard import Scorecard
 from scoring.synth import LogBuilder
 
 EPS = 1e-9
-DEPTS = [Department("fire", "消防救援大队", "Fire"), Department("police", "公安110", "Police"),
-         Department("water", "水务局", "Water"), Department("power", "供电公司", "Power")]
+DEPTS = [
+    Department("fire", "消防救援大队", "Fire"),
+    Department("police", "公安110", "Police"),
+    Department("water", "水务局", "Water"),
+    Department("power", "供电公司", "Power"),
+]
 
 
 @cache
@@ -26,32 +30,55 @@ def rubric() -> Rubric:
 
 
 # one response plan per (command, department): latencies in seconds or None (never sent)
-pair_plan = st.fixed_dictionaries({
-    "ack": st.one_of(st.none(), st.integers(1, 400)),
-    "on_scene": st.one_of(st.none(), st.integers(1, 2000)),
-    "completed": st.one_of(st.none(), st.integers(1, 3000)),
-    "declined": st.booleans(),
-})
-command_plan = st.fixed_dictionaries({
-    "at": st.integers(0, 3000),
-    "targets": st.sets(st.integers(0, 3), min_size=1, max_size=4),
-    "requires": st.sampled_from([("receipt",), ("receipt", "on_scene"),
-                                 ("receipt", "on_scene", "completed"), ("receipt", "completed")]),
-    "critical": st.booleans(),
-    "pairs": st.lists(pair_plan, min_size=4, max_size=4),
-})
-drill_plan = st.fixed_dictionaries({
-    "n_depts": st.integers(1, 4),
-    "checkins": st.lists(st.one_of(st.none(), st.integers(1, 900)), min_size=4, max_size=4),
-    "commands": st.lists(command_plan, min_size=1, max_size=5),
-    "video": st.lists(st.tuples(st.integers(0, 3), st.integers(100, 5000), st.integers(1, 600),
-                                st.sampled_from(["frozen", "black", "lost"])), max_size=3),
-    "ratings": st.lists(st.sampled_from("PSMU"), min_size=5, max_size=5),
-})
+pair_plan = st.fixed_dictionaries(
+    {
+        "ack": st.one_of(st.none(), st.integers(1, 400)),
+        "on_scene": st.one_of(st.none(), st.integers(1, 2000)),
+        "completed": st.one_of(st.none(), st.integers(1, 3000)),
+        "declined": st.booleans(),
+    }
+)
+command_plan = st.fixed_dictionaries(
+    {
+        "at": st.integers(0, 3000),
+        "targets": st.sets(st.integers(0, 3), min_size=1, max_size=4),
+        "requires": st.sampled_from(
+            [
+                ("receipt",),
+                ("receipt", "on_scene"),
+                ("receipt", "on_scene", "completed"),
+                ("receipt", "completed"),
+            ]
+        ),
+        "critical": st.booleans(),
+        "pairs": st.lists(pair_plan, min_size=4, max_size=4),
+    }
+)
+drill_plan = st.fixed_dictionaries(
+    {
+        "n_depts": st.integers(1, 4),
+        "checkins": st.lists(st.one_of(st.none(), st.integers(1, 900)), min_size=4, max_size=4),
+        "commands": st.lists(command_plan, min_size=1, max_size=5),
+        "video": st.lists(
+            st.tuples(
+                st.integers(0, 3),
+                st.integers(100, 5000),
+                st.integers(1, 600),
+                st.sampled_from(["frozen", "black", "lost"]),
+            ),
+            max_size=3,
+        ),
+        "ratings": st.lists(st.sampled_from("PSMU"), min_size=5, max_size=5),
+    }
+)
 
 
-def build(plan: dict, order: list[int] | None = None, drop: tuple[int, int, str] | None = None,
-          faster: tuple[int, int, int] | None = None) -> LogBuilder:
+def build(
+    plan: dict,
+    order: list[int] | None = None,
+    drop: tuple[int, int, str] | None = None,
+    faster: tuple[int, int, int] | None = None,
+) -> LogBuilder:
     """A drill from a plan. `drop` removes one response; `faster` moves a receipt earlier."""
     depts = DEPTS[: plan["n_depts"]]
     roster = [depts[i] for i in order] if order else depts
@@ -72,8 +99,11 @@ def build(plan: dict, order: list[int] | None = None, drop: tuple[int, int, str]
             if p["declined"]:
                 lb.respond(t + 30, "declined", cid, d, reason="x")
                 continue
-            for stage, kind in (("ack", "acknowledged"), ("on_scene", "on_scene"),
-                                ("completed", "completed")):
+            for stage, kind in (
+                ("ack", "acknowledged"),
+                ("on_scene", "on_scene"),
+                ("completed", "completed"),
+            ):
                 lat = p[stage]
                 if lat is None or drop == (ci, di, stage):
                     continue
@@ -112,8 +142,9 @@ def grade_rank(card: Scorecard) -> int:
     return [g["id"] for g in card.grades].index(card.grade)
 
 
-SETTINGS = settings(max_examples=60, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+SETTINGS = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
 
 
 @SETTINGS
@@ -196,10 +227,21 @@ def strip_evidence(doc: object) -> None:
 
 
 def test_plan_builder_is_deterministic() -> None:
-    plan = {"n_depts": 2, "checkins": [5, None, None, None], "video": [], "ratings": list("PSMUP"),
-            "commands": [{"at": 10, "targets": {0, 1}, "requires": ("receipt",), "critical": False,
-                          "pairs": [{"ack": 5, "on_scene": None, "completed": None,
-                                     "declined": False}] * 4}]}
+    plan = {
+        "n_depts": 2,
+        "checkins": [5, None, None, None],
+        "video": [],
+        "ratings": list("PSMUP"),
+        "commands": [
+            {
+                "at": 10,
+                "targets": {0, 1},
+                "requires": ("receipt",),
+                "critical": False,
+                "pairs": [{"ack": 5, "on_scene": None, "completed": None, "declined": False}] * 4,
+            }
+        ],
+    }
     a, b = score(build(plan)), score(build(plan))
     assert a.to_json() == b.to_json()
     assert dataclasses.asdict(a.departments[0]) == dataclasses.asdict(b.departments[0])

@@ -1,0 +1,208 @@
+"""`commandhub score`, `commandhub trend` and `commandhub bench score`: argument parsing and exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+EXIT_USAGE = 2  # bad rubric, scenario, arguments or operation: nothing written
+EXIT_CHAIN = 3  # the log's hash chain does not verify: nothing written
+
+
+class Progress:
+    """A progress bar on stderr for long work (plain lines when stderr is not a terminal)."""
+
+    def __init__(self, steps: list[str], stream: TextIO | None = None, quiet: bool = False) -> None:
+        self.steps = steps
+        self.stream = stream or sys.stderr
+        self.quiet = quiet
+        self.tty = self.stream.isatty()
+        self.t0 = time.perf_counter()
+        self.done = 0
+
+    def step(self, name: str) -> None:
+        if self.quiet:
+            return
+        frac = self.done / max(len(self.steps), 1)
+        width = 24
+        bar = "#" * int(frac * width) + "." * (width - int(frac * width))
+        elapsed = time.perf_counter() - self.t0
+        line = f"[{bar}] {frac * 100:3.0f}% {name} ({elapsed:.1f}s)"
+        if self.tty:
+            self.stream.write("\r\x1b[K" + line)
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+        self.done += 1
+
+    def finish(self) -> None:
+        if self.quiet:
+            return
+        elapsed = time.perf_counter() - self.t0
+        line = f"[{'#' * 24}] 100% done ({elapsed:.1f}s)"
+        self.stream.write(("\r\x1b[K" + line + "\n") if self.tty else line + "\n")
+        self.stream.flush()
+
+
+def _fail(msg: str, code: int) -> int:
+    print(f"commandhub: {msg}", file=sys.stderr)
+    return code
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--rubric", required=True, help="rubric YAML (see docs/rubric.md)")
+    p.add_argument("--lang", choices=("zh", "en"), default="zh", help="report language")
+    p.add_argument("--utc-offset", default="+08:00", help="local time for the report (+08:00)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="processes that verify the hash chain of big logs (default: CPUs, max 4)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def register(sub: Any) -> None:
+    """Add `score` and `trend` to the top-level subcommands."""
+    p = sub.add_parser("score", help="score a drill from its event log against a rubric (PDF/JSON)")
+    p.add_argument("--log", required=True, help="event log (SQLite)")
+    p.add_argument("--operation", help="operation id (needed when the log holds several)")
+    p.add_argument("--scenario", help="drill scenario YAML (for deadline: from_scenario)")
+    p.add_argument("--out", help="PDF scorecard to write")
+    p.add_argument("--json", dest="json_out", help="scorecard JSON to write")
+    p.add_argument(
+        "--evaluator",
+        action="append",
+        default=[],
+        help="evaluator's name for the cover and sign-off (repeatable)",
+    )
+    _common(p)
+    p.set_defaults(handler=score_command)
+
+    t = sub.add_parser("trend", help="department scores and latencies across many drills (PDF)")
+    t.add_argument("--logs", nargs="+", required=True, help="event logs; every drill in each")
+    t.add_argument("--out", required=True, help="trend PDF to write")
+    t.add_argument("--json", dest="json_out", help="trend data JSON to write")
+    _common(t)
+    t.set_defaults(handler=trend_command)
+
+
+def register_bench(bench_sub: Any) -> None:
+    """Add `commandhub bench score`."""
+    b = bench_sub.add_parser("score", help="score a synthetic 1,000,000-event log; draw a PDF")
+    b.add_argument("--json", action="store_true", help="last line: JSON with score_s and pdf_s")
+    b.add_argument("--events", type=int, default=1_000_000)
+    b.add_argument("--commands", type=int, default=20_000)
+    b.add_argument("--pdf-commands", type=int, default=200)
+    b.add_argument("--workers", type=int, default=None)
+    b.add_argument("--dir", help="keep the synthetic logs here and reuse them")
+    b.set_defaults(handler=bench_command)
+
+
+def _load_inputs(args: argparse.Namespace) -> tuple[Any, Any] | int:
+    from hub.yamlsrc import YamlSourceError
+    from scoring.rubric import load_rubric
+    from scoring.scenario import load_scenario
+
+    try:
+        rubric = load_rubric(args.rubric)
+        scenario = load_scenario(args.scenario) if getattr(args, "scenario", None) else None
+    except YamlSourceError as exc:
+        return _fail(str(exc), EXIT_USAGE)
+    return rubric, scenario
+
+
+def _check_outputs(*paths: str | None) -> int:
+    for p in paths:
+        if p and not Path(p).resolve().parent.is_dir():
+            return _fail(f"{p}: the folder does not exist", EXIT_USAGE)
+    return 0
+
+
+def _write_text(path: str, text: str) -> None:
+    Path(path).write_text(text, encoding="utf-8")
+
+
+def score_command(args: argparse.Namespace) -> int:
+    from hub.logformat import ChainError, LogFormatError
+    from scoring.drilllog import OperationNotFoundError
+    from scoring.engine import ScoringError, score_log
+
+    if not args.out and not args.json_out:
+        return _fail("nothing to write: give --out report.pdf and/or --json score.json", EXIT_USAGE)
+    if code := _check_outputs(args.out, args.json_out):
+        return code
+    steps = ["reading the rubric", "verifying the log and scoring"]
+    if args.out:
+        steps.append("drawing the PDF")
+    progress = Progress(steps, quiet=args.quiet)
+    progress.step(steps[0])
+    loaded = _load_inputs(args)
+    if isinstance(loaded, int):
+        return loaded
+    rubric, scenario = loaded
+    progress.step(steps[1])
+    try:
+        card, facts = score_log(args.log, rubric, scenario, args.operation, args.workers)
+    except ChainError as exc:
+        return _fail(f"{args.log}: refusing to score: {exc}", EXIT_CHAIN)
+    except (LogFormatError, OperationNotFoundError, ScoringError) as exc:
+        return _fail(f"{args.log}: {exc}", EXIT_USAGE)
+    text = card.to_json()
+    if args.out:
+        progress.step(steps[2])
+        from scoring.pdf import render
+        from scoring.report_model import build_report
+
+        model = build_report(card, facts, rubric, args.lang, args.evaluator, args.utc_offset)
+        render(model, args.out)
+    if args.json_out:
+        from scoring.pdf import write_atomic
+
+        write_atomic(args.json_out, lambda tmp: _write_text(tmp, text))
+    progress.finish()
+    grade = card.grade_label(card.grade, args.lang)
+    print(
+        f"{card.operation['id']}: {card.score:.2f}/{card.total:g} ({card.percent:.1f}%) {grade}"
+        f"  log head {card.log_head[0]}:{card.log_head[1][:12]}  rubric {card.rubric_sha256[:12]}"
+    )
+    return 0
+
+
+def trend_command(args: argparse.Namespace) -> int:
+    from hub.logformat import ChainError, LogFormatError
+    from scoring.engine import ScoringError
+    from scoring.trend import collect, render_trend
+
+    if code := _check_outputs(args.out, args.json_out):
+        return code
+    loaded = _load_inputs(args)
+    if isinstance(loaded, int):
+        return loaded
+    rubric, _ = loaded
+    progress = Progress([f"scoring {p}" for p in args.logs] + ["drawing the PDF"], quiet=args.quiet)
+    try:
+        data = collect(args.logs, rubric, args.workers, on_log=progress.step)
+    except ChainError as exc:
+        return _fail(f"refusing to score: {exc}", EXIT_CHAIN)
+    except (LogFormatError, ScoringError, ValueError) as exc:
+        return _fail(str(exc), EXIT_USAGE)
+    progress.step("drawing the PDF")
+    render_trend(data, args.out, args.lang, args.utc_offset)
+    if args.json_out:
+        from scoring.pdf import write_atomic
+
+        text = data.to_json()
+        write_atomic(args.json_out, lambda tmp: _write_text(tmp, text))
+    progress.finish()
+    print(f"{len(data.drills)} drills, {len(data.depts)} departments -> {args.out}")
+    return 0
+
+
+def bench_command(args: argparse.Namespace) -> int:
+    from scoring.bench import run
+
+    return run(args)
