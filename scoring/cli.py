@@ -70,7 +70,7 @@ def register(sub: Any) -> None:
     p = sub.add_parser("score", help="score a drill from its event log against a rubric (PDF/JSON)")
     p.add_argument("--log", required=True, help="event log (SQLite)")
     p.add_argument("--operation", help="operation id (needed when the log holds several)")
-    p.add_argument("--scenario", help="drill scenario YAML (for deadline: from_scenario)")
+    p.add_argument("--scenario", help="drill scenario YAML or bundled name (for deadline: from_scenario)")
     p.add_argument("--out", help="PDF scorecard to write")
     p.add_argument("--json", dest="json_out", help="scorecard JSON to write")
     p.add_argument(
@@ -102,6 +102,15 @@ def register_bench(bench_sub: Any) -> None:
     b.set_defaults(handler=bench_command)
 
 
+def scenario_path(name: str) -> Path:
+    """A scenario file, or the name of one bundled in drills/scenarios/ (found by path only)."""
+    p = Path(name)
+    if p.exists() or p.suffix in (".yaml", ".yml"):
+        return p
+    bundled = Path(__file__).resolve().parent.parent / "drills" / "scenarios" / f"{name}.yaml"
+    return bundled if bundled.exists() else p
+
+
 def _load_inputs(args: argparse.Namespace) -> tuple[Any, Any] | int:
     from hub.yamlsrc import YamlSourceError
     from scoring.rubric import load_rubric
@@ -109,7 +118,8 @@ def _load_inputs(args: argparse.Namespace) -> tuple[Any, Any] | int:
 
     try:
         rubric = load_rubric(args.rubric)
-        scenario = load_scenario(args.scenario) if getattr(args, "scenario", None) else None
+        name = getattr(args, "scenario", None)
+        scenario = load_scenario(scenario_path(name)) if name else None
     except YamlSourceError as exc:
         return _fail(str(exc), EXIT_USAGE)
     return rubric, scenario

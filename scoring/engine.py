@@ -426,7 +426,7 @@ class _Scorer:
             mine = f.p_dept == i
             row: dict[str, float | int | None] = {}
             ck = int(f.checkin_ts[i])
-            row["checkin_s"] = None if ck == NONE else (ck - f.op.start_us) / US
+            row["checkin_s"] = None if ck == NONE else (ck - f.op.start_us) * f.scale
             for s, name in enumerate(("receipt", "on_scene", "completion")):
                 sel = mine & app[s]
                 vals = lat[s][0][sel]

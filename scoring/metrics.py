@@ -155,7 +155,12 @@ class Facts:
 
     @property
     def window_s(self) -> float:
-        return (self.op.end_us - self.op.start_us) / US
+        return (self.op.end_us - self.op.start_us) * self.scale
+
+    @property
+    def scale(self) -> float:
+        """Drill seconds per logged microsecond (a compressed drill runs `speed` times faster)."""
+        return self.op.speed / US
 
     def dept_index(self) -> dict[str, int]:
         return {d: i for i, d in enumerate(self.depts)}
@@ -187,7 +192,7 @@ class Facts:
 
     def _checkin(self, name: str, params: MetricParams) -> Units:
         have = self.checkin_ts != NONE
-        lat = np.where(have, (self.checkin_ts - self.op.start_us) / US, self.window_s)
+        lat = np.where(have, (self.checkin_ts - self.op.start_us) * self.scale, self.window_s)
         if name == "checkin_latency":
             return self._dept_units(lat.astype(np.float64), ~have, self.checkin_seq, self.checkin_ts_ev())
         ok = have.copy()
@@ -212,7 +217,7 @@ class Facts:
         missing = reached == NONE
         end = np.maximum(self.op.end_us, issued)
         t = np.where(missing, end, reached)
-        return ((t - issued) / US).astype(np.float64), missing
+        return ((t - issued) * self.scale).astype(np.float64), missing
 
     def deadlines(self, stage: int, deadline: Any, scenario: ScenarioView | None) -> F64:
         """Per pair deadline (seconds) for a stage; +inf where none applies."""
@@ -390,8 +395,8 @@ def build_facts(log: DrillLog, scenario: ScenarioView | None = None) -> Facts:
         dls = p.payload.get("deadlines") or {}
         for s, stage in enumerate(STAGES):
             cmd_requires[i, s] = stage in req or s == 0
-            if isinstance(dls, Mapping):
-                cmd_deadline[i, s] = _seconds(dls.get(stage))
+            if isinstance(dls, Mapping):  # logged in real seconds: drill time = real * speed
+                cmd_deadline[i, s] = _seconds(dls.get(stage)) * op.speed
         targets = sorted({d for d in p.payload.get("departments") or [] if isinstance(d, str) and d in di})
         for d in targets:
             pc.append(i)
@@ -480,6 +485,7 @@ def build_facts(log: DrillLog, scenario: ScenarioView | None = None) -> Facts:
     injects: list[Inject] = []
     seen: set[str] = set()
     planned_by_id = scenario.planned_injects() if scenario is not None else {}
+    conditional = scenario.conditional if scenario is not None else frozenset()
     for p in log.of_kind("inject.released"):
         iid = str(p.payload.get("inject_id"))
         if iid in seen:
@@ -503,7 +509,7 @@ def build_facts(log: DrillLog, scenario: ScenarioView | None = None) -> Facts:
             )
         )
     for iid, (title, at) in planned_by_id.items():
-        if iid not in seen:
+        if iid not in seen and iid not in conditional:
             injects.append(Inject(iid, title, "", at, None, 0, 0))
             notes.append(f"inject {iid} is planned in the scenario but was never released")
 
@@ -672,7 +678,7 @@ def _video(log: DrillLog, depts: list[str]) -> _Video:
             fb[d] += end - fbs
     window = max(end - start, 1)
     uptime = np.array([up[d] / window for d in depts], np.float64).reshape(len(depts))
-    frozen = np.array([fb[d] / US for d in depts], np.float64).reshape(len(depts))
+    frozen = np.array([fb[d] / US * op.speed for d in depts], np.float64).reshape(len(depts))
     notes: list[str] = []
     if not measured:
         notes.append(

@@ -435,7 +435,7 @@ def build_report(
     strips = []
     for d in card.departments:
         segs = [
-            ((s.start_us - op.start_us) / US, (s.end_us - op.start_us) / US, s.state)
+            ((s.start_us - op.start_us) * facts.scale, (s.end_us - op.start_us) * facts.scale, s.state)
             for s in facts.video_segments.get(d.id, [])
         ]
         up = d.stats.get("uptime")
@@ -555,6 +555,7 @@ def _inject_tolerance(rubric: Rubric) -> float:
 
 def _timeline(facts: Facts, names: dict[str, str], order: list[str]) -> Timeline:
     op = facts.op
+    k = facts.scale  # drill seconds per logged microsecond
     n = len(facts.p_cmd)
     idx = np.arange(n)
     if n > MAX_TIMELINE_PAIRS:
@@ -567,17 +568,17 @@ def _timeline(facts: Facts, names: dict[str, str], order: list[str]) -> Timeline
         d = int(facts.p_dept[i])
         issued = int(facts.cmd_ts[c])
         row = rows[row_of[d]]
-        row.append(Marker((issued - op.start_us) / US, "issued", False))
+        row.append(Marker((issued - op.start_us) * k, "issued", False))
         for s, kind in enumerate(("receipt", "on_scene", "completed")):
             if not facts.cmd_requires[c, s]:
                 continue
             dl = float(facts.cmd_deadline[c, s])
             t = int(facts.p_stage_ts[i, s])
             if math.isfinite(dl):
-                row.append(Marker((issued - op.start_us) / US + dl, "deadline", False))
+                row.append(Marker((issued - op.start_us) * k + dl, "deadline", False))
             if t != NONE:
-                late = math.isfinite(dl) and (t - issued) / US > dl + 1e-9
-                row.append(Marker((t - op.start_us) / US, kind, late))
+                late = math.isfinite(dl) and (t - issued) * k > dl + 1e-9
+                row.append(Marker((t - op.start_us) * k, kind, late))
     return Timeline([names[d] for d in order], facts.window_s, rows, len(idx), n)
 
 

@@ -25,6 +25,7 @@ class ScenarioView:
     injects: tuple[tuple[str, str, float], ...]  # (id, title, planned seconds from start)
     sha256: str = ""
     notes: tuple[str, ...] = field(default_factory=tuple)
+    conditional: frozenset[str] = frozenset()  # contingency injects: released only if needed
 
     def deadline(self, level: str, stage: str) -> float:
         """Seconds allowed for `stage` at response `level`; NaN when the scenario has none."""
@@ -66,6 +67,7 @@ def scenario_from_data(data: Any, sha256: str = "", doc: Doc | None = None) -> S
                     parsed[stage] = secs
             levels[str(name)] = parsed
     injects: list[tuple[str, str, float]] = []
+    conditional: set[str] = set()
     raw_injects = data.get("injects")
     if isinstance(raw_injects, list):
         for i, inj in enumerate(raw_injects):
@@ -81,6 +83,8 @@ def scenario_from_data(data: Any, sha256: str = "", doc: Doc | None = None) -> S
                 cmd = inj.get("command")
                 title = str(cmd.get("text", "")) if isinstance(cmd, Mapping) else ""
             injects.append((str(inj["id"]), title, at))
+            if inj.get("type") == "contingency":
+                conditional.add(str(inj["id"]))
     return ScenarioView(
         id=str(data.get("id") or ""),
         title=str(data.get("title") or ""),
@@ -89,6 +93,7 @@ def scenario_from_data(data: Any, sha256: str = "", doc: Doc | None = None) -> S
         injects=tuple(injects),
         sha256=sha256,
         notes=tuple(notes),
+        conditional=frozenset(conditional),
     )
 
 

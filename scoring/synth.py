@@ -33,6 +33,7 @@ class LogBuilder:
     level: str = "II"
     scenario: str | None = "flood-2026"
     t0_us: int = T0_US
+    speed: float = 1.0
     records: list[tuple[int, int, Record]] = field(default_factory=list)
     _n: int = 0
 
@@ -72,7 +73,7 @@ class LogBuilder:
                 "kind": "drill",
                 "level": self.level,
                 "scenario": self.scenario,
-                "speed": 1.0,
+                "speed": self.speed,
                 "roster": [
                     {"id": d.id, "name_zh": d.name_zh, "name_en": d.name_en, "groups": [], "tier": "city"}
                     for d in people

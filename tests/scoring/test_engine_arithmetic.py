@@ -184,3 +184,60 @@ def test_same_inputs_same_bytes_and_fast_path_equals_pure_path(tmp_path: Path) -
     doc = json.loads(fast)
     assert doc["log_head"]["seq"] == len(read_events(path))
     assert doc["rubric"]["sha256"] == rubric.sha256
+
+
+SCENARIO_RUBRIC = """
+id: deadlines
+title: 时限
+version: "1"
+total: 10
+grades:
+  - {id: ok, zh: 合格, en: Pass, min: 60}
+  - {id: fail, zh: 不合格, en: Fail, min: 0}
+sections:
+  - id: s
+    title: 签收
+    points: 10
+    criteria:
+      - {id: r, type: metric, title: 签收时效, metric: receipt_latency, deadline: from_scenario,
+         scope: per_command_department, aggregate: mean,
+         curve: {type: per_unit, full_at: 0s, unit: 30s, minus: 0.2}, points: 10}
+"""
+
+
+def test_deadline_from_scenario_in_drill_time() -> None:
+    from scoring.scenario import scenario_from_data
+
+    rubric = load_rubric_text(SCENARIO_RUBRIC, "deadlines.yaml")
+    lb = LogBuilder(roster=ROSTER[:1], speed=2.0)  # compressed: 1 logged second = 2 drill seconds
+    lb.start()
+    lb.issue(10, "C1", ["a"], ["receipt"], {"receipt": 30})  # logged (real) 30 s = 60 s drill
+    lb.respond(40, "acknowledged", "C1", "a")  # 30 s logged = 60 s drill
+    lb.end(100)
+    events = lb.events()
+    # the scenario's level II receipt deadline is 30 s (drill time): 60 - 30 = 30 s late,
+    # one started 30 s unit -> 1 - 0.2 = 0.8 -> 8 points
+    scenario = scenario_from_data(
+        {"id": "s", "title": "t", "level": "II", "levels": {"II": {"receipt": "30s"}}}
+    )
+    card = score_events(events, rubric, scenario)
+    assert card.criteria()[0].value == pytest.approx(30)
+    assert card.earned == pytest.approx(8)
+    # without a scenario the command's own deadline (30 s logged = 60 s drill) is used:
+    # 60 - 60 = 0 late -> 10 points, and the scorecard says so
+    card = score_events(events, rubric)
+    assert card.earned == pytest.approx(10)
+    assert any("none was given" in n for n in card.notes)
+
+
+def test_bundled_scenario_files_load() -> None:
+    from scoring.scenario import load_scenario
+
+    root = Path(__file__).resolve().parents[2] / "drills" / "scenarios"
+    for path in sorted(root.glob("*.yaml")):
+        view = load_scenario(path)
+        assert view.id == path.stem
+        assert view.injects
+    weather = load_scenario(root / "extreme-weather.yaml")
+    assert weather.deadline("II", "receipt") == 60
+    assert weather.deadline("I", "on_scene") == 600

@@ -191,3 +191,14 @@ def test_missing_required_key() -> None:
     with pytest.raises(YamlSourceError) as info:
         load_rubric_text(text, "bad.yaml")
     assert "missing required key 'total'" in str(info.value)
+
+
+def test_docs_full_example_is_the_bundled_rubric_and_names_every_metric() -> None:
+    from scoring.catalog import METRICS
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "rubric.md").read_text(encoding="utf-8")
+    example = doc.rsplit("```yaml\n", 1)[1].split("```", 1)[0]
+    assert example == TEXT
+    load_rubric_text(example, "docs/rubric.md")
+    for name in METRICS:
+        assert f"`{name}`" in doc, name
