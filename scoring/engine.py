@@ -11,7 +11,7 @@ import numpy as np
 from hub.logformat import Event, Head, canonical_json, verify_rows
 from scoring.curves import apply
 from scoring.drilllog import DrillLog, from_events
-from scoring.metrics import F64, NONE, US, Facts, ScoringError, Units, build_facts
+from scoring.metrics import F64, NONE, Facts, ScoringError, Units, build_facts
 from scoring.rubric import (
     ChecklistCriterion,
     CountCriterion,
