@@ -21,6 +21,9 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 
 
+QUEUE_LIMIT = 1000
+
+
 class HubClientError(Exception):
     """The hub refused a request (`code` from the error frame) or could not be reached."""
 
@@ -48,8 +51,11 @@ class HubClient:
         self.ssl = ssl_context
         self.request_timeout = request_timeout
         self.client_id = client_id or uuid.uuid4().hex[:8]
-        self.commands: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        self.events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        # Frames nobody has read yet (commands only when no on_command callback is set);
+        # bounded, oldest dropped and counted, so a long-running bot does not grow without end.
+        self.commands: asyncio.Queue[dict[str, Any]] = asyncio.Queue(QUEUE_LIMIT)
+        self.events: asyncio.Queue[dict[str, Any]] = asyncio.Queue(QUEUE_LIMIT)
+        self.dropped = 0
         self.welcome: dict[str, Any] | None = None
         self.connected = asyncio.Event()
         self.on_command: Callable[[dict[str, Any]], Any] | None = None
@@ -145,15 +151,22 @@ class HubClient:
                     fut.set_exception(HubClientError(frame.get("code", "error"),
                                                      frame.get("message", "")))
         elif ftype == "command":
-            self.commands.put_nowait(frame)
-            if self.on_command is not None:
+            if self.on_command is None:
+                self._enqueue(self.commands, frame)
+            else:
                 res = self.on_command(frame)
                 if asyncio.iscoroutine(res):
                     self._spawn(res)
         elif ftype == "event":
-            self.events.put_nowait(frame["event"])
+            self._enqueue(self.events, frame["event"])
         if self.on_frame is not None:
             self.on_frame(frame)
+
+    def _enqueue(self, queue: asyncio.Queue[dict[str, Any]], item: dict[str, Any]) -> None:
+        if queue.full():
+            queue.get_nowait()
+            self.dropped += 1
+        queue.put_nowait(item)
 
     def _fail_pending(self, exc: Exception) -> None:
         for _, fut in self._pending.values():

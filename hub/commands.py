@@ -95,13 +95,15 @@ class Command:
         p = self.progress.get(dept)
         return p is not None and not self.done(p)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, dept: str | None = None) -> dict[str, Any]:
+        """The command; with `dept`, only that department's progress (what it is sent)."""
+        progress = self.progress if dept is None else {dept: self.progress[dept]}
         return {
             "command_id": self.id, "text": self.text, "targets": self.targets,
             "departments": self.departments, "priority": self.priority, "level": self.level,
             "requires": self.requires, "deadlines": self.deadlines, "critical": self.critical,
             "issued_us": self.issued_us, "seq": self.issued_seq, "inject_id": self.inject_id,
-            "op": self.op, "progress": {d: p.to_dict() for d, p in self.progress.items()},
+            "op": self.op, "progress": {d: p.to_dict() for d, p in progress.items()},
         }
 
 

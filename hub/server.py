@@ -16,7 +16,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from hub.auth import AuthError, Principal
 from hub.commands import CommandError
 from hub.eventlog import EventLogError
-from hub.service import Hub, HubError, Session
+from hub.service import Hub, HubError, Session, encode
 
 HUB_KEY = web.AppKey("hub", Hub)
 ORIGINS_KEY = web.AppKey("allowed_origins", set)
@@ -110,7 +110,7 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
     principal = await authenticate(request)
     ws = web.WebSocketResponse(heartbeat=2.0, max_msg_size=4 * MAX_FRAME)
     await ws.prepare(request)
-    out: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(maxsize=OUT_QUEUE)
+    out: asyncio.Queue[dict[str, Any] | str | None] = asyncio.Queue(maxsize=OUT_QUEUE)
     close_reason: list[str] = []
     closing: list[asyncio.Future[bool]] = []  # keeps the close task referenced until done
 
@@ -121,7 +121,7 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
             out.put_nowait(None)
         closing.append(asyncio.ensure_future(ws.close(code=4001, message=reason.encode()[:120])))
 
-    def send(frame: dict[str, Any]) -> None:
+    def send(frame: dict[str, Any] | str) -> None:
         try:
             out.put_nowait(frame)
         except asyncio.QueueFull:
@@ -131,7 +131,7 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
         while (frame := await out.get()) is not None:
             if ws.closed:
                 return
-            await ws.send_str(json.dumps(frame, ensure_ascii=False))
+            await ws.send_str(frame if isinstance(frame, str) else encode(frame))
 
     session = Session(principal, send, close, remote=_remote(request))
     wtask = asyncio.create_task(writer())

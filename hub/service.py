@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import itertools
+import json
 import re
 import uuid
 from collections.abc import Callable, Mapping
@@ -44,7 +46,7 @@ class Session:
     """One live client connection."""
 
     principal: Principal
-    send: Callable[[dict[str, Any]], None]
+    send: Callable[[dict[str, Any] | str], None]  # a frame, or one already encoded with encode()
     close: Callable[[str], None]
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     remote: str = ""
@@ -99,6 +101,10 @@ class Hub:
         self.log.open()
         self.log.on_commit = self._on_commit
         await asyncio.get_running_loop().run_in_executor(None, self._replay)
+        # The replayed history lives as long as the process: keep the collector from
+        # rescanning it on every full collection (pauses would grow with the log).
+        gc.collect()
+        gc.freeze()
         # Sessions the log still shows online died with the previous hub process.
         stale = list(self.state.online)
         records = []
@@ -154,7 +160,7 @@ class Hub:
             self._fan_out(ev)
 
     def _fan_out(self, ev: Event) -> None:
-        frame = {"v": 1, "type": "event", "event": ev.to_dict()}
+        frame = encode({"v": 1, "type": "event", "event": ev.to_dict()})  # once for everyone
         for s in list(self.sessions.values()):
             if s.principal.can("read.all"):
                 if s.subscribed:
@@ -164,8 +170,7 @@ class Hub:
         if ev.kind == "command.issued":
             cmd = self.state.commands.commands.get(ev.payload["command_id"])
             if cmd is not None:
-                for d in cmd.departments:
-                    self._send_command(d, cmd.to_dict(), "issued")
+                self._send_commands(cmd.departments, cmd, "issued")
 
     @staticmethod
     def _concerns(ev: Event, dept: str) -> bool:
@@ -174,11 +179,18 @@ class Hub:
                 or dept in p.get("departments", ()) or ev.kind.startswith("operation.")
                 or (ev.kind == "route.changed" and dept in p.get("targets", ())))
 
-    def _send_command(self, dept: str, command: dict[str, Any], cause: str) -> None:
-        frame = {"v": 1, "type": "command", "cause": cause, "command": command}
+    def _send_commands(self, depts: list[str], cmd: Command, cause: str) -> None:
+        """Send a command to the departments' sessions, each with its own progress only."""
+        frames: dict[str, str] = {}
+        wanted = set(depts)
         for s in self.sessions.values():
-            if s.principal.role is Role.DEPARTMENT and s.principal.dept == dept:
-                s.send(frame)
+            dept = s.principal.dept
+            if s.principal.role is Role.DEPARTMENT and dept in wanted:
+                assert dept is not None
+                if dept not in frames:
+                    frames[dept] = encode({"v": 1, "type": "command", "cause": cause,
+                                           "command": cmd.to_dict(dept)})
+                s.send(frames[dept])
 
     def _lock(self, key: Any) -> asyncio.Lock:
         lock = self._locks.get(key)
@@ -209,7 +221,7 @@ class Hub:
         assert dept is not None
         for cmd in self.state.commands.open_commands():
             if cmd.pending_for(dept):
-                s.send({"v": 1, "type": "command", "cause": "replay", "command": cmd.to_dict()})
+                s.send({"v": 1, "type": "command", "cause": "replay", "command": cmd.to_dict(dept)})
 
     async def session_closed(self, s: Session, reason: str) -> None:
         if self.sessions.pop(s.id, None) is None:
@@ -249,9 +261,10 @@ class Hub:
         for d in self.roster.departments:
             depts.append({**d.to_dict(), "online": actor_key("department", d.id) in st.online,
                           "checked_in_us": st.checked_in.get(d.id)})
-        cmds = [c.to_dict() for c in st.commands.open_commands()
-                if (principal.can("read.all") or
-                               (principal.dept is not None and principal.dept in c.progress))]
+        everything = principal.can("read.all")
+        cmds = [c.to_dict(None if everything else principal.dept)
+                for c in st.commands.open_commands()
+                if everything or (principal.dept is not None and principal.dept in c.progress)]
         return {"operation": st.operation.to_dict() if st.operation else None,
                 "center": self.roster.center.to_dict(), "departments": depts,
                 "groups": self.roster.groups, "commands": cmds,
@@ -372,8 +385,7 @@ class Hub:
                                                     "cause": "escalated"}, HUB)
                     for d in wanted]
         events = await self.log.submit(records)
-        for d in wanted:
-            self._send_command(d, cmd.to_dict(), "escalated")
+        self._send_commands(wanted, cmd, "escalated")
         return {"seq": events[0].seq, "departments": wanted}
 
     async def _h_report_field(self, s: Session, msg: dict[str, Any]) -> dict[str, Any]:
@@ -569,7 +581,7 @@ class Hub:
             for cmd, dept, stage, _ in due:
                 self._overdue_inflight.discard((cmd.id, dept, stage))
         for cmd, dept, _, _ in due:
-            self._send_command(dept, cmd.to_dict(), "overdue")
+            self._send_commands([dept], cmd, "overdue")
 
     def _op_kind_of(self, op: str) -> str:
         if op == "system":
@@ -616,6 +628,11 @@ REQUEST_PERMISSION = {
     "ping": "read.own",
     "clock": "read.own",
 }
+
+
+def encode(frame: dict[str, Any]) -> str:
+    """A frame as sent on the wire; encode once when the same frame goes to many sessions."""
+    return json.dumps(frame, ensure_ascii=False)
 
 
 def _int_or_none(v: Any) -> int | None:
