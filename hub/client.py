@@ -20,7 +20,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
-
 QUEUE_LIMIT = 1000
 
 

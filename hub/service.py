@@ -21,7 +21,7 @@ from typing import Any
 
 from hub.auth import Principal, Revocations, Role, TokenAuthority
 from hub.clock import Clock
-from hub.commands import LEVELS, normalise_issue
+from hub.commands import LEVELS, Command, normalise_issue
 from hub.eventlog import HUB, Actor, EventLog
 from hub.logformat import Event, Record
 from hub.ratelimit import TokenBucket
