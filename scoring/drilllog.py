@@ -125,6 +125,7 @@ class DrillLog:
     parsed: list[Parsed]
     carry_in: list[Parsed]
     responses: Responses = field(default_factory=Responses.empty)
+    notes: tuple[str, ...] = ()
 
     def of_kind(self, *kinds: str) -> list[Parsed]:
         return [p for p in self.parsed if p.kind in kinds]
@@ -141,7 +142,7 @@ class OperationStart:
 
 
 def choose_operation(starts: Sequence[OperationStart], op: str | None) -> OperationStart:
-    """The operation to score: the one named, else the only one in the log."""
+    """The operation to score: the one named, else the latest drill (else the latest one)."""
     if op is not None:
         for s in starts:
             if s.op == op:
@@ -150,12 +151,19 @@ def choose_operation(starts: Sequence[OperationStart], op: str | None) -> Operat
         raise OperationNotFoundError(f"no operation {op!r} in the log (operations: {known})")
     if not starts:
         raise OperationNotFoundError("the log has no operation.started event")
-    if len(starts) > 1:
-        known = ", ".join(s.op for s in starts)
-        raise OperationNotFoundError(
-            f"the log holds several operations; choose one with --operation ({known})"
-        )
-    return starts[0]
+    drills = [s for s in starts if s.op.startswith("drill-") or s.payload.get("kind") == "drill"]
+    return (drills or list(starts))[-1]
+
+
+def choice_note(starts: Sequence[OperationStart], chosen: OperationStart, op: str | None) -> str:
+    """A note when the operation was picked among several, naming the others."""
+    if op is not None or len(starts) <= 1:
+        return ""
+    others = ", ".join(s.op for s in starts if s.op != chosen.op)
+    return (
+        f"the log holds {len(starts)} operations; scored the latest drill, {chosen.op} "
+        f"(others: {others}; choose with --operation)"
+    )
 
 
 def make_operation(start: OperationStart, end_us: int, ended: bool) -> Operation:
@@ -192,7 +200,9 @@ def operations_in(events: Iterable[Event]) -> list[OperationStart]:
 
 def from_events(events: Sequence[Event], op: str | None = None) -> DrillLog:
     """Build a DrillLog from events in seq order (the pure path; see logread for the fast one)."""
-    start = choose_operation(operations_in(events), op)
+    starts = operations_in(events)
+    start = choose_operation(starts, op)
+    note = choice_note(starts, start, op)
     parsed: list[Parsed] = []
     carry: list[Parsed] = []
     kinds: list[int] = []
@@ -227,4 +237,10 @@ def from_events(events: Sequence[Event], op: str | None = None) -> DrillLog:
     responses = Responses(
         np.asarray(kinds, np.int8), np.asarray(seqs, np.int64), np.asarray(tss, np.int64), cids, depts
     )
-    return DrillLog(make_operation(start, end_us if ended else max_us, ended), parsed, carry, responses)
+    return DrillLog(
+        make_operation(start, end_us if ended else max_us, ended),
+        parsed,
+        carry,
+        responses,
+        (note,) if note else (),
+    )

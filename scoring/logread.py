@@ -33,6 +33,7 @@ from scoring.drilllog import (
     OperationStart,
     Parsed,
     Responses,
+    choice_note,
     choose_operation,
     make_operation,
 )
@@ -291,6 +292,7 @@ def extract(conn: sqlite3.Connection, op: str | None) -> DrillLog:
         OperationStart(seq, ts, o, json.loads(payload)) for seq, ts, o, payload in conn.execute(STARTS_SQL)
     ]
     start = choose_operation(starts, op)
+    note = choice_note(starts, start, op)
     ended_row = conn.execute(
         "SELECT seq, ts_us FROM events WHERE op = ? AND kind = 'operation.ended' ORDER BY seq LIMIT 1",
         (start.op,),
@@ -336,7 +338,13 @@ def extract(conn: sqlite3.Connection, op: str | None) -> DrillLog:
         )
     else:
         responses = Responses.empty()
-    return DrillLog(make_operation(start, int(end_us), ended), parsed, carry, responses)
+    return DrillLog(
+        make_operation(start, int(end_us), ended),
+        parsed,
+        carry,
+        responses,
+        (note,) if note else (),
+    )
 
 
 def list_operations(path: str | Path) -> list[OperationStart]:

@@ -312,10 +312,12 @@ class Facts:
         if name == "injects_on_time":
             value = np.where(np.isnan(off), 0.0, (off <= params.tolerance + 1e-9).astype(np.float64))
         else:
-            value = off  # NaN (never released) scores 0 through the curve
+            value = np.where(never, np.inf, off)  # never released: the worst possible offset
         seq = np.array([i.seq for i in self.injects], np.int64).reshape(n, 1)
         ts = np.array([i.ts_us for i in self.injects], np.int64).reshape(n, 1)
-        return Units(value, np.full(n, -1, np.int64), seq, ts, never, [i.id for i in self.injects])
+        units = Units(value, np.full(n, -1, np.int64), seq, ts, never, [i.id for i in self.injects])
+        # an offset needs a planned time: injects without one are left out of inject_delay
+        return units if name == "injects_on_time" else units.select(~np.isnan(planned))
 
     # --- vetoes ---------------------------------------------------------------------------
     def critical_pairs(self) -> BOOL:
@@ -574,7 +576,7 @@ def build_facts(log: DrillLog, scenario: ScenarioView | None = None) -> Facts:
         ticks=ticks,
         level_changes=level_changes,
         evaluators=len(actors),
-        notes=notes + video.notes,
+        notes=list(log.notes) + notes + video.notes,
     )
 
 

@@ -318,7 +318,10 @@ class _Builder:
             unit = r.duration((*path, "unit"))
             if unit <= 0:
                 raise r.err((*path, "unit"), "must be greater than zero")
-            return PerUnit(r.duration((*path, "full_at")), unit, r.number((*path, "minus"), 0, 1))
+            minus = r.number((*path, "minus"), 0, 1)
+            if minus <= 0:
+                raise r.err((*path, "minus"), "must be greater than zero")
+            return PerUnit(r.duration((*path, "full_at")), unit, minus)
         steps = r.seq((*path, "steps"))
         pairs: list[tuple[float, float]] = []
         better: str | None = None

@@ -241,3 +241,71 @@ def test_bundled_scenario_files_load() -> None:
     weather = load_scenario(root / "extreme-weather.yaml")
     assert weather.deadline("II", "receipt") == 60
     assert weather.deadline("I", "on_scene") == 600
+
+
+INJECT_RUBRIC = """
+id: injects
+title: 注入
+version: "1"
+total: 10
+grades:
+  - {id: pass, zh: 合格, en: Pass, min: 60}
+  - {id: fail, zh: 不合格, en: Fail, min: 0}
+sections:
+  - id: s
+    title: 注入
+    points: 10
+    criteria:
+      - {id: on_time, type: metric, title: 准时, metric: injects_on_time, tolerance: 1m,
+         aggregate: ratio, curve: {type: linear, full_at: 1, zero_at: 0}, points: 6}
+      - {id: worst, type: metric, title: 最大偏差, metric: inject_delay, aggregate: mean,
+         curve: {type: linear, full_at: 0s, zero_at: 200s}, points: 4}
+"""
+
+
+def test_injects_planned_vs_actual_with_scenario() -> None:
+    from scoring.scenario import scenario_from_data
+
+    rubric = load_rubric_text(INJECT_RUBRIC, "injects.yaml")
+    lb = LogBuilder(roster=ROSTER[:1])
+    lb.start()
+    lb.inject(330, "I1", 300)  # 30 s late: on time (tolerance 60 s)
+    lb.inject(700, "I2", 600)  # 100 s late: not on time
+    lb.end(1000)
+    events = lb.events()
+    # without a scenario: on time 1 of 2 -> 0.5 * 6 = 3; mean offset (30 + 100) / 2 = 65 s
+    # -> (200 - 65) / 200 = 0.675 * 4 = 2.7
+    card = score_events(events, rubric)
+    assert card.earned == pytest.approx(3 + 2.7)
+    # the scenario plans I3 at 15m, never released: on time 1 of 3 -> 2; its offset counts as
+    # infinite -> mean infinite -> 0; I4 is a contingency (released only if needed): ignored
+    scenario = scenario_from_data(
+        {
+            "id": "s",
+            "title": "t",
+            "level": "II",
+            "injects": [
+                {"id": "I1", "at": "5m", "type": "event"},
+                {"id": "I2", "at": "10m", "type": "event"},
+                {"id": "I3", "at": "15m", "type": "command"},
+                {"id": "I4", "at": "16m", "type": "contingency"},
+            ],
+        }
+    )
+    card = score_events(events, rubric, scenario)
+    assert card.earned == pytest.approx(2.0)
+    assert [i["id"] for i in card.injects] == ["I1", "I2", "I3"]
+    assert any("I3" in n for n in card.notes)
+
+
+def test_latest_drill_is_scored_when_the_log_holds_several() -> None:
+    rubric = load_rubric_text(RUBRIC, "tiny.yaml")
+    first = small_drill()
+    second = LogBuilder(op="drill-20260601-02", roster=ROSTER, t0_us=first.t0_us + 10**10)
+    second.start()
+    second.end(50)
+    first.records += second.records
+    card = score_events(first.events(), rubric)
+    assert card.operation["id"] == "drill-20260601-02"
+    assert any("drill-20260601-01" in n and "--operation" in n for n in card.notes)
+    assert score_events(first.events(), rubric, op="drill-20260601-01").earned == pytest.approx(11)
