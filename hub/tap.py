@@ -104,6 +104,10 @@ class FeedTap:
             self._request_keyframe()
         return sub
 
+    def request_keyframe(self) -> None:
+        """Ask the feed's publisher for a keyframe (rate-limited by the publisher's source)."""
+        self._request_keyframe()
+
     def _check_open(self) -> None:
         if self.closed:
             raise TapClosedError(f"tap {self.dept} closed")

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from types import SimpleNamespace
 from typing import Any, Literal
 
 from aiortc import RTCPeerConnection, RTCRtpTransceiver, RTCSessionDescription
@@ -61,6 +62,21 @@ def _count_directions(sdp: str) -> dict[str, dict[str, int]]:
         if media.direction in ("recvonly", "sendrecv"):
             counts[media.kind]["recv"] += 1
     return counts
+
+
+class ExternalSource(PacketSource):
+    """A department's video that does not arrive over WebRTC (a camera ingest); feed `deliver()`."""
+
+    def __init__(self, dept: str, codec: str, clock: Callable[[], float] = time.monotonic,
+                 on_keyframe_request: Callable[[], None] | None = None) -> None:
+        no_transceiver: Any = SimpleNamespace(_codecs=[])  # PacketSource reads the codec there
+        super().__init__(dept, "video", no_transceiver, clock)
+        self.codec = codec
+        self._on_keyframe_request = on_keyframe_request
+
+    def request_keyframe(self) -> None:
+        if self._on_keyframe_request is not None and not self.closed:
+            self._on_keyframe_request()
 
 
 class VideoHub:
@@ -409,6 +425,34 @@ class VideoHub:
             if source is not None:
                 source.taps.append(tap.on_packet)
         return tap
+
+    def request_keyframe(self, dept: str) -> None:
+        """Ask `dept`'s current video publisher for a keyframe (no-op when none)."""
+        self._request_keyframe(dept)
+
+    def video_source(self, dept: str) -> PacketSource | None:
+        """`dept`'s current video publisher (WebRTC or external; `.codec`), None if none."""
+        return self._publishers.get(dept, {}).get("video")
+
+    async def add_external(self, dept: str, source: PacketSource) -> None:
+        """Publish `source` (e.g. a camera ingest) as `dept`'s video, without a peer connection.
+
+        A WebRTC publisher of the same department that joins later replaces it.
+        """
+        async with self._lock:
+            self._publishers[dept] = {"video": source}
+            tap = self._taps.get(dept)
+            if tap is not None:
+                source.taps.append(tap.on_packet)
+            await self._apply_routes()
+
+    async def remove_external(self, dept: str, source: PacketSource) -> None:
+        """Stop publishing an external source added by `add_external` (if still current)."""
+        async with self._lock:
+            source.close()
+            if self._publishers.get(dept, {}).get("video") is source:
+                del self._publishers[dept]
+                await self._apply_routes()
 
     def _request_keyframe(self, dept: str) -> None:
         source = self._publishers.get(dept, {}).get("video")
