@@ -104,3 +104,6 @@ async def attach_extensions(app: web.Application, hub: Hub, opts: Any) -> None:
         await video.close()
 
     app.on_cleanup.append(close_video)
+
+    from hub.media_wiring import attach_media  # health, wall, recording, ingest, WHIP/WHEP
+    attach_media(app, hub, video, opts)

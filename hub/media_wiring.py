@@ -1,0 +1,489 @@
+"""Wires media/ into the running hub: health and wall, recording, snapshots, camera ingest, WHIP/WHEP."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from aiohttp import web
+
+from hub.eventlog import HUB
+from hub.forward import EncodedPacket
+from hub.ice import IceConfig
+from hub.logformat import Event
+from hub.server import STATE_EXTRAS_KEY, authenticate
+from hub.service import Hub
+from hub.tap import FeedTap
+from hub.videohub import ExternalSource, VideoHub
+from media.frames import to_bgr
+from media.health import RESOLUTION, RESTORED, HealthConfig, HealthConfigError, HealthEvent
+from media.ingest import Ingest, IngestConfig, StreamInfo, redact_url
+from media.monitor import FeedMonitor
+from media.record import FrameEncoder, MediaError, MediaWriteError, Segment, SegmentRecorder, write_snapshot
+from media.wall import VideoWall, WallError
+
+log = logging.getLogger("commandhub.media")
+
+RESPONSES = frozenset({"command.acknowledged", "command.on_scene", "command.completed",
+                       "command.declined"})
+ERROR_REPEAT_S = 60.0  # the same (name, op, errno) media.error is logged at most this often
+
+
+class MediaConfigError(Exception):
+    """The media configuration (DATA/media.yaml or --media-config) is invalid."""
+
+
+@dataclass(frozen=True)
+class MediaOptions:
+    """What the media wiring does; see docs/video.md ("Media in the hub") for the YAML file."""
+
+    health: bool = True
+    wall: bool = True
+    record: bool = True
+    record_wall: bool = True
+    snapshots: bool = True
+    wall_layout: str = "4x4"
+    wall_size: tuple[int, int] = (1280, 720)
+    wall_fps: float = 15.0  # the WHEP wall track
+    wall_record_fps: float = 5.0
+    wall_viewers: int = 4  # WHEP wall viewers at once (each costs one VP8 encoder)
+    segment_s: float = 60.0
+    recordings: Path = Path("recordings")
+    snapshot_dir: Path = Path("snapshots")
+    health_config: HealthConfig = field(default_factory=HealthConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+
+    @classmethod
+    def load(cls, opts: Any, data: Path) -> MediaOptions:
+        """From ServeOptions (`record`, `media_config` if present) and DATA/media.yaml."""
+        path = getattr(opts, "media_config", None) or data / "media.yaml"
+        doc: dict[str, Any] = {}
+        if Path(path).is_file():
+            try:
+                loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+            except (OSError, yaml.YAMLError) as exc:
+                raise MediaConfigError(f"{path}: {exc}") from exc
+            if not isinstance(loaded, dict):
+                raise MediaConfigError(f"{path}: expected a mapping")
+            doc = loaded
+        try:
+            return cls._from_doc(doc, opts, data)
+        except (HealthConfigError, TypeError, ValueError, KeyError) as exc:
+            raise MediaConfigError(f"{path}: {exc}") from exc
+
+    @classmethod
+    def _from_doc(cls, doc: dict[str, Any], opts: Any, data: Path) -> MediaOptions:
+        unknown = set(doc) - {"health", "wall", "record", "snapshots", "ingest"}
+        if unknown:
+            raise ValueError(f"unknown sections {sorted(unknown)}")
+        wall, rec, snap = doc.get("wall") or {}, doc.get("record") or {}, doc.get("snapshots") or {}
+        w, h = (int(v) for v in str(wall.get("size", "1280x720")).lower().split("x"))
+        record = bool(rec.get("enabled", True)) and bool(getattr(opts, "record", True))
+        return cls(
+            health=bool((doc.get("health") or {}).get("enabled", True)),
+            wall=bool(wall.get("enabled", True)),
+            record=record,
+            record_wall=record and bool(rec.get("wall", True)),
+            snapshots=bool(snap.get("enabled", True)),
+            wall_layout=str(wall.get("layout", "4x4")),
+            wall_size=(w, h),
+            wall_fps=float(wall.get("fps", 15.0)),
+            wall_record_fps=float(wall.get("record_fps", 5.0)),
+            wall_viewers=int(wall.get("viewers", 4)),
+            segment_s=float(rec.get("segment_s", 60.0)),
+            recordings=data / str(rec.get("dir", "recordings")),
+            snapshot_dir=data / str(snap.get("dir", "snapshots")),
+            health_config=HealthConfig.from_mapping(
+                {k: v for k, v in (doc.get("health") or {}).items() if k != "enabled"}),
+            ingest=IngestConfig.from_mapping(doc.get("ingest") or {}),
+        )
+
+
+class MediaWiring:
+    """The media side of a running hub; every log event goes through `hub.emit` as the hub."""
+
+    def __init__(self, hub: Hub, video: VideoHub, options: MediaOptions) -> None:
+        self.hub, self.video, self.options = hub, video, options
+        self.depts = list(hub.roster.ids)
+        self._mono_offset_us = hub.clock.wall_us() - time.monotonic_ns() // 1000
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._io = concurrent.futures.ThreadPoolExecutor(1, "media-io")
+        self._picture_outage: set[str] = set()  # departments with a logged picture problem
+        self._ingest_outage: dict[str, float] = {}
+        self._error_logged: dict[tuple[str, str, str], float] = {}
+        self.errors_suppressed = 0
+        self.recorders: dict[str, SegmentRecorder] = {}
+        self.ingests: dict[str, Ingest] = {}
+        self._ingest_sources: dict[str, ExternalSource] = {}
+        self.wall: VideoWall | None = None
+        self.monitor: FeedMonitor | None = None
+        self.closed = False
+
+    # -- life cycle --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        opts = self.options
+        if opts.wall:
+            names = {d.id: d.name_zh for d in self.hub.roster.departments}
+            try:
+                self.wall = VideoWall(opts.wall_layout, size=opts.wall_size, names=names,
+                                      order=self.depts)
+            except WallError as exc:
+                raise MediaConfigError(f"wall: {exc}") from exc
+            for key in self.hub.state.online:
+                role, _, dept = key.partition(":")
+                if role == "department" and dept:
+                    self.wall.set_state(dept, online=True)
+        if opts.health or opts.wall:
+            self.monitor = FeedMonitor(self._health_event, wall=self.wall,
+                                       config=opts.health_config, on_other=self._health_other)
+            for dept in self.depts:
+                self.monitor.watch(dept, self.video.frame_tap(dept))
+            self._spawn(self.monitor.run_ticker())
+        if opts.record:
+            for dept in self.depts:
+                self._spawn(self._record_feed(dept, self.video.frame_tap(dept)))
+            if opts.record_wall and self.wall is not None:
+                self._spawn(self._record_wall(self.wall))
+        for d in self.hub.roster.departments:
+            if d.source:
+                await self.start_ingest(d.id, d.source, by="roster")
+
+    async def stop(self) -> None:
+        """Stop everything; close open recordings (registered in the log before it closes)."""
+        self.closed = True
+        for dept in list(self.ingests):
+            await self.stop_ingest(dept, "hub_closed")
+        if self.monitor is not None:
+            await self.monitor.stop()
+        tasks = [t for t in self._tasks if not t.get_name().startswith("media-emit")]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        loop = asyncio.get_running_loop()
+        for rec in list(self.recorders.values()):
+            with contextlib.suppress(Exception):
+                await loop.run_in_executor(self._io, rec.close)
+        emits = [t for t in self._tasks if not t.done()]
+        if emits:
+            await asyncio.wait(emits, timeout=5.0)
+        self._io.shutdown(wait=False)
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str = "media") -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(coro)
+        task.set_name(name)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+        return task
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("media task %s failed", task.get_name(), exc_info=task.exception())
+
+    def emit(self, kind: str, payload: Mapping[str, Any]) -> None:
+        """Log `kind` as the hub in the current operation (fire and forget, errors to the console)."""
+        async def run() -> None:
+            try:
+                await self.hub.emit(kind, dict(payload), HUB)
+            except Exception as exc:  # the log closed or failed: the media side must not die
+                log.warning("could not log %s: %s", kind, exc)
+        self._spawn(run(), "media-emit")
+
+    def to_log_us(self, t: float) -> int:
+        """A `time.monotonic()` reading as hub clock microseconds."""
+        return round(t * 1e6) + self._mono_offset_us
+
+    # -- health and the wall -----------------------------------------------------------------
+
+    def _health_event(self, kind: str, payload: Mapping[str, Any]) -> None:
+        """Log a picture-health event unless the connection/ingest events already cover it."""
+        dept = str(payload.get("dept"))
+        if kind == RESTORED:
+            if dept not in self._picture_outage:
+                return
+            self._picture_outage.discard(dept)
+            self.emit(kind, {**payload, "cause": "picture"})
+            return
+        if self.video.video_source(dept) is None and dept not in self._picture_outage:
+            return  # no publisher: video.lost (cause connection/ingest) or a deliberate leave
+        self._picture_outage.add(dept)
+        body = {**payload, "cause": "picture"}
+        feed = self.monitor.health.feeds.get(dept) if self.monitor else None
+        if feed is not None and feed.outage_onset is not None:
+            body["since_us"] = self.to_log_us(feed.outage_onset)
+        self.emit(kind, body)
+
+    def _health_other(self, ev: HealthEvent) -> None:
+        if ev.kind == RESOLUTION and self.options.health:
+            self.emit(RESOLUTION, ev.payload())
+
+    def uptime(self) -> dict[str, float]:
+        return self.monitor.uptime() if self.monitor else {}
+
+    # -- committed events: presence, overdue, snapshots ---------------------------------------
+
+    def on_events(self, events: list[Event]) -> None:
+        for ev in events:
+            try:
+                self._on_event(ev)
+            except Exception:  # never break the hub's commit path
+                log.exception("media: handling %s failed", ev.kind)
+
+    def _on_event(self, ev: Event) -> None:
+        wall, kind = self.wall, ev.kind
+        if kind in ("presence.online", "presence.offline") and ev.role == "department" and ev.dept:
+            if wall is not None:
+                wall.set_state(ev.dept, online=kind == "presence.online")
+        elif kind == "command.overdue" and wall is not None:
+            wall.set_state(str(ev.payload.get("dept")), overdue=True)
+        elif kind in RESPONSES or kind == "report.field":
+            dept = str(ev.payload.get("dept") or ev.dept)
+            if wall is not None and kind in RESPONSES:
+                wall.set_state(dept, overdue=False)
+            if self.options.snapshots and not self.closed:
+                command_id = ev.payload.get("command_id")
+                report_id = ev.payload.get("report_id") if kind == "report.field" else None
+                self._spawn(self.snapshot(dept, ev.ts_us, command_id, report_id), "snapshot")
+
+    async def snapshot(self, dept: str, ts_us: int, command_id: Any = None,
+                       report_id: Any = None) -> bool:
+        """JPEG of `dept`'s latest decoded frame, logged as media.snapshot (False: no picture)."""
+        tap = self.video.frame_tap(dept)
+        frame = tap.latest_frame
+        if frame is None or tap.latest_frame_at is None or time.monotonic() - tap.latest_frame_at > 10:
+            return False
+        bgr = to_bgr(frame)
+        loop = asyncio.get_running_loop()
+        try:
+            snap = await loop.run_in_executor(self._io, lambda: write_snapshot(
+                self.options.snapshot_dir, dept, bgr, ts_us,
+                command_id=str(command_id) if command_id else None,
+                report_id=str(report_id) if report_id else None))
+        except MediaWriteError as exc:
+            self._media_error(exc.error)
+            return False
+        self.emit("media.snapshot", {**snap.payload(), "ts_us": snap.ts_us})
+        return True
+
+    # -- recording ---------------------------------------------------------------------------
+
+    def _media_error(self, error: MediaError) -> None:
+        key, now = (error.name, error.op, error.errno), time.monotonic()
+        last = self._error_logged.get(key)
+        if last is not None and now - last < ERROR_REPEAT_S:
+            self.errors_suppressed += 1
+            return
+        self._error_logged[key] = now
+        log.warning("MEDIA WRITE ERROR %s: %s %s: %s %s", error.name, error.op, error.path,
+                    error.errno, error.message)
+        self.emit("media.error", error.payload())
+
+    def _recorder(self, name: str, request_keyframe: Callable[[], None]) -> SegmentRecorder:
+        loop = asyncio.get_running_loop()
+
+        def on_segment(s: Segment) -> None:
+            loop.call_soon_threadsafe(self.emit, "media.recording", {**s.payload(),
+                                                                     "frames": s.frames,
+                                                                     "size": s.size})
+
+        def on_error(e: MediaError) -> None:
+            loop.call_soon_threadsafe(self._media_error, e)
+
+        def keyframe() -> None:
+            loop.call_soon_threadsafe(request_keyframe)
+
+        rec = SegmentRecorder(self.options.recordings, name, on_segment=on_segment,
+                              on_error=on_error, to_log_us=self.to_log_us, request_keyframe=keyframe,
+                              max_segment_s=self.options.segment_s)
+        self.recorders[name] = rec
+        return rec
+
+    async def _record_feed(self, dept: str, tap: FeedTap) -> None:
+        """Remux `dept`'s forwarded packets into segments (in the media I/O thread)."""
+        rec = self._recorder(dept, tap.request_keyframe)
+        loop = asyncio.get_running_loop()
+        sub = tap.packets()
+        try:
+            async for packet in sub:
+                await loop.run_in_executor(self._io, rec.push, packet)
+        finally:
+            sub.close()
+
+    async def _record_wall(self, wall: VideoWall) -> None:
+        """Compose the wall at `wall_record_fps`, encode VP8, write segments."""
+        fps = self.options.wall_record_fps
+        encoder = FrameEncoder(*wall.size, fps=fps, keyframe_s=min(10.0, self.options.segment_s))
+        rec = self._recorder("wall", lambda: None)
+        loop = asyncio.get_running_loop()
+
+        def encode_and_write(canvas: Any, t: float) -> None:
+            for frame in encoder.encode(canvas, t):
+                rec.push(frame)
+
+        start, index = time.monotonic(), 0
+        while not self.closed:
+            index += 1
+            due = start + index / fps
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
+            now = time.monotonic()
+            if now - due > 1.0:
+                start, index = now, 0  # fell behind: do not burst
+            canvas = wall.compose(time.strftime("%Y-%m-%d %H:%M:%S")).copy()
+            await loop.run_in_executor(self._io, encode_and_write, canvas, now)
+
+    # -- camera ingest -----------------------------------------------------------------------
+
+    async def start_ingest(self, dept: str, url: str, by: str = "api") -> None:
+        """Ingest `url` as `dept`'s feed (replacing an earlier ingest of that department)."""
+        if dept in self.ingests:
+            await self.stop_ingest(dept, "replaced")
+        ingest = Ingest(dept, url, config=self.options.ingest,
+                        on_connected=lambda info: self._ingest_connected(dept, info),
+                        on_packet=lambda p: self._ingest_packet(dept, p),
+                        on_lost=lambda reason: self._ingest_lost(dept, reason))
+        self.ingests[dept] = ingest
+        self.emit("ingest.started", {"dept": dept, "url": redact_url(url), "by": by})
+        self._spawn(self._run_ingest(dept, ingest), f"ingest-{dept}")
+
+    async def _run_ingest(self, dept: str, ingest: Ingest) -> None:
+        gave_up = await ingest.run()
+        if gave_up and self.ingests.get(dept) is ingest:
+            del self.ingests[dept]
+            self.emit("ingest.stopped", {"dept": dept, "reason": "gave_up",
+                                         "attempts": ingest.attempts})
+
+    async def stop_ingest(self, dept: str, reason: str = "stopped") -> bool:
+        ingest = self.ingests.pop(dept, None)
+        if ingest is None:
+            return False
+        await ingest.stop()
+        source = self._ingest_sources.pop(dept, None)
+        if source is not None:
+            await self.video.remove_external(dept, source)
+        self._ingest_outage.pop(dept, None)
+        self.emit("ingest.stopped", {"dept": dept, "reason": reason, "attempts": ingest.attempts})
+        return True
+
+    def _ingest_connected(self, dept: str, info: StreamInfo) -> None:
+        ingest = self.ingests.get(dept)
+        if ingest is None:
+            return
+        source = ExternalSource(dept, info.codec, on_keyframe_request=ingest.request_keyframe)
+        old = self._ingest_sources.pop(dept, None)
+        self._ingest_sources[dept] = source
+
+        async def publish() -> None:
+            if old is not None:
+                await self.video.remove_external(dept, old)
+            if self.video.video_source(dept) is None:
+                await self.video.add_external(dept, source)
+        self._spawn(publish(), "ingest-publish")
+        self.emit("ingest.connected", {"dept": dept, **info.payload()})
+        started = self._ingest_outage.pop(dept, None)
+        if started is not None:
+            self.emit("video.restored", {"dept": dept, "was": "lost", "cause": "ingest",
+                                         "duration_s": round(time.monotonic() - started, 3)})
+
+    def _ingest_packet(self, dept: str, packet: EncodedPacket) -> None:
+        source = self._ingest_sources.get(dept)
+        if source is None or source.closed:
+            return
+        current = self.video.video_source(dept)
+        if current is source:
+            source.deliver(packet)
+        elif current is None and not self.closed:  # a WebRTC publisher of dept left: take over
+            self._spawn(self.video.add_external(dept, source), "ingest-publish")
+
+    def _ingest_lost(self, dept: str, reason: str) -> None:
+        source = self._ingest_sources.pop(dept, None)
+        if source is not None:
+            self._spawn(self.video.remove_external(dept, source), "ingest-unpublish")
+        if dept not in self._ingest_outage and dept in self.ingests:
+            self._ingest_outage[dept] = time.monotonic()
+            url = self.ingests[dept].url
+            self.emit("video.lost", {"dept": dept, "cause": "ingest", "reason": reason[:200],
+                                     "url": redact_url(url)})
+
+    # -- state -------------------------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "uptime": {d: round(u, 4) for d, u in self.uptime().items()},
+            "health": {d: f.state for d, f in (self.monitor.health.feeds.items()
+                                               if self.monitor else ())},
+            "recording": {n: r.recording for n, r in self.recorders.items()},
+            "segments": sum(len(r.segments) for r in self.recorders.values()),
+            "ingest": {d: i.status() for d, i in self.ingests.items()},
+            "errors_suppressed": self.errors_suppressed,
+        }
+
+
+MEDIA_KEY = web.AppKey("media", MediaWiring)
+
+
+async def _ingest_api(request: web.Request) -> web.Response:
+    """POST /api/ingest {dept, url} starts, DELETE /api/ingest/{dept} stops (commander)."""
+    principal = await authenticate(request)
+    principal.require("route.change")
+    media = request.app[MEDIA_KEY]
+    if request.method == "DELETE":
+        dept = request.match_info.get("dept", "")
+        if not await media.stop_ingest(dept):
+            raise web.HTTPNotFound(reason=f"no ingest for {dept!r}")
+        return web.json_response({"stopped": dept})
+    if request.method == "GET":
+        return web.json_response({"ingest": {d: i.status() for d, i in media.ingests.items()}})
+    try:
+        body = await request.json()
+    except ValueError as exc:
+        raise web.HTTPBadRequest(reason="body must be JSON") from exc
+    dept, url = body.get("dept"), body.get("url")
+    if dept not in media.depts:
+        raise web.HTTPNotFound(reason=f"unknown department {dept!r}")
+    if not isinstance(url, str) or not url or len(url) > 2000:
+        raise web.HTTPBadRequest(reason="url: required")
+    await media.start_ingest(dept, url, by=f"{principal.role}")
+    return web.json_response({"started": dept, "url": redact_url(url)}, status=201)
+
+
+def attach_media(app: web.Application, hub: Hub, video: VideoHub, opts: Any) -> None:
+    """Health, wall, recording, snapshots, ingest and WHIP/WHEP for a hub's web app."""
+    from hub.whip import WhipEndpoints
+
+    options = MediaOptions.load(opts, hub.data_dir)
+    media = MediaWiring(hub, video, options)
+    app[MEDIA_KEY] = media
+    app[STATE_EXTRAS_KEY].append(lambda: {"media": media.stats()})
+    previous = hub.log.on_commit
+
+    def on_commit(events: list[Event]) -> None:
+        if previous is not None:
+            previous(events)
+        media.on_events(events)
+
+    hub.log.on_commit = on_commit
+    whip = WhipEndpoints(hub, video, IceConfig(hosts=tuple(getattr(opts, "ice_hosts", ()))),
+                         wall=media.wall, wall_fps=options.wall_fps,
+                         max_wall_viewers=options.wall_viewers)
+    whip.add_routes(app)
+    app.router.add_route("*", "/api/ingest", _ingest_api)
+    app.router.add_route("DELETE", "/api/ingest/{dept}", _ingest_api)
+
+    async def start(_: web.Application) -> None:
+        await media.start()
+
+    async def stop(_: web.Application) -> None:
+        await whip.close()
+        await media.stop()
+
+    app.on_startup.append(start)
+    app.on_cleanup.insert(0, stop)

@@ -1,0 +1,278 @@
+"""WHIP (RFC 9725) publish and WHEP pull endpoints: /whip/<dept>, /whep/<dept>, /whep/wall."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.contrib.media import MediaRelay
+from aiortc.mediastreams import MediaStreamTrack
+
+from hub import forward, router
+from hub.auth import Principal
+from hub.ice import IceConfig
+from hub.server import authenticate
+from hub.service import Hub
+from hub.videohub import VideoError, VideoHub, _count_directions
+from media.wall import VideoWall
+from media.wall_track import WallTrack
+
+log = logging.getLogger("commandhub.whip")
+
+SDP_TYPE = "application/sdp"
+MAX_SDP = 200_000
+MAX_SESSIONS = 64
+WALL = "wall"
+STATUS = {"bad_sdp": 422, "no_common_codec": 422, "too_many_tracks": 422, "bad_role": 403,
+          "out_of_order": 409, "closed": 503}
+
+
+class WhipError(Exception):
+    """A WHIP/WHEP request fails with HTTP `status` (body: the JSON error of docs/protocol.md)."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code = status, code
+
+    def response(self, allow: str | None = None) -> web.Response:
+        headers = {"Allow": allow} if allow else None
+        return web.json_response({"error": {"code": self.code, "message": str(self)}},
+                                 status=self.status, headers=headers)
+
+
+@dataclass
+class _Session:
+    """One WHIP publisher (a VideoHub participant) or WHEP viewer (our own peer connection)."""
+
+    kind: str  # "whip" or "whep"
+    target: str
+    pid: str = ""
+    pc: RTCPeerConnection | None = None
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    tracks: list[MediaStreamTrack] = field(default_factory=list)
+    wall: bool = False
+
+
+class WhipEndpoints:
+    """The HTTP side of WHIP/WHEP. Publishers join the VideoHub like a department's camera;
+    WHEP viewers of a department read its shared feed tap (forwarded, not re-encoded); WHEP
+    viewers of the wall share one composed WallTrack through a MediaRelay, but aiortc encodes
+    per sender, so each wall viewer costs a VP8 encoder: at most `max_wall_viewers`."""
+
+    def __init__(self, hub: Hub, video: VideoHub, ice: IceConfig, *, wall: VideoWall | None,
+                 wall_fps: float = 15.0, max_wall_viewers: int = 4) -> None:
+        self.hub, self.video, self.ice = hub, video, ice
+        self.wall, self.wall_fps, self.max_wall_viewers = wall, wall_fps, max_wall_viewers
+        self.sessions: dict[str, _Session] = {}
+        self._relay: MediaRelay | None = None
+        self._wall_track: WallTrack | None = None
+
+    def add_routes(self, app: web.Application) -> None:
+        for kind in ("whip", "whep"):
+            app.router.add_route("*", f"/{kind}/{{target}}", self._endpoint)
+            app.router.add_route("*", f"/{kind}/{{target}}/{{session}}", self._session_url)
+
+    # -- HTTP ----------------------------------------------------------------------------------
+
+    async def _endpoint(self, request: web.Request) -> web.StreamResponse:
+        kind = request.path.split("/")[1]
+        if request.method == "OPTIONS":
+            return web.Response(status=204, headers={"Accept-Post": SDP_TYPE,
+                                                     "Allow": "OPTIONS, POST"})
+        try:
+            if request.method != "POST":
+                raise WhipError(405, "method_not_allowed", f"{request.method} not allowed here")
+            principal = await authenticate(request)
+            target = request.match_info["target"]
+            self._check_target(kind, target, principal)
+            if request.content_type != SDP_TYPE:
+                raise WhipError(415, "unsupported_media_type", f"Content-Type must be {SDP_TYPE}")
+            raw = await request.content.read(MAX_SDP + 1)
+            if len(raw) > MAX_SDP:
+                raise WhipError(413, "too_large", "SDP too large")
+            try:
+                offer = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise WhipError(422, "bad_sdp", "SDP is not UTF-8") from exc
+            self._prune()
+            if len(self.sessions) >= MAX_SESSIONS:
+                raise WhipError(503, "busy", "too many WHIP/WHEP sessions")
+            sid = uuid.uuid4().hex
+            if kind == "whip":
+                answer = await self._publish(sid, target, offer)
+            else:
+                answer = await self._view(sid, target, offer)
+        except WhipError as exc:
+            return exc.response("OPTIONS, POST" if exc.status == 405 else None)
+        location = f"/{kind}/{target}/{sid}"
+        return web.Response(status=201, text=answer, content_type=SDP_TYPE, headers={
+            "Location": location, "ETag": f'"{sid}"',
+            "Access-Control-Expose-Headers": "Location, ETag"})
+
+    async def _session_url(self, request: web.Request) -> web.StreamResponse:
+        allow = "DELETE, OPTIONS"
+        if request.method == "OPTIONS":
+            return web.Response(status=204, headers={"Allow": allow})
+        if request.method != "DELETE":  # PATCH too: no trickle ICE or ICE restart (RFC 9725 4.3)
+            return WhipError(405, "method_not_allowed",
+                             f"{request.method} not supported (no trickle ICE)").response(allow)
+        principal = await authenticate(request)
+        sid = request.match_info["session"]
+        session = self.sessions.get(sid)
+        if session is None or session.target != request.match_info["target"]:
+            return WhipError(404, "not_found", "no such session").response()
+        if principal.dept not in (session.target, None) and not principal.can("route.change"):
+            return WhipError(403, "forbidden", "not your session").response()
+        await self._end(sid)
+        return web.Response(status=200)
+
+    def _check_target(self, kind: str, target: str, principal: Principal) -> None:
+        depts = self.hub.roster.ids
+        if kind == "whip":
+            if target not in depts and target != router.CENTER:
+                raise WhipError(404, "unknown_department", f"unknown department {target!r}")
+            own = principal.dept == target and str(principal.role) in router.PUBLISHING_ROLES
+            if not own and not principal.can("route.change"):
+                raise WhipError(403, "forbidden", f"this token may not publish {target}")
+            return
+        if target == WALL:
+            if self.wall is None:
+                raise WhipError(404, "no_wall", "the video wall is disabled")
+        elif target not in depts and target != router.CENTER:
+            raise WhipError(404, "unknown_department", f"unknown department {target!r}")
+        if not (principal.can("read.all") or principal.dept == target):
+            raise WhipError(403, "forbidden", f"this token may not view {target}")
+
+    # -- WHIP: a publisher joins the video hub as the department's camera ----------------------
+
+    async def _publish(self, sid: str, dept: str, sdp: str) -> str:
+        pid = f"whip-{sid[:12]}"
+        role = "commander" if dept == router.CENTER else "department"
+        try:
+            answer = await self.video.handle_offer(pid, role, dept, sdp)
+        except VideoError as exc:
+            raise WhipError(STATUS.get(exc.code, 422), exc.code, exc.message) from exc
+        self.sessions[sid] = _Session("whip", dept, pid=pid)
+        return answer
+
+    # -- WHEP: a viewer of one department (forwarded packets) or of the wall (encoded) --------
+
+    async def _view(self, sid: str, target: str, sdp: str) -> str:
+        try:
+            counts = _count_directions(sdp)
+        except VideoError as exc:
+            raise WhipError(422, exc.code, exc.message) from exc
+        if counts["video"]["recv"] < 1:
+            raise WhipError(422, "bad_sdp", "offer has no recvonly video m-line")
+        if target == WALL and self._wall_viewers() >= self.max_wall_viewers:
+            raise WhipError(503, "busy", f"at most {self.max_wall_viewers} wall viewers")
+        pc = RTCPeerConnection(self.ice.rtc_configuration())
+        session = _Session("whep", target, pc=pc, wall=target == WALL)
+        try:
+            try:
+                await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+            except Exception as exc:
+                raise WhipError(422, "bad_sdp", str(exc)[:200] or type(exc).__name__) from exc
+            self._setup_view(session, pc, target)
+            await pc.setLocalDescription(await pc.createAnswer())
+        except BaseException:
+            await self._close_session(session)
+            raise
+        self.sessions[sid] = session
+
+        @pc.on("connectionstatechange")
+        async def on_state() -> None:
+            if pc.connectionState in ("failed", "closed"):
+                await self._end(sid)
+
+        local = pc.localDescription
+        assert local is not None
+        return local.sdp
+
+    def _setup_view(self, session: _Session, pc: RTCPeerConnection, target: str) -> None:
+        video = [t for t in pc.getTransceivers() if t.kind == "video"
+                 and t._offerDirection in ("sendonly", "sendrecv")]  # reversed: we send
+        if not video:
+            raise WhipError(422, "bad_sdp", "offer has no recvonly video m-line")
+        transceiver = video[0]
+        if target == WALL:
+            if forward.pin_codec(transceiver, ["video/VP8", "video/H264"]) is None:
+                raise WhipError(422, "no_common_codec", "the wall is sent as VP8 or H264")
+            track = self._wall_subscriber()
+            session.tracks.append(track)
+            transceiver.sender.replaceTrack(track)
+        else:
+            current = self.video.video_source(target)
+            prefs = [f"video/{current.codec}"] if current is not None else []
+            codec = forward.pin_codec(transceiver, [*prefs, "video/VP8", "video/H264"])
+            if codec is None:
+                raise WhipError(422, "no_common_codec", "offer neither VP8 nor H264")
+            fwd = forward.ForwardTrack("video")
+            transceiver.sender.replaceTrack(fwd)
+            fwd.bind_sender(transceiver.sender)
+            tap = self.video.frame_tap(target)
+            fwd.on_keyframe_request = tap.request_keyframe
+            fwd.switch(target)
+            session.tracks.append(fwd)
+            session.tasks.append(asyncio.ensure_future(self._pump(tap.packets(), fwd, codec)))
+        transceiver.direction = "sendonly"
+
+    @staticmethod
+    async def _pump(sub: Any, track: forward.ForwardTrack, codec: str) -> None:
+        try:
+            async for packet in sub:
+                if packet.codec == codec:
+                    track.push(packet)
+        finally:
+            sub.close()
+
+    def _wall_subscriber(self) -> MediaStreamTrack:
+        assert self.wall is not None
+        if self._wall_track is None or self._wall_track.readyState != "live":
+            self._wall_track = WallTrack(self.wall, fps=self.wall_fps)
+            self._relay = MediaRelay()
+        assert self._relay is not None
+        return self._relay.subscribe(self._wall_track, buffered=False)
+
+    def _wall_viewers(self) -> int:
+        return sum(1 for s in self.sessions.values() if s.wall)
+
+    # -- ending sessions -----------------------------------------------------------------------
+
+    def _prune(self) -> None:
+        gone = [sid for sid, s in self.sessions.items()
+                if s.kind == "whip" and s.pid not in self.video.participants]
+        for sid in gone:
+            del self.sessions[sid]
+
+    async def _end(self, sid: str) -> None:
+        session = self.sessions.pop(sid, None)
+        if session is None:
+            return
+        if session.kind == "whip":
+            await self.video.leave(session.pid, "left")
+        else:
+            await self._close_session(session)
+        if self._wall_track is not None and not self._wall_viewers():
+            self._wall_track.stop()  # ends the relay's reader: the wall is composed only when watched
+            self._wall_track, self._relay = None, None
+
+    @staticmethod
+    async def _close_session(session: _Session) -> None:
+        for task in session.tasks:
+            task.cancel()
+        for track in session.tracks:
+            track.stop()
+        if session.pc is not None:
+            with contextlib.suppress(Exception):
+                await session.pc.close()
+
+    async def close(self) -> None:
+        for sid in list(self.sessions):
+            await self._end(sid)
