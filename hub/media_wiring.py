@@ -124,6 +124,13 @@ class MediaWiring:
         self.ingests: dict[str, Ingest] = {}
         self._ingest_sources: dict[str, ExternalSource] = {}
         self.wall: VideoWall | None = None
+        if options.wall:
+            names = {d.id: d.name_zh for d in hub.roster.departments}
+            try:
+                self.wall = VideoWall(options.wall_layout, size=options.wall_size, names=names,
+                                      order=self.depts)
+            except WallError as exc:
+                raise MediaConfigError(f"wall: {exc}") from exc
         self.monitor: FeedMonitor | None = None
         self.closed = False
 
@@ -131,13 +138,7 @@ class MediaWiring:
 
     async def start(self) -> None:
         opts = self.options
-        if opts.wall:
-            names = {d.id: d.name_zh for d in self.hub.roster.departments}
-            try:
-                self.wall = VideoWall(opts.wall_layout, size=opts.wall_size, names=names,
-                                      order=self.depts)
-            except WallError as exc:
-                raise MediaConfigError(f"wall: {exc}") from exc
+        if self.wall is not None:
             for key in self.hub.state.online:
                 role, _, dept = key.partition(":")
                 if role == "department" and dept:

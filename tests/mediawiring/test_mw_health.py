@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.mediawiring.conftest import IDS, FreezableVideo, wait_for
-
 from hub.media_wiring import MEDIA_KEY
+from tests.mediawiring.conftest import IDS, FreezableVideo, wait_for
 
 
 async def test_frozen_feed_logs_frozen_then_restored(media_hub: Any) -> None:
