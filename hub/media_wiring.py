@@ -24,7 +24,7 @@ from hub.service import Hub
 from hub.tap import FeedTap
 from hub.videohub import ExternalSource, VideoHub
 from media.frames import to_bgr
-from media.health import RESOLUTION, RESTORED, HealthConfig, HealthConfigError, HealthEvent
+from media.health import LOST, RESOLUTION, RESTORED, HealthConfig, HealthConfigError, HealthEvent
 from media.ingest import Ingest, IngestConfig, StreamInfo, redact_url
 from media.monitor import FeedMonitor
 from media.record import FrameEncoder, MediaError, MediaWriteError, Segment, SegmentRecorder, write_snapshot
@@ -118,6 +118,7 @@ class MediaWiring:
         self._io = concurrent.futures.ThreadPoolExecutor(1, "media-io")
         self._picture_outage: set[str] = set()  # departments with a logged picture problem
         self._ingest_outage: dict[str, float] = {}
+        self._sources: dict[str, tuple[int, float]] = {}  # dept -> (id of its source, first seen)
         self._error_logged: dict[tuple[str, str, str], float] = {}
         self.errors_suppressed = 0
         self.recorders: dict[str, SegmentRecorder] = {}
@@ -149,6 +150,7 @@ class MediaWiring:
             for dept in self.depts:
                 self.monitor.watch(dept, self.video.frame_tap(dept))
             self._spawn(self.monitor.run_ticker())
+            self._spawn(self._watch_sources())
         if opts.record:
             for dept in self.depts:
                 self._spawn(self._record_feed(dept, self.video.frame_tap(dept)))
@@ -214,14 +216,36 @@ class MediaWiring:
             self._picture_outage.discard(dept)
             self.emit(kind, {**payload, "cause": "picture"})
             return
-        if self.video.video_source(dept) is None and dept not in self._picture_outage:
-            return  # no publisher: video.lost (cause connection/ingest) or a deliberate leave
+        since = self._source_since(dept)
+        if dept not in self._picture_outage:
+            if since is None:
+                return  # no publisher: video.lost (cause connection/ingest) or a deliberate leave
+            if kind == LOST and time.monotonic() - since < self.options.health_config.lost_after_s:
+                return  # the publisher only just (re)appeared: its frames are not late yet
         self._picture_outage.add(dept)
         body = {**payload, "cause": "picture"}
         feed = self.monitor.health.feeds.get(dept) if self.monitor else None
         if feed is not None and feed.outage_onset is not None:
-            body["since_us"] = self.to_log_us(feed.outage_onset)
+            body["since_us"] = self.to_log_us(max(feed.outage_onset, since or 0.0))
         self.emit(kind, body)
+
+    def _source_since(self, dept: str) -> float | None:
+        """Since when (monotonic) `dept`'s current publisher has been seen; None: no publisher."""
+        source = self.video.video_source(dept)
+        if source is None:
+            self._sources.pop(dept, None)
+            return None
+        seen = self._sources.get(dept)
+        if seen is None or seen[0] != id(source):
+            seen = self._sources[dept] = (id(source), time.monotonic())
+        return seen[1]
+
+    async def _watch_sources(self) -> None:
+        """Note when each department's publisher appears (1 Hz; used by `_health_event`)."""
+        while not self.closed:
+            for dept in self.depts:
+                self._source_since(dept)
+            await asyncio.sleep(1.0)
 
     def _health_other(self, ev: HealthEvent) -> None:
         if ev.kind == RESOLUTION and self.options.health:

@@ -13,6 +13,9 @@ def register(sub: Any) -> None:
     p.add_argument("--size", default="1280x720", help="WxH")
     p.add_argument("--out", default="wall.png")
     p.set_defaults(handler=cmd_wall_preview)
+    from media import cli_ingest
+
+    cli_ingest.register(sub)
 
 
 def register_bench(bench_sub: Any) -> None:
