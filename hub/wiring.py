@@ -99,6 +99,7 @@ async def attach_extensions(app: web.Application, hub: Hub, opts: Any) -> None:
     app[VIDEO_HUB_KEY] = video
     app[STATE_EXTRAS_KEY].append(lambda: {"video": video.stats()})
     app[METRICS_EXTRAS_KEY].append(video.metrics_text)
+    __import__("hub.consoles", fromlist=["attach_consoles"]).attach_consoles(app, hub)
 
     async def close_video(_: web.Application) -> None:
         await video.close()

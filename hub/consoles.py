@@ -1,0 +1,236 @@
+"""HTTP routes the browser consoles need beyond the core API.
+
+- `POST /api/snapshots` (department): a JPEG from the department's camera (at most 1 MiB),
+  saved under DATA/snapshots/ and logged as `media.snapshot` (path relative to DATA, sha256,
+  dept, command_id, report_id, source "browser").
+- `GET /api/snapshots/{name}`: a saved snapshot (read-all roles, or the department that sent it).
+- `POST /api/report` (commander, evaluator): the scorecard PDF of the current or last operation,
+  scored from the hub's own log with the bundled rubric (scoring package).
+- `GET /api/rubric`: the bundled rubric's observation criteria and checklist items (evaluator form).
+- `GET /api/scenario`: the injects of the running operation's scenario, for the drill bar.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from hub.auth import Role
+from hub.eventlog import HUB
+from hub.server import authenticate, json_error
+from hub.service import Hub, HubError
+
+MAX_SNAPSHOT = 1024 * 1024
+SNAPSHOT_DIR = "snapshots"
+SNAPSHOT_NAME_RE = re.compile(r"^[a-z0-9_-]{1,64}-\d{1,20}-[0-9a-f]{12}\.jpg$")
+SCENARIO_ID_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+CONSOLES_HUB_KEY = web.AppKey("consoles_hub", Hub)
+REPORT_LOCK_KEY = web.AppKey("report_lock", asyncio.Lock)
+
+
+def attach_consoles(app: web.Application, hub: Hub) -> None:
+    """Add the consoles' routes to the hub's web app."""
+    app[CONSOLES_HUB_KEY] = hub
+    app[REPORT_LOCK_KEY] = asyncio.Lock()
+    app.router.add_post("/api/snapshots", snapshot_upload)
+    app.router.add_get("/api/snapshots/{name}", snapshot_get)
+    app.router.add_post("/api/report", report_pdf)
+    app.router.add_get("/api/rubric", rubric_info)
+    app.router.add_get("/api/scenario", scenario_info)
+
+
+# ------------------------------------------------------------------------------- snapshots
+
+async def snapshot_upload(request: web.Request) -> web.Response:
+    principal = await authenticate(request)
+    hub = request.app[CONSOLES_HUB_KEY]
+    if principal.role is not Role.DEPARTMENT or not principal.dept:
+        raise HubError("forbidden", "only a department sends snapshots")
+    ctype = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    if ctype != "image/jpeg":
+        return json_error(415, "bad_request", "Content-Type: image/jpeg")
+    if request.content_length is not None and request.content_length > MAX_SNAPSHOT:
+        return json_error(413, "too_large", f"a snapshot is at most {MAX_SNAPSHOT} bytes")
+    data = await request.content.read(MAX_SNAPSHOT + 1)
+    if len(data) > MAX_SNAPSHOT:
+        return json_error(413, "too_large", f"a snapshot is at most {MAX_SNAPSHOT} bytes")
+    if not data.startswith(b"\xff\xd8\xff"):
+        raise HubError("bad_request", "body is not a JPEG image")
+    command_id = request.query.get("command_id") or None
+    report_id = request.query.get("report_id") or None
+    if command_id is not None:
+        cmd = hub.state.commands.get(command_id)
+        if principal.dept not in cmd.progress:
+            raise HubError("not_targeted", f"{command_id} is not addressed to {principal.dept}")
+    if report_id is not None and not re.fullmatch(r"R[0-9a-f]{1,32}", report_id):
+        raise HubError("bad_request", "report_id: as returned by report.field")
+    sha = hashlib.sha256(data).hexdigest()
+    ts_us = hub.clock.wall_us()
+    name = f"{principal.dept}-{ts_us}-{sha[:12]}.jpg"
+    folder = hub.data_dir / SNAPSHOT_DIR
+    await asyncio.get_running_loop().run_in_executor(None, _write_file, folder, name, data)
+    rel = f"{SNAPSHOT_DIR}/{name}"
+    ev = await hub.emit("media.snapshot", {"dept": principal.dept, "path": rel, "sha256": sha,
+                                           "bytes": len(data), "command_id": command_id,
+                                           "report_id": report_id, "source": "browser"}, HUB)
+    return web.json_response({"path": rel, "sha256": sha, "seq": ev.seq, "bytes": len(data)},
+                             status=201)
+
+
+def _write_file(folder: Path, name: str, data: bytes) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / (name + ".part")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    tmp.replace(folder / name)
+
+
+async def snapshot_get(request: web.Request) -> web.StreamResponse:
+    principal = await authenticate(request)
+    hub = request.app[CONSOLES_HUB_KEY]
+    name = request.match_info["name"]
+    if not SNAPSHOT_NAME_RE.match(name):
+        raise web.HTTPNotFound(reason="no such snapshot")
+    if not principal.can("read.all") and not name.startswith(f"{principal.dept}-"):
+        raise HubError("forbidden", "a department sees only its own snapshots")
+    path = hub.data_dir / SNAPSHOT_DIR / name
+    if not path.is_file():
+        raise web.HTTPNotFound(reason="no such snapshot")
+    return web.FileResponse(path, headers={"Content-Type": "image/jpeg"})
+
+
+# ------------------------------------------------------------------------------- scorecard
+
+def _report_operation(hub: Hub, wanted: str | None) -> str:
+    if wanted:
+        return wanted
+    if hub.state.operation is not None:
+        return hub.state.operation.id
+    if hub.state.last_ended:
+        return hub.state.last_ended
+    raise HubError("no_operation", "no operation to score yet: start (and end) a drill first")
+
+
+def render_scorecard(log_path: Path, operation: str, lang: str, evaluators: list[str]) -> bytes:
+    """Score `operation` in the log with the bundled rubric; return the PDF bytes (blocking)."""
+    from scoring.engine import score_log
+    from scoring.pdf import render
+    from scoring.report_model import build_report
+    from scoring.rubric import bundled, load_rubric
+
+    rubric = load_rubric(bundled())
+    card, facts = score_log(str(log_path), rubric, None, operation, workers=1)  # no fork in the hub
+    model = build_report(card, facts, rubric, lang, evaluators, "+08:00")
+    with tempfile.TemporaryDirectory(prefix="commandhub-report-") as tmp:
+        out = Path(tmp) / "scorecard.pdf"
+        render(model, out)
+        return out.read_bytes()
+
+
+async def report_pdf(request: web.Request) -> web.Response:
+    principal = await authenticate(request)
+    if not principal.can("report.score"):
+        raise HubError("forbidden", f"role {principal.role} may not produce scorecards")
+    hub = request.app[CONSOLES_HUB_KEY]
+    body: dict[str, Any] = {}
+    if request.can_read_body and request.content_type == "application/json":
+        raw = await request.json()
+        if isinstance(raw, dict):
+            body = raw
+    wanted = body.get("operation") or request.query.get("operation")
+    operation = _report_operation(hub, wanted if isinstance(wanted, str) else None)
+    lang = body.get("lang") or request.query.get("lang") or "zh"
+    if lang not in ("zh", "en"):
+        raise HubError("bad_request", "lang: zh or en")
+    evaluators = [e for e in body.get("evaluators", []) if isinstance(e, str)][:8] \
+        if isinstance(body.get("evaluators"), list) else []
+    async with request.app[REPORT_LOCK_KEY]:  # one at a time: scoring is CPU-heavy
+        try:
+            pdf = await asyncio.get_running_loop().run_in_executor(
+                None, render_scorecard, hub.data_dir / "events.db", operation, lang, evaluators)
+        except ImportError as exc:
+            return json_error(503, "scoring_unavailable", f"the scoring package is not ready: {exc}")
+        except Exception as exc:  # scoring's own errors: operation not found, chain broken, ...
+            return json_error(422, "scoring_failed", f"{type(exc).__name__}: {exc}")
+    filename = f"scorecard-{operation}.pdf"
+    return web.Response(body=pdf, content_type="application/pdf",
+                        headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+# ------------------------------------------------------------------------------- rubric, scenario
+
+def rubric_summary() -> dict[str, Any]:
+    """Observation criteria and checklist items of the bundled rubric (blocking)."""
+    from scoring.rubric import bundled, load_rubric
+
+    rubric = load_rubric(bundled())
+    observations: list[dict[str, Any]] = []
+    checklist: list[dict[str, Any]] = []
+    for section, crit in rubric.criteria():
+        if crit.type == "observation":
+            observations.append({"id": crit.id, "section": section.id,
+                                 "title": {"zh": crit.title.zh, "en": crit.title.en},
+                                 "scope": crit.scope, "points": crit.points})
+        elif crit.type == "checklist":
+            for item in crit.items:
+                checklist.append({"id": item.id, "criterion": crit.id,
+                                  "text": {"zh": item.text.zh, "en": item.text.en}})
+    return {"id": rubric.id, "title": {"zh": rubric.title.zh, "en": rubric.title.en},
+            "observations": observations, "checklist": checklist}
+
+
+async def rubric_info(request: web.Request) -> web.Response:
+    await authenticate(request)
+    try:
+        body = await asyncio.get_running_loop().run_in_executor(None, rubric_summary)
+    except ImportError as exc:
+        return json_error(503, "scoring_unavailable", f"the scoring package is not ready: {exc}")
+    return web.json_response(body)
+
+
+def scenario_injects(scenario_id: str) -> list[dict[str, Any]]:
+    """The injects of a bundled scenario (drills/scenarios/ID.yaml), by drill time; [] if none."""
+    import yaml
+
+    from hub.yamlsrc import parse_duration
+
+    if not SCENARIO_ID_RE.match(scenario_id):
+        return []
+    path = Path(__file__).resolve().parent.parent / "drills" / "scenarios" / f"{scenario_id}.yaml"
+    if not path.is_file():
+        return []
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    out: list[dict[str, Any]] = []
+    raw = data.get("injects") if isinstance(data, dict) else None
+    for inj in raw if isinstance(raw, list) else []:
+        if not isinstance(inj, dict) or "id" not in inj:
+            continue
+        try:
+            at = float(parse_duration(inj.get("at", 0)))
+        except (ValueError, TypeError):
+            continue
+        cmd = inj.get("command") if isinstance(inj.get("command"), dict) else None
+        out.append({"id": str(inj["id"]), "at_s": at, "type": str(inj.get("type", "event")),
+                    "title": str(inj.get("title") or (cmd or {}).get("text") or ""),
+                    "text": str(inj.get("text") or ""), "level": inj.get("level"),
+                    "command": cmd})
+    out.sort(key=lambda i: float(i["at_s"]))
+    return out
+
+
+async def scenario_info(request: web.Request) -> web.Response:
+    await authenticate(request)
+    hub = request.app[CONSOLES_HUB_KEY]
+    op = hub.state.operation
+    sid = request.query.get("id") or (op.scenario if op is not None else None)
+    injects = scenario_injects(sid) if isinstance(sid, str) and sid else []
+    return web.json_response({"scenario": sid, "injects": injects})

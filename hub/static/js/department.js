@@ -1,0 +1,394 @@
+// Department terminal: publishes camera and microphone, shows the commander's feed and pushed
+// feeds, the command inbox with big response buttons, field reports with a camera snapshot.
+
+import { $, boot, clock, clockMs, dur, el, toast } from "./common.js";
+import { nameOf, onLangChange, t } from "./i18n.js";
+import { RtcLink } from "./rtc.js";
+import { CommandStore, isDone, isOpen, nextStage, overdueStages, STAGE_STATE } from "./commands.js";
+import { newId } from "./ws.js";
+
+const S = { dept: null, me: null, byId: {}, center: null, operation: null, stateSeq: 0, lastSeq: 0,
+  sending: new Map(), declining: null, alerted: new Set(), flashTimer: null, baseTitle: document.title };
+const store = new CommandStore();
+const others = new Map(); // mid -> box
+const audios = new Map();
+// Timing marks for the UI benchmark: when each command was first shown (rendered).
+window.chMetrics = { shown: {} };
+
+let sock, rtc;
+
+async function main() {
+  const started = await boot("department", { onWelcome, onFrame, onStatus });
+  if (!started) return;
+  sock = started.sock;
+  S.token = started.token;
+  rtc = new RtcLink(sock, {
+    videoSlots: 4, audioSlots: 3, publish: true,
+    onSlots: bindSlots,
+    onLocal: (stream) => { $("#self-video").srcObject = stream; },
+    onLocalError: () => { $("#self-empty").hidden = false; toast(t("dept.noCamera"), "error"); },
+  });
+  // for tests and support: what the page's WebRTC link looks like
+  window.chDebug = () => ({ slots: rtc.slots, pc: rtc.pc && rtc.pc.connectionState, rtc: rtc.lastState,
+    generation: rtc.generation, ws: sock.lastStatus });
+  $("#checkin").onclick = checkin;
+  $("#report").onsubmit = (e) => { e.preventDefault(); sendReport(); };
+  for (const ev of ["click", "keydown", "focus"]) window.addEventListener(ev, stopFlash);
+  setInterval(tickInbox, 1000);
+  onLangChange(() => { renderHeader(); renderInbox(); bindSlots(rtc.slots); });
+}
+
+function onStatus(s) {
+  document.body.classList.toggle("disconnected", s !== "online");
+}
+
+function onWelcome(f) {
+  const st = f.state;
+  S.dept = f.you.dept;
+  S.center = st.center;
+  S.byId = Object.fromEntries(st.departments.map((d) => [d.id, d]));
+  S.me = S.byId[S.dept] || { id: S.dept };
+  S.operation = st.operation;
+  S.stateSeq = st.head.seq;
+  S.lastSeq = Math.max(S.lastSeq, st.head.seq);
+  const keep = new Set(store.commands.keys());
+  for (const c of st.commands) keep.delete(c.command_id);
+  store.load(st.commands);
+  // commands we had that the snapshot no longer lists are closed: keep them as they were
+  for (const c of st.commands) maybeDeliver(store.commands.get(c.command_id));
+  renderHeader();
+  renderInbox();
+  rtc.start();
+}
+
+function onFrame(f) {
+  if (f.type === "command") onCommand(f);
+  else if (f.type === "event") onEvent(f.event);
+  else if (f.type === "rtc.slots") rtc.applySlots(f);
+  else if (f.type === "error") toast(`${f.code}: ${f.message}`, "error");
+}
+
+function onCommand(f) {
+  const isNew = !store.commands.has(f.command.command_id);
+  const cmd = store.put(f.command);
+  if (f.cause === "issued" || f.cause === "escalated" || f.cause === "overdue" || (isNew && f.cause === "replay")) {
+    alertNew(cmd, f.cause);
+  }
+  if (f.cause === "escalated") cmd.escalated[S.dept] = (cmd.escalated[S.dept] || 0) + 1;
+  maybeDeliver(cmd);
+  renderInbox();
+}
+
+function onEvent(ev) {
+  if (ev.seq <= S.lastSeq) return;
+  S.lastSeq = ev.seq;
+  const p = ev.payload || {};
+  if (ev.kind === "command.issued" && !store.commands.has(p.command_id)) {
+    const cmd = store.apply(ev);
+    alertNew(cmd, "issued");
+    maybeDeliver(cmd);
+    renderInbox();
+    return;
+  }
+  if (ev.kind.startsWith("command.")) {
+    if (ev.kind === "command.escalated") return; // counted from the `command` frame
+    if (store.apply(ev)) renderInbox();
+    return;
+  }
+  if (ev.kind.startsWith("operation.")) {
+    if (ev.kind === "operation.started") {
+      S.operation = { id: ev.op, title: p.title, kind: p.kind, level: p.level, started_us: ev.ts_us };
+      S.me.checked_in_us = null;
+    } else if (ev.kind === "operation.ended") S.operation = null;
+    else if (ev.kind === "operation.level_changed" && S.operation) S.operation.level = p.to;
+    else if (ev.kind === "operation.paused" && S.operation) S.operation.paused = true;
+    else if (ev.kind === "operation.resumed" && S.operation) S.operation.paused = false;
+    renderHeader();
+  } else if (ev.kind === "dept.checked_in" && ev.dept === S.dept) {
+    S.me.checked_in_us = ev.ts_us;
+    renderHeader();
+  }
+}
+
+// The department's client confirms it holds the command (command.delivered), once.
+function maybeDeliver(cmd) {
+  if (!cmd) return;
+  const p = cmd.progress[S.dept];
+  if (!p || p.state !== "issued" || S.sending.has(`${cmd.command_id}:delivered`)) return;
+  S.sending.set(`${cmd.command_id}:delivered`, true);
+  sock.request("command.respond", { command_id: cmd.command_id, response: "delivered", client_ts_us: Math.round(Date.now() * 1000) },
+    { id: `${S.dept}-${cmd.command_id}-delivered`, retry: true })
+    .catch(() => {})
+    .finally(() => S.sending.delete(`${cmd.command_id}:delivered`));
+}
+
+// ---------------------------------------------------------------- alerts
+let audioCtx = null;
+function beep() {
+  try {
+    audioCtx = audioCtx || new AudioContext();
+    const now = audioCtx.currentTime;
+    for (const [i, f] of [[0, 880], [1, 1175]]) {
+      const o = audioCtx.createOscillator();
+      const g = audioCtx.createGain();
+      o.frequency.value = f;
+      g.gain.setValueAtTime(0.0001, now + i * 0.22);
+      g.gain.exponentialRampToValueAtTime(0.3, now + i * 0.22 + 0.02);
+      g.gain.exponentialRampToValueAtTime(0.0001, now + i * 0.22 + 0.2);
+      o.connect(g).connect(audioCtx.destination);
+      o.start(now + i * 0.22);
+      o.stop(now + i * 0.22 + 0.21);
+    }
+  } catch (_) { /* no audio */ }
+}
+
+function alertNew(cmd, cause) {
+  const key = `${cmd.command_id}:${cause}:${cmd.escalated[S.dept] || 0}:${(cmd.progress[S.dept]?.overdue || []).length}`;
+  if (S.alerted.has(key)) return;
+  S.alerted.add(key);
+  beep();
+  startFlash(cause === "escalated" ? `【${t("inbox.escalated")}】${cmd.command_id}` : `【${t("inbox.new")}】${cmd.command_id}`);
+}
+
+function startFlash(text) {
+  stopFlash();
+  let on = true;
+  let n = 0;
+  document.title = text;
+  document.body.classList.add("alerting");
+  S.flashTimer = setInterval(() => {
+    on = !on;
+    n += 1;
+    document.title = on ? text : S.baseTitle;
+    if (n > 60) stopFlash();
+  }, 700);
+}
+
+function stopFlash() {
+  if (S.flashTimer) clearInterval(S.flashTimer);
+  S.flashTimer = null;
+  document.title = S.baseTitle;
+  document.body.classList.remove("alerting");
+}
+
+// ---------------------------------------------------------------- header
+function renderHeader() {
+  const name = nameOf(S.me);
+  $("#dept-name").textContent = `${name} · ${t("app.department")}`;
+  $("#dept-name").removeAttribute("data-i18n");
+  S.baseTitle = `CommandHub · ${name}`;
+  if (!S.flashTimer) document.title = S.baseTitle;
+  const op = S.operation;
+  $("#op-label").textContent = op ? `${t(`op.${op.kind}`)} · ${op.title} · ${op.level}${op.paused ? ` · ${t("op.paused")}` : ""}` : t("op.none");
+  $("#op-label").removeAttribute("data-i18n");
+  const btn = $("#checkin");
+  btn.hidden = !op;
+  btn.disabled = !!S.me.checked_in_us;
+  btn.textContent = S.me.checked_in_us ? `${t("dept.checkedIn")} ${clock(S.me.checked_in_us)}` : t("dept.checkin");
+}
+
+async function checkin() {
+  try {
+    const ack = await sock.request("dept.checkin", { client_ts_us: Math.round(Date.now() * 1000) }, { id: `${S.dept}-checkin-${S.operation?.id}`, retry: true });
+    S.me.checked_in_us = ack.checked_in_us;
+    renderHeader();
+  } catch (e) { toast(`${t("err.generic")}: ${e.code || ""} ${e.message}`, "error"); }
+}
+
+// ---------------------------------------------------------------- video
+function bindSlots(slots) {
+  const main = slots.video.find((s) => s.dept === "center");
+  const mv = $("#slot-main");
+  const ms = main ? rtc.streamFor(main.mid) : null;
+  if (mv.srcObject !== ms) { mv.srcObject = ms; mv.play().catch(() => {}); }
+  $("#empty-main").hidden = !!main;
+  $("#label-main").textContent = nameOf(S.center) || t("dept.commander");
+  const box = $("#feed-others");
+  const shown = new Set();
+  for (const s of slots.video) {
+    if (!s.dept || s.dept === "center") continue;
+    shown.add(s.mid);
+    let f = others.get(s.mid);
+    if (!f) {
+      const video = el("video", { autoplay: true, playsinline: true, muted: true });
+      video.muted = true;
+      f = { root: el("div", { class: "feed pushed-feed", dataset: { mid: s.mid } }, video, el("div", { class: "feed-label" })), video };
+      others.set(s.mid, f);
+      box.append(f.root);
+    }
+    const stream = rtc.streamFor(s.mid);
+    if (f.video.srcObject !== stream) { f.video.srcObject = stream; f.video.play().catch(() => {}); }
+    f.root.dataset.dept = s.dept;
+    f.root.hidden = false;
+    f.root.querySelector(".feed-label").textContent = `${t("dept.pushed")} · ${nameOf(S.byId[s.dept]) || s.dept}`;
+  }
+  for (const [mid, f] of others) {
+    if (!shown.has(mid)) { f.root.hidden = true; f.root.dataset.dept = ""; }
+  }
+  for (const s of slots.audio) {
+    if (audios.has(s.mid)) continue;
+    const a = el("audio", { autoplay: true });
+    a.srcObject = rtc.streamFor(s.mid);
+    audios.set(s.mid, a);
+    document.body.append(a);
+  }
+}
+
+// ---------------------------------------------------------------- inbox
+function mine() {
+  return store.list().filter((c) => c.progress[S.dept]);
+}
+
+function renderInbox() {
+  const cmds = mine();
+  const open = cmds.filter((c) => !isDone(c, c.progress[S.dept])).sort((a, b) => b.seq - a.seq);
+  const closed = cmds.filter((c) => isDone(c, c.progress[S.dept])).sort((a, b) => b.seq - a.seq).slice(0, 10);
+  const inbox = $("#inbox");
+  inbox.replaceChildren(...open.map(card), ...closed.map(card));
+  if (!cmds.length) inbox.append(el("div", { class: "empty" }, t("inbox.empty")));
+  $("#inbox-count").textContent = open.length ? `(${open.length})` : "";
+  // record when each command was first shown (for the benchmark), at the next frame
+  for (const c of cmds) {
+    if (!(c.command_id in window.chMetrics.shown)) {
+      window.chMetrics.shown[c.command_id] = null;
+      requestAnimationFrame(() => { window.chMetrics.shown[c.command_id] = performance.timeOrigin + performance.now(); });
+    }
+  }
+  const sel = $("#report-command");
+  const cur = sel.value;
+  sel.replaceChildren(el("option", { value: "" }, t("report.none")),
+    ...cmds.slice().reverse().map((c) => el("option", { value: c.command_id }, `${c.command_id} ${c.text.slice(0, 24)}`)));
+  sel.value = cur;
+  tickInbox();
+}
+
+function card(cmd) {
+  const p = cmd.progress[S.dept];
+  const done = isDone(cmd, p);
+  const next = nextStage(cmd, p);
+  const c = el("article", { class: `card prio-${cmd.priority} st-${p.state}${done ? " done" : ""}`, dataset: { cmd: cmd.command_id } });
+  c.append(el("div", { class: "card-head" },
+    el("span", { class: "cmd-id" }, cmd.command_id),
+    el("span", { class: `prio prio-${cmd.priority}` }, t(`prio.${cmd.priority}`)),
+    el("span", { class: "card-time", title: clockMs(cmd.issued_us) }, `${t("inbox.from")} ${clock(cmd.issued_us)}`),
+    cmd.escalated[S.dept] ? el("span", { class: "esc-badge" }, `${t("inbox.escalated")} ×${cmd.escalated[S.dept]}`) : null,
+    el("span", { class: "card-state" }, t(`state.${p.state}`))));
+  c.append(el("div", { class: "card-text" }, cmd.text));
+  c.append(el("div", { class: "card-stages" }, ...cmd.requires.map((s) => el("span", { class: "stage", dataset: { stage: s } }))));
+  if (!done) {
+    const buttons = el("div", { class: "card-actions" });
+    for (const r of ["receipt", "on_scene", "completed"]) {
+      if (!cmd.requires.includes(r)) continue;
+      const reached = p.times_us[STAGE_STATE[r]] != null;
+      const busy = S.sending.has(`${cmd.command_id}:${r}`);
+      buttons.append(el("button", { class: `big resp resp-${r}${reached ? " reached" : ""}`, disabled: next !== r || busy, dataset: { response: r },
+        onclick: () => respond(cmd, r) }, t(`resp.${r}`)));
+    }
+    buttons.append(el("button", { class: "big resp resp-declined danger", dataset: { response: "declined" },
+      onclick: () => { S.declining = cmd.command_id; renderInbox(); } }, t("resp.declined")));
+    c.append(buttons);
+    if (S.declining === cmd.command_id) {
+      const reason = el("textarea", { class: "decline-reason", rows: 2, placeholder: t("resp.reason") });
+      c.append(el("div", { class: "decline" }, reason,
+        el("button", { class: "danger", onclick: () => { if (reason.value.trim()) respond(cmd, "declined", reason.value.trim()); else reason.focus(); } }, t("resp.confirm")),
+        el("button", { class: "ghost", onclick: () => { S.declining = null; renderInbox(); } }, t("resp.cancel"))));
+      setTimeout(() => reason.focus(), 0);
+    }
+  } else if (p.reason) {
+    c.append(el("div", { class: "card-reason" }, p.reason));
+  }
+  return c;
+}
+
+function tickInbox() {
+  const now = sock ? sock.hubNowMs() * 1000 : Date.now() * 1000;
+  for (const c of document.querySelectorAll("#inbox .card")) {
+    const cmd = store.commands.get(c.dataset.cmd);
+    if (!cmd) continue;
+    const p = cmd.progress[S.dept];
+    const over = overdueStages(cmd, p, now);
+    const done = isDone(cmd, p);
+    c.classList.toggle("overdue", over.length > 0 && !done);
+    for (const s of c.querySelectorAll(".stage")) {
+      const stage = s.dataset.stage;
+      const reachedAt = p.times_us[STAGE_STATE[stage]];
+      const deadline = cmd.issued_us + cmd.deadlines[stage] * 1e6;
+      let text;
+      if (reachedAt != null) text = `${t(`stage.${stage}`)} ✓ ${dur((reachedAt - cmd.issued_us) / 1e6)}`;
+      else if (done) text = `${t(`stage.${stage}`)} –`;
+      else if (deadline <= now) text = `${t(`stage.${stage}`)} ${t("inbox.overdue")} ${dur((now - deadline) / 1e6)}`;
+      else text = `${t(`stage.${stage}`)} ${t("inbox.due")} ${dur((deadline - now) / 1e6)}`;
+      s.textContent = text;
+      s.className = `stage${reachedAt != null ? " ok" : ""}${reachedAt == null && !done && deadline <= now ? " late" : ""}`;
+      s.title = `${t("board.deadline")}: ${clockMs(deadline)}`;
+    }
+  }
+}
+
+async function respond(cmd, response, reason) {
+  const key = `${cmd.command_id}:${response}`;
+  if (S.sending.has(key)) return;
+  S.sending.set(key, true);
+  renderInbox();
+  const fields = { command_id: cmd.command_id, response, client_ts_us: Math.round(Date.now() * 1000) };
+  if (reason) fields.reason = reason;
+  try {
+    // a stable id: pressed again or re-sent after a reconnect, the hub logs it once
+    const ack = await sock.request("command.respond", fields, { id: `${S.dept}-${cmd.command_id}-${response}`, retry: true });
+    const p = cmd.progress[S.dept];
+    if (p && p.times_us[ack.state] == null) {
+      p.state = ack.state;
+      p.times_us[ack.state] = cmd.issued_us + Math.round(ack.latency_s * 1e6);
+      if (reason) p.reason = reason;
+    }
+    if (response === "declined") S.declining = null;
+  } catch (e) {
+    toast(`${t("err.generic")}: ${e.code || ""} ${e.message}`, "error");
+  } finally {
+    S.sending.delete(key);
+    renderInbox();
+  }
+}
+
+// ---------------------------------------------------------------- field report
+function snapshotBlob() {
+  const v = $("#self-video");
+  if (!v.videoWidth) return Promise.resolve(null);
+  const canvas = document.createElement("canvas");
+  canvas.width = v.videoWidth;
+  canvas.height = v.videoHeight;
+  canvas.getContext("2d").drawImage(v, 0, 0);
+  return new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", 0.85));
+}
+
+async function sendReport() {
+  const text = $("#report-text").value.trim();
+  if (!text) { $("#report-text").focus(); return; }
+  const commandId = $("#report-command").value || null;
+  const wantSnap = $("#report-snapshot").checked;
+  const btn = $("#report-send");
+  btn.disabled = true;
+  try {
+    const blob = wantSnap ? await snapshotBlob() : null;
+    const ack = await sock.request("report.field", { text, ...(commandId ? { command_id: commandId } : {}) }, { id: newId(`${S.dept}-report`), retry: true });
+    const item = el("div", { class: "report-item" }, `${clock(Date.now() * 1000)} ${ack.report_id}${commandId ? ` [${commandId}]` : ""}: ${text}`);
+    $("#report-list").prepend(item);
+    $("#report-text").value = "";
+    toast(t("report.sent"));
+    if (blob) {
+      const q = new URLSearchParams({ report_id: ack.report_id, ...(commandId ? { command_id: commandId } : {}) });
+      const resp = await fetch(`/api/snapshots?${q}`, { method: "POST", body: blob,
+        headers: { Authorization: `Bearer ${S.token}`, "Content-Type": "image/jpeg" } });
+      const body = await resp.json();
+      if (!resp.ok) throw Object.assign(new Error(body.error?.message || resp.statusText), { code: body.error?.code });
+      item.append(el("span", { class: "snap-ok", title: body.sha256 }, ` 📷 ${t("report.snapshotSaved")}`));
+      item.dataset.snapshot = body.path;
+    }
+  } catch (e) {
+    toast(`${t("err.generic")}: ${e.code || ""} ${e.message}`, "error");
+  } finally {
+    btn.disabled = false;
+  }
+}
+
+main();

@@ -1,0 +1,177 @@
+// Evaluator view: the live journal and status board (read-only), observations (rubric
+// criterion, P/S/M/U, note) and checklist ticks as logged events, the scorecard PDF.
+
+import { $, boot, clock, dur, el, toast } from "./common.js";
+import { getLang, nameOf, onLangChange, t } from "./i18n.js";
+import { CommandStore } from "./commands.js";
+import { StatusBoard } from "./board.js";
+import { Journal } from "./journal.js";
+import { newId } from "./ws.js";
+
+const S = { byId: {}, depts: [], center: null, operation: null, stateSeq: 0, lastSeq: 0, rubric: null, ticked: {} };
+const store = new CommandStore();
+let sock, board, journal;
+
+async function main() {
+  const started = await boot("evaluator", { onWelcome, onFrame });
+  if (!started) return;
+  sock = started.sock;
+  S.token = started.token;
+  $("#observe").onsubmit = (e) => { e.preventDefault(); record(); };
+  $("#pdf").onclick = producePdf;
+  setInterval(tickOp, 1000);
+  loadRubric();
+  onLangChange(() => { board.render(); journal.render(); renderForm(); renderOp(); });
+}
+
+function onWelcome(f, reconnected) {
+  const st = f.state;
+  S.center = st.center;
+  S.depts = st.departments;
+  S.byId = Object.fromEntries(st.departments.map((d) => [d.id, d]));
+  S.operation = st.operation;
+  S.stateSeq = st.head.seq;
+  store.commands.clear();
+  store.load(st.commands);
+  if (!board) {
+    board = new StatusBoard({ store, root: $("#board"), depts: S.byId, nowUs: () => sock.hubNowMs() * 1000 });
+    journal = new Journal({ root: $("#journal"), depts: S.byId, center: S.center });
+  }
+  $("#center-name").textContent = nameOf(S.center);
+  board.render();
+  renderForm();
+  renderOp();
+  const after = reconnected ? S.lastSeq : Math.max(0, st.head.seq - 300);
+  sock.request("subscribe", { after }).catch((e) => toast(`subscribe: ${e.message}`, "error"));
+}
+
+function onFrame(f) {
+  if (f.type !== "event") return;
+  const ev = f.event;
+  if (ev.seq <= S.lastSeq) return;
+  S.lastSeq = ev.seq;
+  journal.add(ev);
+  const p = ev.payload || {};
+  if (ev.kind === "checklist.ticked") { S.ticked[p.item] = p.checked; renderChecklist(); }
+  if (ev.seq <= S.stateSeq) return;
+  const cmd = store.apply(ev);
+  if (cmd) { if (ev.kind === "command.issued" || ev.kind === "command.cancelled") board.render(); else board.tick(); }
+  if (ev.kind === "operation.started") {
+    S.operation = { id: ev.op, title: p.title, kind: p.kind, level: p.level, started_us: ev.ts_us };
+    renderOp();
+  } else if (ev.kind === "operation.ended") { S.operation = null; S.lastEnded = ev.op; renderOp(); }
+  else if (ev.kind === "operation.level_changed" && S.operation) { S.operation.level = p.to; renderOp(); }
+  else if (ev.kind === "observation.recorded" && ev.role === "evaluator") addMine(ev);
+}
+
+function renderOp() {
+  const op = S.operation;
+  $("#op-label").textContent = op ? `${t(`op.${op.kind}`)} · ${op.title} · ${op.level}` : t("op.none");
+  $("#op-label").removeAttribute("data-i18n");
+}
+
+function tickOp() {
+  const op = S.operation;
+  $("#op-clock").textContent = op && sock ? `${t("op.elapsed")} ${dur((sock.hubNowMs() * 1000 - op.started_us) / 1e6)}` : "";
+}
+
+async function loadRubric() {
+  try {
+    const resp = await fetch("/api/rubric", { headers: { Authorization: `Bearer ${S.token}` } });
+    const body = await resp.json();
+    if (!resp.ok) throw new Error(body.error?.message || resp.statusText);
+    S.rubric = body;
+  } catch (e) {
+    S.rubric = { observations: [], checklist: [] };
+    toast(`rubric: ${e.message}`, "error");
+  }
+  renderForm();
+}
+
+function renderForm() {
+  const lang = getLang();
+  const crit = $("#obs-criterion");
+  const cur = crit.value;
+  const obs = S.rubric ? S.rubric.observations : [];
+  crit.replaceChildren(...obs.map((c) => el("option", { value: c.id, dataset: { scope: c.scope } }, `${c.title[lang]} (${c.id})`)));
+  if (cur) crit.value = cur;
+  const dept = $("#obs-dept");
+  const curD = dept.value;
+  dept.replaceChildren(el("option", { value: "" }, t("eval.anyDept")), ...S.depts.map((d) => el("option", { value: d.id }, nameOf(d))));
+  dept.value = curD;
+  renderChecklist();
+}
+
+function renderChecklist() {
+  const lang = getLang();
+  const items = S.rubric ? S.rubric.checklist : [];
+  $("#checklist").replaceChildren(...items.map((i) => {
+    const box = el("input", { type: "checkbox", dataset: { item: i.id } });
+    box.checked = !!S.ticked[i.id];
+    box.onchange = () => tick(i.id, box.checked, box);
+    return el("label", {}, box, ` ${i.text[lang]}`);
+  }));
+}
+
+async function tick(item, checked, box) {
+  try {
+    await sock.request("checklist.tick", { item, checked });
+  } catch (e) {
+    box.checked = !checked;
+    toast(`${t("err.generic")}: ${e.code || ""} ${e.message}`, "error");
+  }
+}
+
+async function record() {
+  const criterion = $("#obs-criterion").value;
+  const rating = document.querySelector("#obs-rating input:checked")?.value;
+  if (!criterion || !rating) { toast(`${t("eval.criterion")} / ${t("eval.rating")}?`, "error"); return; }
+  const dept = $("#obs-dept").value || null;
+  const note = $("#obs-note").value.trim();
+  try {
+    await sock.request("observation.record", { criterion, rating, note, dept }, { id: newId("obs"), retry: true });
+    $("#obs-note").value = "";
+    toast(t("eval.recorded"));
+  } catch (e) {
+    toast(`${t("err.generic")}: ${e.code || ""} ${e.message}`, "error");
+  }
+}
+
+function addMine(ev) {
+  const p = ev.payload;
+  $("#obs-mine").prepend(el("div", { class: "obs-item", dataset: { seq: ev.seq } },
+    `${clock(ev.ts_us)} ${p.criterion} ${p.rating}${p.dept ? ` ${nameOf(S.byId[p.dept])}` : ""} ${p.note || ""}`));
+}
+
+async function producePdf() {
+  const status = $("#pdf-status");
+  const btn = $("#pdf");
+  btn.disabled = true;
+  status.textContent = t("eval.pdfWorking");
+  try {
+    const resp = await fetch("/api/report", { method: "POST", headers: { Authorization: `Bearer ${S.token}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ lang: getLang() }) });
+    if (!resp.ok) {
+      let msg = resp.statusText;
+      try { const b = await resp.json(); msg = `${b.error.code}: ${b.error.message}`; } catch (_) { /* not JSON */ }
+      throw new Error(msg);
+    }
+    const blob = await resp.blob();
+    const name = /filename="([^"]+)"/.exec(resp.headers.get("Content-Disposition") || "")?.[1] || "scorecard.pdf";
+    const link = $("#pdf-link");
+    if (link.href) URL.revokeObjectURL(link.href);
+    link.href = URL.createObjectURL(blob);
+    link.download = name;
+    link.textContent = `${name} (${Math.round(blob.size / 1024)} KiB)`;
+    link.hidden = false;
+    status.textContent = t("eval.pdfReady");
+    window.chLastPdf = { name, size: blob.size };
+    link.click();
+  } catch (e) {
+    status.textContent = `${t("eval.pdfFailed")}: ${e.message}`;
+  } finally {
+    btn.disabled = false;
+  }
+}
+
+main();
