@@ -7,6 +7,7 @@ import json
 import multiprocessing
 import os
 import sqlite3
+from array import array
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
@@ -107,10 +108,55 @@ class ChunkResult:
     last_hash: str | None
     count: int
     error: tuple[int, str] | None
+    responses: Responses | None = None
 
 
-def verify_chunk(path: str, lo: int, hi: int) -> ChunkResult:
-    """Check seqs lo..hi: continuity, links inside the chunk and every hash."""
+RESPONSE_CODES = {k: i for i, k in enumerate(RESPONSE_KINDS)}
+
+
+def command_id_of(payload: str) -> str:
+    """`str(json.loads(payload).get("command_id"))`, without parsing the simple canonical case."""
+    i = payload.find('"command_id":"')
+    if i >= 0 and payload.count("{") == 1:
+        j = i + 14
+        k = payload.find('"', j)
+        if k >= 0 and "\\" not in payload[j:k]:
+            return payload[j:k]
+    value = json.loads(payload)
+    return str(value.get("command_id") if isinstance(value, dict) else None)
+
+
+class _Collector:
+    """Response columns of one operation gathered while the chain is verified."""
+
+    def __init__(self, op: str | None, last_seq: int) -> None:
+        self.op, self.last_seq = op, last_seq
+        self.kind = array("b")
+        self.seq = array("q")
+        self.ts = array("q")
+        self.cmd: list[str] = []
+        self.dept: list[str] = []
+
+    def result(self) -> Responses | None:
+        if self.op is None:
+            return None
+        return Responses(
+            np.frombuffer(self.kind, np.int8).copy(),
+            np.frombuffer(self.seq, np.int64).copy(),
+            np.frombuffer(self.ts, np.int64).copy(),
+            self.cmd,
+            self.dept,
+        )
+
+
+def verify_chunk(path: str, lo: int, hi: int, op: str | None = None, last_seq: int = 0) -> ChunkResult:
+    """Check seqs lo..hi: continuity, links inside the chunk and every hash.
+
+    With `op`, also collect that operation's responses (seq <= last_seq) as columns, so a big
+    log is read once.
+    """
+    got = _Collector(op, last_seq)
+    codes = RESPONSE_CODES
     conn = open_readonly(path)
     try:
         cur = conn.execute(f"SELECT {COLUMNS} FROM events WHERE seq >= ? AND seq <= ? ORDER BY seq", (lo, hi))
@@ -122,7 +168,7 @@ def verify_chunk(path: str, lo: int, hi: int) -> ChunkResult:
         # the columns that repeat (dept, kind, op, op_kind, role) are encoded once per combination
         memo: dict[tuple[Any, ...], tuple[str, str, str]] = {}
         while rows := cur.fetchmany(20_000):
-            for seq, ts, mono, op, opk, role, dept, kind, payload, ph, h in rows:
+            for seq, ts, mono, row_op, opk, role, dept, kind, payload, ph, h in rows:
                 if seq != expected:
                     return ChunkResult(
                         lo, first_prev, prev, expected - lo, (expected, f"missing (next stored seq is {seq})")
@@ -138,7 +184,7 @@ def verify_chunk(path: str, lo: int, hi: int) -> ChunkResult:
                         (seq, "prev_hash does not match the previous event's hash"),
                     )
                 try:
-                    key = (dept, kind, op, opk, role)
+                    key = (dept, kind, row_op, opk, role)
                     parts = memo.get(key)
                     if parts is None:
                         parts = memo[key] = (
@@ -147,7 +193,7 @@ def verify_chunk(path: str, lo: int, hi: int) -> ChunkResult:
                             + ',"kind":'
                             + enc(kind)
                             + ',"mono_ns":',
-                            ',"op":' + enc(op) + ',"op_kind":' + enc(opk) + ',"payload":',
+                            ',"op":' + enc(row_op) + ',"op_kind":' + enc(opk) + ',"payload":',
                             ',"role":' + enc(role) + ',"seq":',
                         )
                     a, b, c = parts
@@ -155,7 +201,7 @@ def verify_chunk(path: str, lo: int, hi: int) -> ChunkResult:
                     ok = sha(body.encode("utf-8")).hexdigest() == h
                 except TypeError:
                     ok = False
-                if not ok and event_hash(ph, seq, ts, mono, op, opk, role, dept, kind, payload) != h:
+                if not ok and (event_hash(ph, seq, ts, mono, row_op, opk, role, dept, kind, payload) != h):
                     return ChunkResult(
                         lo,
                         first_prev,
@@ -165,11 +211,19 @@ def verify_chunk(path: str, lo: int, hi: int) -> ChunkResult:
                     )
                 prev = h
                 expected += 1
+                if op is not None and seq <= last_seq and row_op == op:
+                    code = codes.get(kind)
+                    if code is not None:
+                        got.kind.append(code)
+                        got.seq.append(seq)
+                        got.ts.append(ts)
+                        got.cmd.append(command_id_of(payload))
+                        got.dept.append("None" if dept is None else str(dept))
         if expected <= hi:
             nxt = conn.execute("SELECT min(seq) FROM events WHERE seq > ?", (hi,)).fetchone()[0]
             why = f"missing (next stored seq is {nxt})" if nxt is not None else "missing"
             return ChunkResult(lo, first_prev, prev, expected - lo, (expected, why))
-        return ChunkResult(lo, first_prev, prev, expected - lo, None)
+        return ChunkResult(lo, first_prev, prev, expected - lo, None, got.result())
     finally:
         conn.close()
 
@@ -224,9 +278,18 @@ def default_workers() -> int:
 class Verifier:
     """Verify a log's chain, in worker processes for big logs, while the caller does other work."""
 
-    def __init__(self, path: str | Path, workers: int | None = None, head: Head | None = None) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        workers: int | None = None,
+        head: Head | None = None,
+        op: str | None = None,
+        last_seq: int = 0,
+    ) -> None:
         self.path = str(path)
         self.head = head
+        self.op, self.last_seq = op, last_seq
+        self._responses: Responses | None = None
         self.max_seq = _max_seq(self.path)
         n = default_workers() if workers is None else max(1, workers)
         if self.max_seq < PARALLEL_MIN_EVENTS:
@@ -237,7 +300,15 @@ class Verifier:
         if n > 1:
             method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
             self._pool = ProcessPoolExecutor(n, mp_context=multiprocessing.get_context(method))
-            self._futures = [self._pool.submit(verify_chunk, self.path, lo, hi) for lo, hi in self.ranges]
+            self._futures = [
+                self._pool.submit(verify_chunk, self.path, lo, hi, op, last_seq) for lo, hi in self.ranges
+            ]
+
+    def responses(self) -> Responses:
+        """The operation's responses collected while verifying (after result())."""
+        if self._responses is None:
+            raise RuntimeError("responses are collected only for an operation, after result()")
+        return self._responses
 
     def close(self) -> None:
         """Stop the workers (used when the caller gives up before the verdict)."""
@@ -251,10 +322,19 @@ class Verifier:
             if self._pool is not None:
                 chunks = [f.result() for f in self._futures]
             else:
-                chunks = [verify_chunk(self.path, lo, hi) for lo, hi in self.ranges]
+                chunks = [verify_chunk(self.path, lo, hi, self.op, self.last_seq) for lo, hi in self.ranges]
         finally:
             self.close()
         got = _combine(chunks)
+        parts = [c.responses for c in chunks if c.responses is not None]
+        if self.op is not None:
+            self._responses = Responses(
+                np.concatenate([p.kind for p in parts] or [np.zeros(0, np.int8)]),
+                np.concatenate([p.seq for p in parts] or [np.zeros(0, np.int64)]),
+                np.concatenate([p.ts_us for p in parts] or [np.zeros(0, np.int64)]),
+                [c for p in parts for c in p.command_id],
+                [d for p in parts for d in p.dept],
+            )
         if self.head is not None:
             if self.head.seq > got.seq:
                 raise ChainError(
@@ -286,13 +366,21 @@ def _parsed(rows: list[tuple[Any, ...]]) -> list[Parsed]:
     ]
 
 
-def extract(conn: sqlite3.Connection, op: str | None) -> DrillLog:
-    """Pull one operation's events out of an open log: parsed kinds in full, responses as columns."""
+@dataclass(frozen=True)
+class _Located:
+    start: OperationStart
+    note: str
+    last_seq: int
+    end_us: int
+    ended: bool
+
+
+def _locate(conn: sqlite3.Connection, op: str | None) -> _Located:
+    """Which operation, and where it ends (its operation.ended, else its last event)."""
     starts = [
         OperationStart(seq, ts, o, json.loads(payload)) for seq, ts, o, payload in conn.execute(STARTS_SQL)
     ]
     start = choose_operation(starts, op)
-    note = choice_note(starts, start, op)
     ended_row = conn.execute(
         "SELECT seq, ts_us FROM events WHERE op = ? AND kind = 'operation.ended' ORDER BY seq LIMIT 1",
         (start.op,),
@@ -303,21 +391,41 @@ def extract(conn: sqlite3.Connection, op: str | None) -> DrillLog:
         last_seq, end_us = conn.execute(
             "SELECT max(seq), max(ts_us) FROM events WHERE op = ?", (start.op,)
         ).fetchone()
-    ended = ended_row is not None
+    return _Located(start, choice_note(starts, start, op), int(last_seq), int(end_us), ended_row is not None)
+
+
+def _parsed_part(conn: sqlite3.Connection, at: _Located) -> tuple[list[Parsed], list[Parsed]]:
     parsed = _parsed(
         conn.execute(
             f"SELECT seq, ts_us, role, dept, kind, payload FROM events "
             f"WHERE op = ? AND kind IN {_in(PARSED_KINDS)} AND seq <= ? ORDER BY seq",
-            (start.op, last_seq),
+            (at.start.op, at.last_seq),
         ).fetchall()
     )
     carry = _parsed(
         conn.execute(
             f"SELECT seq, ts_us, role, dept, kind, payload FROM events "
             f"WHERE seq < ? AND op != ? AND kind IN {_in(CARRY_IN_KINDS)} ORDER BY seq",
-            (start.seq, start.op),
+            (at.start.seq, at.start.op),
         ).fetchall()
     )
+    return parsed, carry
+
+
+def _drill_log(at: _Located, parsed: list[Parsed], carry: list[Parsed], responses: Responses) -> DrillLog:
+    return DrillLog(
+        make_operation(at.start, at.end_us, at.ended),
+        parsed,
+        carry,
+        responses,
+        (at.note,) if at.note else (),
+    )
+
+
+def extract(conn: sqlite3.Connection, op: str | None) -> DrillLog:
+    """Pull one operation's events out of an open log by SQL (no verification)."""
+    at = _locate(conn, op)
+    parsed, carry = _parsed_part(conn, at)
     case = " ".join(f"WHEN '{k}' THEN {i}" for i, k in enumerate(RESPONSE_KINDS))
     rows = conn.execute(
         f"SELECT CASE kind {case} END, seq, ts_us, "
@@ -325,7 +433,7 @@ def extract(conn: sqlite3.Connection, op: str | None) -> DrillLog:
         f"coalesce(dept, 'None') "
         f"FROM events NOT INDEXED WHERE op = ? AND kind IN {_in(RESPONSE_KINDS)} AND seq <= ? "
         f"ORDER BY seq",
-        (start.op, last_seq),
+        (at.start.op, at.last_seq),
     ).fetchall()
     if rows:
         kinds, seqs, tss, cids, depts = zip(*rows, strict=True)
@@ -338,13 +446,7 @@ def extract(conn: sqlite3.Connection, op: str | None) -> DrillLog:
         )
     else:
         responses = Responses.empty()
-    return DrillLog(
-        make_operation(start, int(end_us), ended),
-        parsed,
-        carry,
-        responses,
-        (note,) if note else (),
-    )
+    return _drill_log(at, parsed, carry, responses)
 
 
 def list_operations(path: str | Path) -> list[OperationStart]:
@@ -363,17 +465,24 @@ def load(
 ) -> tuple[DrillLog, Head]:
     """Verify the chain and extract one operation; raise ChainError if the chain is broken.
 
-    The extraction runs while worker processes check the chain; nothing extracted is
-    returned unless the whole chain verifies.
+    The log is read once for both: worker processes check the chain and collect the
+    operation's responses while this process reads the few parsed kinds. Nothing is returned
+    unless the whole chain verifies.
     """
-    verifier = Verifier(path, workers, head)
+    conn = open_readonly(path)
+    try:
+        at = _locate(conn, op)
+    finally:
+        conn.close()
+    verifier = Verifier(path, workers, head, at.start.op, at.last_seq)
     try:
         conn = open_readonly(path)
         try:
-            log = extract(conn, op)
+            parsed, carry = _parsed_part(conn, at)
         finally:
             conn.close()
     except BaseException:
         verifier.close()
         raise
-    return log, verifier.result()
+    verified = verifier.result()
+    return _drill_log(at, parsed, carry, verifier.responses()), verified

@@ -144,3 +144,36 @@ def test_engine_is_pure() -> None:
     hub_mods = {m for m in mods if m == "hub" or m.startswith("hub.")}
     assert hub_mods <= {"hub", "hub.logformat", "hub.yamlsrc", "hub.fonts"}
     assert "hub.logformat" in hub_mods
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_verified_load_equals_python_path(
+    drill_db: Path, workers: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(logread, "PARALLEL_MIN_EVENTS", 0)
+    fast, head = logread.load(drill_db, None, workers)
+    pure = from_events(read_events(drill_db))
+    assert head == verify_file(drill_db)
+    assert fast.operation == pure.operation
+    assert fast.parsed == pure.parsed and fast.carry_in == pure.carry_in
+    assert fast.responses.command_id == pure.responses.command_id
+    assert fast.responses.dept == pure.responses.dept
+    assert (fast.responses.seq == pure.responses.seq).all()
+    assert (fast.responses.ts_us == pure.responses.ts_us).all()
+    assert (fast.responses.kind == pure.responses.kind).all()
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"command_id": "C1", "dept": "x"},
+        {"command_id": 'C"1\\', "dept": "x"},
+        {"command_id": 7},
+        {"a": {"command_id": "inner"}, "command_id": "outer"},
+        {"dept": "x"},
+        {"command_id": "指令一"},
+    ],
+)
+def test_command_id_of_matches_json(payload: dict) -> None:
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert logread.command_id_of(text) == str(payload.get("command_id"))
