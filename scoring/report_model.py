@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from scoring.curves import Curve, Linear, PerUnit
 from scoring.metrics import NONE, US, Facts
-from scoring.rubric import Rubric, Text
+from scoring.rubric import CountCriterion, Criterion, MetricCriterion, ObservationCriterion, Rubric, Text
 from scoring.scorecard import CriterionResult, Scorecard
 
 LABELS: dict[str, dict[str, str]] = {
@@ -385,6 +387,7 @@ def build_report(
         )
 
     rows: list[CriterionRow] = []
+    crit_by_id = {c.id: c for _, c in rubric.criteria()}
     for s in card.sections:
         rows.append(
             CriterionRow(
@@ -399,8 +402,8 @@ def build_report(
                     c.max,
                     c.earned if c.applicable else None,
                     (c.max - c.earned) if c.applicable else None,
-                    c.rule,
-                    "; ".join(c.notes),
+                    rule_text(crit_by_id[c.id], rubric, lang) if lang == "zh" else c.rule,
+                    "; ".join(c.notes) if lang == "en" else "；".join(zh_note(n) for n in c.notes),
                 )
             )
 
@@ -529,7 +532,7 @@ def build_report(
         plan=plan,
         signoff=signoff,
         evaluators=ev_names,
-        notes=list(card.notes),
+        notes=list(card.notes) if lang == "en" else [zh_note(n) for n in card.notes],
     )
 
 
@@ -631,3 +634,87 @@ def _plan(card: Scorecard, rubric: Rubric, names: dict[str, str], lang: str, day
 def _owners(c: CriterionResult, names: dict[str, str]) -> str:
     weak = [d for d, r in sorted(c.departments.items()) if r.fraction is not None and r.fraction < 0.6]
     return "、".join(names.get(d, d) for d in weak[:8]) + (" …" if len(weak) > 8 else "")
+
+
+AGG_ZH = {
+    "mean": "平均",
+    "median": "中位数",
+    "p90": "第90百分位",
+    "max": "最大",
+    "min": "最小",
+    "ratio": "比例",
+    "sum": "合计",
+}
+SCOPE_ZH = {"overall": "总体", "per_department": "按部门", "per_command_department": "按指令-部门"}
+
+
+def _v(x: float, unit: str) -> str:
+    if unit == "s":
+        return fmt_s(x, "zh")
+    if unit in ("ratio", "bool"):
+        return f"{x * 100:g}%"
+    return f"{x:g}"
+
+
+def curve_zh(curve: Curve, unit: str) -> str:
+    if isinstance(curve, Linear):
+        return f"{_v(curve.full_at, unit)}得满分，{_v(curve.zero_at, unit)}得0分，其间线性"
+    if isinstance(curve, PerUnit):
+        return f"{_v(curve.full_at, unit)}以内满分，超出每{_v(curve.unit, unit)}扣{curve.minus * 100:g}%"
+    word = "≤" if curve.better == "lower" else "≥"
+    steps = "，".join(f"{word}{_v(t, unit)}得{f * 100:g}%" for t, f in curve.thresholds)
+    return f"{steps}，其余得{curve.otherwise * 100:g}%"
+
+
+def rule_text(c: Criterion, rubric: Rubric, lang: str) -> str:
+    """The criterion's scoring rule in Chinese (the JSON keeps the English one)."""
+    del lang
+    if isinstance(c, MetricCriterion):
+        m = c.metric
+        what = f"{SCOPE_ZH[c.scope]}{AGG_ZH.get(c.aggregate, c.aggregate)}{m.zh}"
+        if c.params.deadline is not None and m.name.endswith("_latency"):
+            what += f"超出时限（{_deadline_zh(c.params.deadline)}）的时长"
+        if m.name == "missed" and c.params.deadline is not None:
+            what += f"（时限：{_deadline_zh(c.params.deadline)}）"
+        unit = "ratio" if c.aggregate == "ratio" else m.unit
+        return f"{what}：{curve_zh(c.curve, unit)}"
+    if isinstance(c, CountCriterion):
+        scope = "每个部门" if c.scope == "per_department" else ""
+        return f"{scope}满分{c.points:g}分，{c.metric.zh}每次扣{c.deduct:g}分，扣完为止"
+    if isinstance(c, ObservationCriterion):
+        return "评估员评定：" + "，".join(f"{k} {v:g}" for k, v in rubric.ratings.items())
+    return "按评估员勾选的项目计分"
+
+
+def _deadline_zh(d: object) -> str:
+    if d == "from_command":
+        return "按指令规定"
+    if d == "from_scenario":
+        return "按演练脚本响应级别"
+    return fmt_s(float(d), "zh") if isinstance(d, int | float) else str(d)
+
+
+def zh_note(note: str) -> str:
+    if note.endswith("counted as the time until the end of the drill"):
+        return f"{note.split(' ', 1)[0]}项未完成，按至演练结束计时"
+    if note.startswith("not measured"):
+        return "本次演练未测量，不计入得分与满分"
+    if note.startswith("not rated"):
+        return "评估员未评定，计0分"
+    if "not rated by an evaluator" in note:
+        return f"{note.split(' ', 1)[0]}个部门未评定，计0分"
+    if note.startswith("the rubric takes deadlines from the scenario"):
+        return "评分细则按演练脚本的响应级别时限计分，但未提供脚本：已按各指令自身时限计分"
+    if note.startswith("no presence or video events"):
+        return "本次演练没有任何部门的在线或视频事件：视频在线率未测量，视频类评分项不计入得分与满分"
+    m = re.match(r"inject (\S+) is planned in the scenario but was never released", note)
+    if m:
+        return f"情景注入 {m.group(1)} 在脚本中有计划但未发布"
+    m = re.match(
+        r"the log holds (\d+) operations; scored the latest drill, (\S+) \(others: (.*); "
+        r"choose with --operation\)",
+        note,
+    )
+    if m:
+        return f"日志含{m.group(1)}次行动，本报告评定最近一次演练 {m.group(2)}（其他：{m.group(3)}；可用 --operation 指定）"
+    return note
