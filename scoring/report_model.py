@@ -716,5 +716,6 @@ def zh_note(note: str) -> str:
         note,
     )
     if m:
-        return f"日志含{m.group(1)}次行动，本报告评定最近一次演练 {m.group(2)}（其他：{m.group(3)}；可用 --operation 指定）"
+        return (f"日志含{m.group(1)}次行动，本报告评定最近一次演练 {m.group(2)}"
+                f"（其他：{m.group(3)}；可用 --operation 指定）")
     return note
