@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from pathlib import Path
@@ -69,7 +70,7 @@ def register(sub: Any) -> None:
     """Add `score` and `trend` to the top-level subcommands."""
     p = sub.add_parser("score", help="score a drill from its event log against a rubric (PDF/JSON)")
     p.add_argument("--log", required=True, help="event log (SQLite)")
-    p.add_argument("--operation", help="operation id (needed when the log holds several)")
+    p.add_argument("--operation", help="operation id (default: the latest drill in the log)")
     p.add_argument("--scenario", help="drill scenario YAML or bundled name (for deadline: from_scenario)")
     p.add_argument("--out", help="PDF scorecard to write")
     p.add_argument("--json", dest="json_out", help="scorecard JSON to write")
@@ -145,6 +146,8 @@ def score_command(args: argparse.Namespace) -> int:
         return _fail("nothing to write: give --out report.pdf and/or --json score.json", EXIT_USAGE)
     if code := _check_outputs(args.out, args.json_out):
         return code
+    if not re.fullmatch(r"[+-]\d{1,2}(:\d{2})?", args.utc_offset):
+        return _fail(f"--utc-offset {args.utc_offset!r}: write e.g. +08:00", EXIT_USAGE)
     steps = ["reading the rubric", "verifying the log and scoring"]
     if args.out:
         steps.append("drawing the PDF")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -87,3 +88,18 @@ def apply(curve: Curve, values: F64) -> F64:
 
 def _fmt(v: float) -> str:
     return f"{v:g}"
+
+
+def zero_point(curve: Curve) -> float | None:
+    """For lower-is-better curves, a value that scores 0 (or the floor): where a missing value goes.
+
+    None for higher-is-better curves.
+    """
+    if curve.better != "lower":
+        return None
+    if isinstance(curve, Linear):
+        return curve.zero_at
+    if isinstance(curve, PerUnit):
+        return curve.full_at + curve.unit * math.ceil(1.0 / curve.minus)
+    last = curve.thresholds[-1][0] if curve.thresholds else 0.0
+    return last + 1.0

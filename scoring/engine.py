@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from hub.logformat import Event, Head, canonical_json, verify_rows
-from scoring.curves import apply
+from scoring.curves import apply, zero_point
 from scoring.drilllog import DrillLog, from_events
 from scoring.metrics import F64, NONE, Facts, ScoringError, Units, build_facts
 from scoring.rubric import (
@@ -117,6 +117,11 @@ class _Scorer:
             rule += f" (deadline {_deadline_text(c.params.deadline)})"
         rule += f"; {c.curve_name + ' = ' if c.curve_name else ''}{c.curve.describe()}"
         notes: list[str] = []
+        zero = zero_point(c.curve)
+        if zero is not None and spec.unit == "s" and units.censored.any():
+            # never reached: the time until the end of the drill, or the curve's zero point if later
+            floored = np.where(units.censored, np.maximum(units.value, zero), units.value)
+            units = Units(floored, units.dept, units.ev_seq, units.ev_ts, units.censored, units.label)
         if np.isnan(units.value).all() and len(units):
             notes.append("not measured in this drill; left out of earned and maximum points")
             units = units.select(np.zeros(len(units), np.bool_))
@@ -165,7 +170,10 @@ class _Scorer:
             value = float(np.mean(units.value))
         censored = int(np.sum(units.censored))
         if censored and spec.unit == "s" and spec.basis in ("pair", "dept"):
-            notes.append(f"{censored} never reached: counted as the time until the end of the drill")
+            notes.append(
+                f"{censored} never reached: counted as the time until the end of the drill "
+                "or the curve's zero point, whichever is later"
+            )
         return self._result(
             section,
             c,

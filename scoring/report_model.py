@@ -695,8 +695,8 @@ def _deadline_zh(d: object) -> str:
 
 
 def zh_note(note: str) -> str:
-    if note.endswith("counted as the time until the end of the drill"):
-        return f"{note.split(' ', 1)[0]}项未完成，按至演练结束计时"
+    if "counted as the time until the end of the drill" in note:
+        return f"{note.split(' ', 1)[0]}项未完成，按至演练结束的时长或该项得0分的时长（取较大者）计"
     if note.startswith("not measured"):
         return "本次演练未测量，不计入得分与满分"
     if note.startswith("not rated"):
@@ -716,6 +716,8 @@ def zh_note(note: str) -> str:
         note,
     )
     if m:
-        return (f"日志含{m.group(1)}次行动，本报告评定最近一次演练 {m.group(2)}"
-                f"（其他：{m.group(3)}；可用 --operation 指定）")
+        return (
+            f"日志含{m.group(1)}次行动，本报告评定最近一次演练 {m.group(2)}"
+            f"（其他：{m.group(3)}；可用 --operation 指定）"
+        )
     return note
