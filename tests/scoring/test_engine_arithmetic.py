@@ -309,3 +309,19 @@ def test_latest_drill_is_scored_when_the_log_holds_several() -> None:
     assert card.operation["id"] == "drill-20260601-02"
     assert any("drill-20260601-01" in n and "--operation" in n for n in card.notes)
     assert score_events(first.events(), rubric, op="drill-20260601-01").earned == pytest.approx(11)
+
+
+def test_never_checked_in_scores_nothing_even_in_a_short_drill() -> None:
+    from scoring.rubric import bundled, load_rubric
+
+    rubric = load_rubric(bundled())
+    lb = LogBuilder(roster=ROSTER)
+    lb.start()
+    lb.checkin(30, "a")  # 30 s <= 2 min: full marks
+    lb.end(100)  # b never checks in; the drill lasts only 100 s
+    card = score_events(lb.events(), rubric)
+    crit = {c.id: c for c in card.criteria()}["checkin_speed"]
+    # checkin_fast is linear, 1 at 2m, 0 at 10m: b counts as max(100 s, 10 min) = 600 s -> 0
+    assert crit.departments["a"].fraction == pytest.approx(1.0)
+    assert crit.departments["b"].fraction == pytest.approx(0.0)
+    assert crit.earned == pytest.approx(5 * 0.5)
