@@ -62,14 +62,15 @@ def _text(
 
 
 def _time_axis(d: Drawing, x0: float, x1: float, y: float, span_s: float, top: float) -> None:
-    """Ticks every sensible number of minutes, labelled T+m."""
-    minutes = span_s / 60
-    step = next((s for s in (1, 2, 5, 10, 15, 30, 60, 120, 240) if minutes / s <= 10), 480)
+    """Ticks at a round step (at most about 10), labelled T+Ns or T+Nm."""
+    steps = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 28800)
+    step = next((st for st in steps if span_s / st <= 10), 86400)
     k = 0
-    while k * step * 60 <= span_s + 1e-9:
-        x = x0 + (x1 - x0) * (k * step * 60) / max(span_s, 1)
+    while k * step <= span_s + 1e-9:
+        x = x0 + (x1 - x0) * (k * step) / max(span_s, 1)
         d.add(Line(x, y, x, top, strokeColor=LIGHT, strokeWidth=0.4))
-        d.add(_text(x, y - 8, f"T+{k * step}m", 6, "middle"))
+        label = f"T+{k * step}s" if step < 60 else f"T+{k * step // 60}m"
+        d.add(_text(x, y - 8, label, 6, "middle"))
         k += 1
 
 
