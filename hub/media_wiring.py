@@ -147,6 +147,7 @@ class MediaWiring:
         if opts.health or opts.wall:
             self.monitor = FeedMonitor(self._health_event, wall=self.wall,
                                        config=opts.health_config, on_other=self._health_other)
+            self.set_wall_viewers(0)
             for dept in self.depts:
                 self.monitor.watch(dept, self.video.frame_tap(dept))
             self._spawn(self.monitor.run_ticker())
@@ -250,6 +251,14 @@ class MediaWiring:
     def _health_other(self, ev: HealthEvent) -> None:
         if ev.kind == RESOLUTION and self.options.health:
             self.emit(RESOLUTION, ev.payload())
+
+    def set_wall_viewers(self, viewers: int) -> None:
+        """Feed the wall's tiles only as often as someone uses them (WHEP viewers, recording)."""
+        if self.monitor is not None:
+            opts = self.options
+            used = [opts.wall_fps] if viewers else []
+            used += [opts.wall_record_fps] if opts.record_wall else []
+            self.monitor.wall_fps = max(used, default=1.0)
 
     def uptime(self) -> dict[str, float]:
         return self.monitor.uptime() if self.monitor else {}
@@ -457,6 +466,8 @@ MEDIA_KEY = web.AppKey("media", MediaWiring)
 
 async def _ingest_api(request: web.Request) -> web.Response:
     """POST /api/ingest {dept, url} starts, DELETE /api/ingest/{dept} stops (commander)."""
+    if request.method not in ("GET", "POST", "DELETE"):
+        raise web.HTTPMethodNotAllowed(request.method, ["GET", "POST", "DELETE"])
     principal = await authenticate(request)
     principal.require("route.change")
     media = request.app[MEDIA_KEY]
@@ -498,7 +509,7 @@ def attach_media(app: web.Application, hub: Hub, video: VideoHub, opts: Any) -> 
     hub.log.on_commit = on_commit
     whip = WhipEndpoints(hub, video, IceConfig(hosts=tuple(getattr(opts, "ice_hosts", ()))),
                          wall=media.wall, wall_fps=options.wall_fps,
-                         max_wall_viewers=options.wall_viewers)
+                         max_wall_viewers=options.wall_viewers, on_wall_viewers=media.set_wall_viewers)
     whip.add_routes(app)
     app.router.add_route("*", "/api/ingest", _ingest_api)
     app.router.add_route("DELETE", "/api/ingest/{dept}", _ingest_api)

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,8 +67,10 @@ class WhipEndpoints:
     per sender, so each wall viewer costs a VP8 encoder: at most `max_wall_viewers`."""
 
     def __init__(self, hub: Hub, video: VideoHub, ice: IceConfig, *, wall: VideoWall | None,
-                 wall_fps: float = 15.0, max_wall_viewers: int = 4) -> None:
+                 wall_fps: float = 15.0, max_wall_viewers: int = 4,
+                 on_wall_viewers: Callable[[int], None] | None = None) -> None:
         self.hub, self.video, self.ice = hub, video, ice
+        self.on_wall_viewers = on_wall_viewers
         self.wall, self.wall_fps, self.max_wall_viewers = wall, wall_fps, max_wall_viewers
         self.sessions: dict[str, _Session] = {}
         self._relay: MediaRelay | None = None
@@ -185,6 +188,8 @@ class WhipEndpoints:
             await self._close_session(session)
             raise
         self.sessions[sid] = session
+        if session.wall and self.on_wall_viewers is not None:
+            self.on_wall_viewers(self._wall_viewers())
 
         @pc.on("connectionstatechange")
         async def on_state() -> None:
@@ -259,6 +264,8 @@ class WhipEndpoints:
             await self.video.leave(session.pid, "left")
         else:
             await self._close_session(session)
+        if session.wall and self.on_wall_viewers is not None:
+            self.on_wall_viewers(self._wall_viewers())
         if self._wall_track is not None and not self._wall_viewers():
             self._wall_track.stop()  # ends the relay's reader: the wall is composed only when watched
             self._wall_track, self._relay = None, None

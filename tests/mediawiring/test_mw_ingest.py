@@ -25,13 +25,14 @@ def make_file(path: Path, dept: str, codec: str, seconds: float = 2.0, fps: int 
     source = DepartmentVideo(IDS.index(dept) + 1, dept)
     with av.open(str(path), "w") as out:
         stream = out.add_stream(codec, rate=fps)
-        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+        pix_fmt = "yuvj420p" if codec == "mjpeg" else "yuv420p"
+        stream.width, stream.height, stream.pix_fmt = 320, 240, pix_fmt
         stream.codec_context.gop_size = fps
         if codec == "libx264":
             stream.codec_context.options = {"bf": "0", "tune": "zerolatency", "preset": "ultrafast"}
         for i in range(int(seconds * fps)):
             frame = av.VideoFrame.from_ndarray(source.render(i, time.time()), format="rgb24")
-            frame = frame.reformat(format="yuv420p")
+            frame = frame.reformat(format=pix_fmt)
             frame.pts, frame.time_base = i, Fraction(1, fps)
             out.mux(stream.encode(frame))
         out.mux(stream.encode(None))
@@ -110,3 +111,15 @@ def test_backoff_doubles_up_to_the_cap_and_urls_are_redacted() -> None:
     assert redact_url("rtsp://admin:secret@10.0.0.5:554/live") == "rtsp://10.0.0.5:554/live"
     with pytest.raises(ValueError):
         IngestConfig(backoff_initial_s=0)
+
+
+async def test_other_codecs_are_transcoded_to_vp8(media_hub: Any, tmp_path: Path) -> None:
+    clip = tmp_path / "weather.avi"
+    make_file(clip, "weather", "mjpeg")
+    h = await media_hub(record=False)
+    _, cmd_media = await h.join("center", publish=False, slots=4)
+    await h.running.runner.app[MEDIA_KEY].start_ingest("weather", f"file://{clip}")
+    await wait_for(lambda: "weather" in cmd_media.seen("video").values(), 15)
+    connected = payloads(h, "ingest.connected", "weather")[0]
+    assert connected["passthrough"] is False and connected["codec"] == "VP8"
+    assert connected["source_codec"] == "mjpeg"
