@@ -325,3 +325,67 @@ def test_never_checked_in_scores_nothing_even_in_a_short_drill() -> None:
     assert crit.departments["a"].fraction == pytest.approx(1.0)
     assert crit.departments["b"].fraction == pytest.approx(0.0)
     assert crit.earned == pytest.approx(5 * 0.5)
+
+
+VIDEO_RUBRIC = """
+id: video
+title: 视频
+version: "1"
+total: 17
+grades:
+  - {id: pass, zh: 合格, en: Pass, min: 60}
+  - {id: fail, zh: 不合格, en: Fail, min: 0}
+sections:
+  - id: v
+    title: 视频
+    points: 17
+    criteria:
+      - {id: up, type: metric, title: 在线率, metric: video_uptime, scope: per_department,
+         curve: {type: linear, full_at: 1.0, zero_at: 0.5}, points: 10}
+      - {id: fb, type: metric, title: 冻结黑屏, metric: frozen_black_s, scope: per_department,
+         curve: {type: per_unit, full_at: 30s, unit: 10s, minus: 0.1}, points: 5}
+      - {id: dc, type: count, title: 掉线, metric: disconnects, scope: per_department, deduct: 1,
+         points: 2}
+"""
+
+
+def test_video_uptime_by_hand() -> None:
+    rubric = load_rubric_text(VIDEO_RUBRIC, "video.yaml")
+    lb = LogBuilder(roster=ROSTER)
+    lb.online(-10, "a", op="system")  # online before the drill starts: counts from 0
+    lb.start()
+    lb.video(100, "a", "frozen")
+    lb.video(150, "a", "restored")  # 50 s frozen
+    lb.video(500, "a", "lost")
+    lb.video(600, "a", "restored")  # 100 s lost: down, but not frozen/black
+    lb.offline(800, "a")  # heartbeat: an unplanned disconnect
+    lb.online(900, "a", conn="c2")
+    lb.end(1000)  # b is never online
+    card = score_events(lb.events(), rubric)
+    crit = {c.id: c for c in card.criteria()}
+    # a up: 0-100, 150-500, 600-800, 900-1000 = 100 + 350 + 200 + 100 = 750 of 1000 s
+    assert crit["up"].departments["a"].value == pytest.approx(0.75)
+    assert crit["up"].departments["b"].value == pytest.approx(0.0)
+    # linear 1 at 1.0, 0 at 0.5: a 0.5, b 0 -> 10 * 0.25 = 2.5
+    assert crit["up"].earned == pytest.approx(2.5)
+    # frozen/black: a 50 s -> 20 s over 30 s = 2 units of 10 s -> 0.8; b 0 -> 1; 5 * 0.9 = 4.5
+    assert crit["fb"].departments["a"].value == pytest.approx(50)
+    assert crit["fb"].earned == pytest.approx(4.5)
+    # disconnects: a 1 -> (2 - 1) / 2 = 0.5; b 0 -> 1; 2 * 0.75 = 1.5
+    assert crit["dc"].earned == pytest.approx(1.5)
+    assert card.departments[0].stats["uptime"] == pytest.approx(0.75)
+
+
+def test_video_not_measured_is_left_out() -> None:
+    rubric = load_rubric_text(VIDEO_RUBRIC, "video.yaml")
+    lb = LogBuilder(roster=ROSTER)
+    lb.start()
+    lb.end(1000)
+    card = score_events(lb.events(), rubric)
+    crit = {c.id: c for c in card.criteria()}
+    assert not crit["up"].applicable and not crit["fb"].applicable
+    # only the disconnect count (2 points, none happened) is left: 2 of 2 = 100 %
+    assert card.applicable == pytest.approx(2)
+    assert card.percent == pytest.approx(100)
+    assert any("not measured" in n for n in card.notes)
+    assert card.departments[0].stats["uptime"] is None
