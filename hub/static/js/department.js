@@ -2,7 +2,7 @@
 // feeds, the command inbox with big response buttons, field reports with a camera snapshot.
 
 import { $, boot, clock, clockMs, dur, el, toast } from "./common.js";
-import { nameOf, onLangChange, t } from "./i18n.js";
+import { getLang, nameOf, onLangChange, t } from "./i18n.js";
 import { RtcLink } from "./rtc.js";
 import { CommandStore, isDone, isOpen, nextStage, overdueStages, STAGE_STATE } from "./commands.js";
 import { newId } from "./ws.js";
@@ -13,7 +13,8 @@ const store = new CommandStore();
 const others = new Map(); // mid -> box
 const audios = new Map();
 // Timing marks for the UI benchmark: when each command was first shown (rendered).
-window.chMetrics = { shown: {} };
+window.chMetrics = { shown: {}, arrived: {} };
+const stamp = () => performance.timeOrigin + performance.now();
 
 let sock, rtc;
 
@@ -51,10 +52,8 @@ function onWelcome(f) {
   S.operation = st.operation;
   S.stateSeq = st.head.seq;
   S.lastSeq = Math.max(S.lastSeq, st.head.seq);
-  const keep = new Set(store.commands.keys());
-  for (const c of st.commands) keep.delete(c.command_id);
   store.load(st.commands);
-  // commands we had that the snapshot no longer lists are closed: keep them as they were
+  // commands we had that the snapshot no longer lists were closed meanwhile: kept as they were
   for (const c of st.commands) maybeDeliver(store.commands.get(c.command_id));
   renderHeader();
   renderInbox();
@@ -62,6 +61,8 @@ function onWelcome(f) {
 }
 
 function onFrame(f) {
+  const cid = f.type === "command" ? f.command.command_id : f.type === "event" && f.event.kind === "command.issued" ? f.event.payload.command_id : null;
+  if (cid && !(cid in window.chMetrics.arrived)) window.chMetrics.arrived[cid] = stamp();
   if (f.type === "command") onCommand(f);
   else if (f.type === "event") onEvent(f.event);
   else if (f.type === "rtc.slots") rtc.applySlots(f);
@@ -239,27 +240,66 @@ function mine() {
   return store.list().filter((c) => c.progress[S.dept]);
 }
 
+const cards = new Map(); // command id -> {key, node}
+
+// Re-render only the cards whose content changed; keep the others' DOM nodes.
 function renderInbox() {
   const cmds = mine();
   const open = cmds.filter((c) => !isDone(c, c.progress[S.dept])).sort((a, b) => b.seq - a.seq);
   const closed = cmds.filter((c) => isDone(c, c.progress[S.dept])).sort((a, b) => b.seq - a.seq).slice(0, 10);
   const inbox = $("#inbox");
-  inbox.replaceChildren(...open.map(card), ...closed.map(card));
-  if (!cmds.length) inbox.append(el("div", { class: "empty" }, t("inbox.empty")));
+  const wanted = [...open, ...closed];
+  const keep = new Set();
+  let prev = null;
+  for (const c of wanted) {
+    const key = cardKey(c);
+    let entry = cards.get(c.command_id);
+    if (!entry || entry.key !== key) {
+      const node = card(c);
+      if (entry) entry.node.replaceWith(node);
+      entry = { key, node };
+      cards.set(c.command_id, entry);
+    }
+    keep.add(c.command_id);
+    // keep the order: newest open first, then the newest closed
+    const want = prev ? prev.nextSibling : inbox.firstChild;
+    if (want !== entry.node) inbox.insertBefore(entry.node, want);
+    prev = entry.node;
+  }
+  for (const [cid, entry] of cards) {
+    if (!keep.has(cid)) { entry.node.remove(); cards.delete(cid); }
+  }
+  let empty = $(".empty", inbox);
+  if (!wanted.length && !empty) inbox.append(el("div", { class: "empty" }, t("inbox.empty")));
+  else if (wanted.length && empty) empty.remove();
   $("#inbox-count").textContent = open.length ? `(${open.length})` : "";
   // record when each command was first shown (for the benchmark), at the next frame
-  for (const c of cmds) {
+  for (const c of wanted) {
     if (!(c.command_id in window.chMetrics.shown)) {
       window.chMetrics.shown[c.command_id] = null;
-      requestAnimationFrame(() => { window.chMetrics.shown[c.command_id] = performance.timeOrigin + performance.now(); });
+      requestAnimationFrame(() => { window.chMetrics.shown[c.command_id] = stamp(); });
     }
   }
+  renderReportChoices(cmds);
+  tickInbox();
+}
+
+function cardKey(c) {
+  const p = c.progress[S.dept];
+  return JSON.stringify([getLang(), p.state, p.reason, c.escalated[S.dept] || 0, S.declining === c.command_id,
+    ["receipt", "on_scene", "completed", "declined"].map((r) => S.sending.has(`${c.command_id}:${r}`))]);
+}
+
+function renderReportChoices(cmds) {
   const sel = $("#report-command");
+  const ids = cmds.map((c) => c.command_id).join(",");
+  if (sel.dataset.ids === ids && sel.dataset.lang === getLang()) return;
+  sel.dataset.ids = ids;
+  sel.dataset.lang = getLang();
   const cur = sel.value;
   sel.replaceChildren(el("option", { value: "" }, t("report.none")),
     ...cmds.slice().reverse().map((c) => el("option", { value: c.command_id }, `${c.command_id} ${c.text.slice(0, 24)}`)));
   sel.value = cur;
-  tickInbox();
 }
 
 function card(cmd) {
