@@ -41,7 +41,7 @@ class DrillConfig:
     operation_id: str | None = None
     roster: Roster | None = None
     say: Callable[[str], None] = print
-    on_ready: Callable[[str], None] | None = None  # gets the commander console URL with a token
+    on_ready: Callable[[str], None] | None = None  # gets the commander console URL (hub is up)
     status_every_s: float = 600.0
 
 
@@ -57,7 +57,7 @@ class DrillOutcome:
     drill_real_s: float = 0.0
 
 
-class _Hub:
+class DrillHub:
     """The hub for a drill: in this process or in its own (then its CPU is measured apart)."""
 
     def __init__(self, data: Path, separate: bool) -> None:
@@ -141,13 +141,15 @@ async def run_drill(cfg: DrillConfig) -> DrillOutcome:
     roster = cfg.roster or load_roster()
     if not 0 <= cfg.bots <= len(roster.departments):
         raise DrillError(f"--bots: 0 to {len(roster.departments)} (the roster's departments)")
-    hub = _Hub(cfg.data, cfg.hub_process)
+    hub = DrillHub(cfg.data, cfg.hub_process)
     await hub.start(roster)
     bots: list[Bot] = []
     commander: HubClient | None = None
     feeder: asyncio.Task[None] | None = None
     try:
         console = f"{hub.url}/commander?token={hub.token('commander')}"
+        if cfg.on_ready is not None:
+            cfg.on_ready(console)
         commander = HubClient(hub.url, hub.token("commander"), client_id="drill-runner")
         await commander.connect()
         await commander.subscribe()
@@ -162,8 +164,6 @@ async def run_drill(cfg: DrillConfig) -> DrillOutcome:
             raise DrillError("no simulated department could join the hub")
         cfg.say(f"{joined}/{len(bots)} departments online with video "
                 f"({time.monotonic() - t_join:.1f} s)")
-        if cfg.on_ready is not None:
-            cfg.on_ready(console)
         runner = DrillRunner(commander, cfg.scenario, speed=cfg.speed, auto=cfg.auto,
                              operation_id=cfg.operation_id, say=cfg.say,
                              status_every_s=cfg.status_every_s)
