@@ -196,3 +196,42 @@ async def test_field_report_with_snapshot(hub: RunningHub, pages: Pages) -> None
     assert path.read_bytes()[:3] == b"\xff\xd8\xff"
     assert _sha(path) == snap.payload["sha256"]
     assert re.fullmatch(r"snapshots/fire-\d+-[0-9a-f]{12}\.jpg", snap.payload["path"])
+
+
+async def test_reconnect_loses_nothing(hub: RunningHub, pages: Pages) -> None:
+    fire = await pages.open("department", "department", "fire")
+    await fire.locator("#conn[data-state=online]").wait_for()
+    cmd = issue(hub, "commander")
+    import aiohttp
+
+    async def send(http: aiohttp.ClientSession, text: str) -> None:
+        r = await http.post(f"{hub.url}/api/commands", json={"targets": ["fire"], "text": text},
+                            headers={"Authorization": f"Bearer {cmd}"})
+        assert r.status == 201
+
+    async with aiohttp.ClientSession() as http:
+        await send(http, "断线前的指令")
+        await fire.locator('.card[data-cmd="C1"]').wait_for(timeout=5000)
+        # the network goes away and the hub drops the socket
+        await fire.context.set_offline(True)
+        for s in list(hub.hub.sessions.values()):
+            if s.principal.dept == "fire":
+                s.close("test: link down")
+        await fire.locator("#conn:not([data-state=online])").wait_for(timeout=5000)
+        assert "不会丢失" in await fire.inner_text("#offline-banner")
+        await pages.shot(fire, "offline")
+        # pressed while offline: kept and sent after the reconnect
+        await fire.locator('.card[data-cmd="C1"] button[data-response="receipt"]').click()
+        await send(http, "断线期间的指令")
+        await fire.context.set_offline(False)
+        await fire.locator("#conn[data-state=online]").wait_for(timeout=15000)
+        assert await fire.locator("#offline-banner").is_hidden()
+        await fire.locator('.card[data-cmd="C2"]').wait_for(timeout=5000)
+        await eventually(lambda: _acked(hub.hub, "C1"), 10, "receipt sent after reconnect")
+    events = log(hub)
+    acks = [e for e in events if e.kind == "command.acknowledged"]
+    assert [(e.payload["command_id"], e.payload["client_msg_id"]) for e in acks] == \
+        [("C1", "fire-C1-receipt")]
+    assert sorted(e.payload["command_id"] for e in events if e.kind == "command.delivered") == ["C1", "C2"]
+    offline = [e for e in events if e.kind == "presence.offline" and e.dept == "fire"]
+    assert offline, "the outage is in the log"

@@ -105,6 +105,13 @@ export async function boot(role, handlers) {
       status.dataset.state = s;
       status.textContent = t(`conn.${s}`);
       document.body.dataset.conn = s;
+      let banner = $("#offline-banner");
+      if (!banner) {
+        banner = el("div", { id: "offline-banner", class: "offline-banner", role: "alert" });
+        $("#app").before(banner);
+      }
+      banner.hidden = s === "online" || s === "connecting";
+      banner.textContent = s === "auth" ? t("conn.auth") : t("conn.offlineLong");
       if (handlers.onStatus) handlers.onStatus(s, detail);
     },
     onWelcome: (f, reconnected) => {
