@@ -400,7 +400,6 @@ class _Scorer:
                 bad = crit & (missing | (lat > dl + 1e-9))
                 detail = "critical command(s) with no receipt by the deadline"
             idx = np.flatnonzero(bad)
-            cmds = sorted({f.cmd_ids[f.p_cmd[i]] for i in idx})
             depts = sorted({f.depts[f.p_dept[i]] for i in idx})
             ev = evidence_of(f.cmd_seq[f.p_cmd[idx]], f.cmd_ts[f.p_cmd[idx]])
             text = f"{len(idx)} {detail}: " + ", ".join(
@@ -408,7 +407,6 @@ class _Scorer:
             )
             if len(idx) > 20:
                 text += ", ..."
-            del cmds
             return VetoResult(v.id, v.title, bool(len(idx)), v.cap, text if len(idx) else "none", ev, depts)
         assert v.metric is not None
         units = self.units(v.metric, v.params)

@@ -402,7 +402,7 @@ def build_report(
                     c.max,
                     c.earned if c.applicable else None,
                     (c.max - c.earned) if c.applicable else None,
-                    rule_text(crit_by_id[c.id], rubric, lang) if lang == "zh" else c.rule,
+                    rule_text(crit_by_id[c.id], rubric) if lang == "zh" else c.rule,
                     "; ".join(c.notes) if lang == "en" else "；".join(zh_note(n) for n in c.notes),
                 )
             )
@@ -501,7 +501,7 @@ def build_report(
             ]
         )
 
-    plan = _plan(card, rubric, names, lang, start.date())
+    plan = _plan(card, names, lang, start.date())
     signoff = [
         (L["log_head"], f"{card.log_head[0]}:{card.log_head[1]}"),
         (L["rubric"], f"{rubric.id} v{rubric.version}"),
@@ -549,10 +549,10 @@ def _f(x: object) -> float | None:
 
 
 def _inject_tolerance(rubric: Rubric) -> float:
+    """The tolerance of the rubric's injects_on_time criterion (60 s if it has none)."""
     for _, c in rubric.criteria():
-        params = getattr(c, "params", None)
-        if getattr(c, "metric", None) is not None and c.metric.name == "injects_on_time" and params:  # type: ignore[union-attr]
-            return float(params.tolerance)
+        if isinstance(c, MetricCriterion) and c.metric.name == "injects_on_time":
+            return float(c.params.tolerance)
     return 60.0
 
 
@@ -585,7 +585,7 @@ def _timeline(facts: Facts, names: dict[str, str], order: list[str]) -> Timeline
     return Timeline([names[d] for d in order], facts.window_s, rows, len(idx), n)
 
 
-def _plan(card: Scorecard, rubric: Rubric, names: dict[str, str], lang: str, day: dt.date) -> list[PlanRow]:
+def _plan(card: Scorecard, names: dict[str, str], lang: str, day: dt.date) -> list[PlanRow]:
     L = LABELS[lang]
     out: list[PlanRow] = []
 
@@ -627,7 +627,6 @@ def _plan(card: Scorecard, rubric: Rubric, names: dict[str, str], lang: str, day
             )
     order = {"不足项": 0, "整改项": 1, "改进项": 2}
     out.sort(key=lambda r: order[r.severity.split()[0]])
-    del rubric
     return out
 
 
@@ -666,9 +665,8 @@ def curve_zh(curve: Curve, unit: str) -> str:
     return f"{steps}，其余得{curve.otherwise * 100:g}%"
 
 
-def rule_text(c: Criterion, rubric: Rubric, lang: str) -> str:
+def rule_text(c: Criterion, rubric: Rubric) -> str:
     """The criterion's scoring rule in Chinese (the JSON keeps the English one)."""
-    del lang
     if isinstance(c, MetricCriterion):
         m = c.metric
         what = f"{SCOPE_ZH[c.scope]}{AGG_ZH.get(c.aggregate, c.aggregate)}{m.zh}"

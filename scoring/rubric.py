@@ -523,12 +523,11 @@ class _Builder:
 
         ratings = {"P": 1.0, "S": 0.75, "M": 0.4, "U": 0.0}
         if "ratings" in m:
-            rm = r.mapping(("ratings",), RATINGS, RATINGS)
+            r.mapping(("ratings",), RATINGS, RATINGS)
             ratings = {k: r.number(("ratings", k), 0, 1) for k in RATINGS}
             for a, b in itertools.pairwise(RATINGS):
                 if ratings[b] > ratings[a]:
                     raise r.err(("ratings", b), f"{b} must not be worth more than {a}")
-            del rm
 
         if "curves" in m:
             cm = r.mapping(("curves",), tuple(r.get(("curves",)) or ()))
@@ -666,8 +665,7 @@ class _Builder:
 
         dept_sections: tuple[str, ...] = ()
         if "department_score" in m:
-            dm2 = r.mapping(("department_score",), ("sections",), ("sections",))
-            del dm2
+            r.mapping(("department_score",), ("sections",), ("sections",))
             names = r.seq(("department_score", "sections"))
             for j, name in enumerate(names):
                 if name not in sids:

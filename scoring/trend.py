@@ -123,7 +123,7 @@ def collect(
         if not ops:
             notes.append(f"{path}: no drill in this log")
         for log in logs_of:
-            card, facts = score_drill(log, rubric, head)
+            card, _ = score_drill(log, rubric, head)
             for d in log.operation.roster:
                 if d.id not in names:
                     names[d.id] = (d.name_zh, d.name_en)
@@ -148,7 +148,6 @@ def collect(
                     depts,
                 )
             )
-            del facts
     if not drills:
         raise ValueError("no drill found in the given logs")
     drills.sort(key=lambda d: (d.start_us, d.op))
