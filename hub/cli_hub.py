@@ -36,6 +36,10 @@ def register(sub: Any) -> None:
     p.add_argument("--ice-host", action="append", default=[],
                    help="address(es) offered as WebRTC host candidates (default: all interfaces)")
     p.add_argument("--synchronous", choices=["FULL", "NORMAL"], default="FULL")
+    p.add_argument("--record", action=argparse.BooleanOptionalAction, default=True,
+                   help="record every department feed and the wall to DATA/recordings")
+    p.add_argument("--media-config", help="YAML with health, wall, record, snapshots and "
+                   "ingest settings (default DATA/media.yaml if present)")
     p.add_argument("--print-tokens", action="store_true",
                    help="print console URLs with fresh tokens for every role")
     p.set_defaults(handler=cmd_serve)
@@ -133,7 +137,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         roster=args.roster, tls_cert=args.tls_cert, tls_key=args.tls_key,
         insecure=args.insecure, allow_origins=set(args.allow_origin),
         ice_hosts=list(args.ice_host), synchronous=args.synchronous,
-        print_tokens=args.print_tokens,
+        print_tokens=args.print_tokens, record=args.record, media_config=args.media_config,
     )
     return _run_until_signal(serve(opts))
 

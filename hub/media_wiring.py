@@ -499,14 +499,7 @@ def attach_media(app: web.Application, hub: Hub, video: VideoHub, opts: Any) -> 
     media = MediaWiring(hub, video, options)
     app[MEDIA_KEY] = media
     app[STATE_EXTRAS_KEY].append(lambda: {"media": media.stats()})
-    previous = hub.log.on_commit
-
-    def on_commit(events: list[Event]) -> None:
-        if previous is not None:
-            previous(events)
-        media.on_events(events)
-
-    hub.log.on_commit = on_commit
+    hub.listeners.append(media.on_events)
     whip = WhipEndpoints(hub, video, IceConfig(hosts=tuple(getattr(opts, "ice_hosts", ()))),
                          wall=media.wall, wall_fps=options.wall_fps,
                          max_wall_viewers=options.wall_viewers, on_wall_viewers=media.set_wall_viewers)

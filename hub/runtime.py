@@ -31,6 +31,8 @@ class ServeOptions:
     ice_hosts: list[str] = field(default_factory=list)
     synchronous: str = "FULL"
     print_tokens: bool = False
+    record: bool = True  # record every feed and the wall (DATA/recordings)
+    media_config: str | None = None  # health/wall/record/ingest settings (default DATA/media.yaml)
 
 
 class RunningHub:

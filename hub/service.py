@@ -94,6 +94,8 @@ class Hub:
         self._overdue_inflight: set[tuple[str, str, str]] = set()
         self.extra_handlers: dict[str, Callable[[Session, dict[str, Any]], Any]] = {}
         self.on_session_closed: list[Callable[[Session, str], Any]] = []
+        # Called with every committed batch, in seq order, after the state is updated.
+        self.listeners: list[Callable[[list[Event]], None]] = []
 
     # -- life cycle ------------------------------------------------------------------------
 
@@ -158,6 +160,8 @@ class Hub:
             self.state.apply(ev)
         for ev in events:
             self._fan_out(ev)
+        for listener in self.listeners:
+            listener(events)
 
     def _fan_out(self, ev: Event) -> None:
         frame = encode({"v": 1, "type": "event", "event": ev.to_dict()})  # once for everyone
