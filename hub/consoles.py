@@ -7,7 +7,8 @@
 - `POST /api/report` (commander, evaluator): the scorecard PDF of the current or last operation,
   scored from the hub's own log with the bundled rubric (scoring package).
 - `GET /api/rubric`: the bundled rubric's observation criteria and checklist items (evaluator form).
-- `GET /api/scenario`: the injects of the running operation's scenario, for the drill bar.
+- `GET /api/scenario`: the injects of the running operation's scenario, for the drill bar
+  (`?list=1`: the bundled scenarios to start a drill with).
 """
 
 from __future__ import annotations
@@ -197,6 +198,27 @@ async def rubric_info(request: web.Request) -> web.Response:
     return web.json_response(body)
 
 
+def _scenario_dir() -> Path:
+    return Path(__file__).resolve().parent.parent / "drills" / "scenarios"
+
+
+def scenario_list() -> list[dict[str, str]]:
+    """Id and title of each bundled scenario (drills/scenarios/*.yaml)."""
+    import yaml
+
+    out = []
+    folder = _scenario_dir()
+    for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError):
+            continue
+        if isinstance(data, dict) and SCENARIO_ID_RE.match(str(data.get("id", ""))):
+            out.append({"id": str(data["id"]), "title": str(data.get("title") or data["id"]),
+                        "level": str(data.get("level") or "")})
+    return out
+
+
 def scenario_injects(scenario_id: str) -> list[dict[str, Any]]:
     """The injects of a bundled scenario (drills/scenarios/ID.yaml), by drill time; [] if none."""
     import yaml
@@ -205,7 +227,7 @@ def scenario_injects(scenario_id: str) -> list[dict[str, Any]]:
 
     if not SCENARIO_ID_RE.match(scenario_id):
         return []
-    path = Path(__file__).resolve().parent.parent / "drills" / "scenarios" / f"{scenario_id}.yaml"
+    path = _scenario_dir() / f"{scenario_id}.yaml"
     if not path.is_file():
         return []
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -230,6 +252,9 @@ def scenario_injects(scenario_id: str) -> list[dict[str, Any]]:
 async def scenario_info(request: web.Request) -> web.Response:
     await authenticate(request)
     hub = request.app[CONSOLES_HUB_KEY]
+    if request.query.get("list"):
+        listed = await asyncio.get_running_loop().run_in_executor(None, scenario_list)
+        return web.json_response({"scenarios": listed})
     op = hub.state.operation
     sid = request.query.get("id") or (op.scenario if op is not None else None)
     injects = scenario_injects(sid) if isinstance(sid, str) and sid else []

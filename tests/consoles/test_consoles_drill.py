@@ -135,3 +135,28 @@ async def test_language_switch_and_cjk_font(hub: RunningHub, pages: Pages) -> No
     await pages.shot(page, "english")
     await page.click("#lang")
     assert await page.inner_text(".wall-pane h2") == "视频墙"
+
+
+async def test_scenario_injects_are_prompted(hub: RunningHub, pages: Pages) -> None:
+    commander = await pages.open("commander", "commander")
+    await commander.locator('#op-scenario option[value="extreme-weather"]').wait_for(state="attached")
+    await commander.select_option("#op-scenario", "extreme-weather")
+    await commander.click("#op-start")
+    banner = commander.locator("#inject-banner.due")
+    await banner.wait_for(timeout=5000)
+    assert "E1" in await banner.inner_text() and "暴雨红色预警" in await banner.inner_text()
+    await pages.shot(commander, "inject-due")
+    await banner.locator("button").click()
+    # released: the banner counts down to the next inject (C1 at 1 min)
+    await eventually(lambda: _banner_next(commander), 5, "next inject shown")
+    events = read_events(hub.hub.data_dir / "events.db")
+    started = next(e for e in events if e.kind == "operation.started")
+    assert started.payload["scenario"] == "extreme-weather" and started.payload["level"] == "IV"
+    rel = next(e for e in events if e.kind == "inject.released")
+    assert rel.payload["inject_id"] == "E1" and rel.payload["planned_offset_s"] == 0
+    assert 0 <= rel.payload["actual_offset_s"] < 10
+
+
+async def _banner_next(page: Any) -> bool:
+    text = await page.inner_text("#inject-banner")
+    return "C1" in text and "下一条" in text

@@ -448,10 +448,19 @@ async function cancelCommand(cmd) {
 
 // ---------------------------------------------------------------- drill bar, injects
 function wireDrillBar() {
+  loadScenarioList();
+  $("#op-scenario").onchange = (e) => {
+    const sc = S.scenarios.find((x) => x.id === e.target.value);
+    if (sc) {
+      if (!$("#op-title").value.trim()) $("#op-title").value = sc.title;
+      if (sc.level) $("#op-level").value = sc.level;
+    }
+  };
   $("#op-start").onclick = async () => {
+    const scenario = $("#op-scenario").value || null;
     const title = $("#op-title").value.trim() || t("op.defaultTitle");
     try {
-      await sock.request("operation.start", { title, kind: "drill", level: $("#op-level").value });
+      await sock.request("operation.start", { title, kind: "drill", level: $("#op-level").value, scenario });
     } catch (e) { toast(`${t("err.generic")}: ${e.code || ""} ${e.message}`, "error"); }
   };
   $("#op-pause").onclick = () => opRequest("operation.pause");
@@ -463,6 +472,16 @@ function wireDrillBar() {
   };
 }
 
+async function loadScenarioList() {
+  S.scenarios = [];
+  try {
+    const resp = await fetch(`/api/scenario?list=1&token=${encodeURIComponent(S.token)}`, { cache: "no-store" });
+    if (resp.ok) S.scenarios = (await resp.json()).scenarios || [];
+  } catch (_) { /* none */ }
+  $("#op-scenario").replaceChildren(el("option", { value: "", "data-i18n": "op.noScenario" }, t("op.noScenario")),
+    ...S.scenarios.map((x) => el("option", { value: x.id }, `${x.id} · ${x.title}`)));
+}
+
 async function opRequest(type, fields = {}) {
   try { await sock.request(type, fields); } catch (e) { toast(`${t("err.generic")}: ${e.code || ""} ${e.message}`, "error"); }
 }
@@ -471,6 +490,7 @@ function renderDrill() {
   const op = S.operation;
   $("#op-start").hidden = !!op;
   $("#op-title").hidden = !!op;
+  $("#op-scenario").hidden = !!op;
   $("#op-pause").hidden = !op || op.paused;
   $("#op-resume").hidden = !op || !op.paused;
   $("#op-stop").hidden = !op;
@@ -519,18 +539,21 @@ function renderInject() {
   const now = drillSeconds();
   const due = S.injects.find((i) => !S.released.has(i.id) && i.at_s <= now);
   const next = S.injects.find((i) => !S.released.has(i.id) && i.at_s > now);
-  const key = JSON.stringify([due?.id, next?.id, getLang(), next ? Math.floor(next.at_s - now) : 0]);
-  if (banner.dataset.key === key) return;
-  banner.dataset.key = key;
-  if (!due && !next) { banner.hidden = true; return; }
-  banner.hidden = false;
-  banner.classList.toggle("due", !!due);
-  if (due) {
-    banner.replaceChildren(el("strong", {}, `${t("inject.due")} ${due.id}`), el("span", {}, ` ${due.title || ""} ${due.text || ""}`),
-      el("button", { class: "primary", onclick: () => releaseInject(due) }, t("inject.release")));
-  } else {
-    banner.replaceChildren(el("span", {}, `${t("inject.next")} ${next.id} ${next.title || ""} · ${dur(next.at_s - now)}`));
+  // rebuild only when the inject changes (a click must not land on a replaced button)
+  const key = JSON.stringify([due?.id, next?.id, getLang()]);
+  if (banner.dataset.key !== key) {
+    banner.dataset.key = key;
+    banner.classList.toggle("due", !!due);
+    if (due) {
+      banner.replaceChildren(el("strong", {}, `${t("inject.due")} ${due.id}`), el("span", {}, ` ${due.title || ""} ${due.text || ""}`),
+        el("button", { class: "primary", onclick: () => releaseInject(due) }, t("inject.release")));
+    } else if (next) {
+      banner.replaceChildren(el("span", {}, `${t("inject.next")} ${next.id} ${next.title || ""} · `), el("span", { class: "countdown" }));
+    }
   }
+  banner.hidden = !due && !next;
+  const cd = banner.querySelector(".countdown");
+  if (cd && next && !due) cd.textContent = dur(next.at_s - now);
 }
 
 async function releaseInject(inj) {
@@ -543,8 +566,9 @@ async function releaseInject(inj) {
     } else if (inj.type === "escalation" && inj.level) {
       await sock.request("operation.level", { level: inj.level, reason: inj.title || inj.id });
     }
+    // (the inject's own `type` cannot travel: the protocol's `type` key is the request type)
     await sock.request("inject.release", { inject_id: inj.id, title: inj.title || (inj.command && inj.command.text) || inj.id,
-      type: inj.type || "event", planned_offset_s: inj.at_s, actual_offset_s: Math.round(actual * 1000) / 1000 });
+      planned_offset_s: inj.at_s, actual_offset_s: Math.round(actual * 1000) / 1000 });
   } catch (e) { toast(`${t("err.generic")}: ${e.code || ""} ${e.message}`, "error"); }
 }
 

@@ -133,7 +133,7 @@ export class HubSocket {
   // retry: keep it across reconnects and send it again with the same id.
   request(type, fields = {}, opts = {}) {
     const id = opts.id || newId(type.split(".")[0]);
-    const msg = { v: 1, id, type, ...fields };
+    const msg = { v: 1, id, ...fields, type }; // a field named `type` never overrides the request
     return new Promise((resolve, reject) => {
       const p = { msg, resolve, reject, retry: !!opts.retry, timer: null };
       const timeout = opts.timeout ?? (opts.retry ? 0 : 15000);
