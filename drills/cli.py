@@ -31,9 +31,10 @@ def register(sub: Any) -> None:
     r.add_argument("--profile", default="default", help="behaviour profile YAML or bundled name")
     r.add_argument("--seed", type=int, default=1)
     r.add_argument("--speed", type=_speed, default=1.0, help="time compression (10: ten times faster)")
-    r.add_argument("--prompt", action="store_true",
-                   help="only release injects as prompts; the commander issues the commands "
-                        "(default: --auto, the runner issues them)")
+    r.add_argument("--auto", action="store_true",
+                   help="unattended: the runner issues the scripted commands, level changes and "
+                        "chases itself (default: injects are released to the commander console "
+                        "as prompts and the commander issues the commands)")
     r.add_argument("--data", default="commandhub-drill-data", help="the hub's data folder")
     r.add_argument("--hub-process", action="store_true",
                    help="run the hub in its own process and report its CPU time")
@@ -85,10 +86,13 @@ def cmd_drill_run(args: argparse.Namespace) -> int:
     if not 0 <= args.bots <= len(roster.departments):
         return _fail(f"--bots: 0 to {len(roster.departments)}", EXIT_USAGE)
     cfg = DrillConfig(scenario=scenario, profile=profile, data=Path(args.data), bots=args.bots,
-                      seed=args.seed, speed=args.speed, auto=not args.prompt,
+                      seed=args.seed, speed=args.speed, auto=args.auto,
                       hub_process=args.hub_process, operation_id=args.operation_id,
                       roster=roster, say=lambda m: print(m, flush=True),
                       on_ready=lambda url: print(f"commander console: {url}", flush=True))
+    if not args.auto:
+        print("prompt mode: injects appear in the commander console; issue the commands there "
+              "(or run with --auto)", flush=True)
     try:
         out = asyncio.run(run_drill(cfg))
     except (DrillError, RunnerError, BotError) as exc:

@@ -106,7 +106,8 @@ def test_cli_registers_drill_rollcall_demo() -> None:
     parser = build_parser()
     args = parser.parse_args(["drill", "run", "extreme-weather", "--bots", "16", "--seed", "3",
                               "--speed", "10", "--profile", "test"])
-    assert args.handler.__name__ == "cmd_drill_run" and args.speed == 10.0
+    assert args.handler.__name__ == "cmd_drill_run" and args.speed == 10.0 and not args.auto
+    assert parser.parse_args(["drill", "run", "rollcall", "--auto"]).auto
     assert parser.parse_args(["rollcall", "--bots", "4"]).handler.__name__ == "cmd_rollcall"
     assert parser.parse_args(["demo", "--out", "x"]).handler.__name__ == "cmd_demo"
     with pytest.raises(SystemExit):
