@@ -69,11 +69,11 @@ def _parts(dept: str | None, kind: str, op: str, opk: str, role: str) -> tuple[s
 def _body(parts: tuple[str, str, str], mono: int, payload: str, prev: str, seq: int, ts: int) -> str:
     """The canonical JSON that hub.logformat.event_hash hashes, built without a dict.
 
-    `prev` is a hex hash (no escaping needed); anything else makes the hash differ and the
-    caller falls back to the reference.
+    `prev` is a hex hash (no escaping needed) and the numbers are ints; anything else makes
+    the hash differ and the caller falls back to the reference.
     """
     a, b, c = parts
-    return f'{a}{mono:d}{b}{encode_basestring(payload)},"prev":"{prev}"{c}{seq:d},"ts_us":{ts:d}}}'
+    return f'{a}{mono}{b}{encode_basestring(payload)},"prev":"{prev}"{c}{seq},"ts_us":{ts}}}'
 
 
 @dataclass(frozen=True)
@@ -165,7 +165,7 @@ def verify_chunk(path: str, lo: int, hi: int, op: str | None = None, last_seq: i
                     if parts is None:
                         parts = memo[key] = _parts(dept, kind, row_op, opk, role)
                     body = _body(parts, mono, payload, ph, seq, ts)
-                    ok = sha(body.encode("utf-8")).hexdigest() == h
+                    ok = sha(body.encode()).hexdigest() == h
                 except (TypeError, ValueError):
                     ok = False
                 if not ok and (event_hash(ph, seq, ts, mono, row_op, opk, role, dept, kind, payload) != h):
