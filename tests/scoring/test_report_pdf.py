@@ -207,3 +207,28 @@ def test_trend_across_drills(tmp_path: Path) -> None:
     for d in default_roster():
         assert flat(d.name_zh) in text
     assert "进步的部门" in text and "退步的部门" in text
+
+
+def test_bench_score_prints_json_last(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(
+        [
+            "bench",
+            "score",
+            "--json",
+            "--events",
+            "20000",
+            "--commands",
+            "300",
+            "--pdf-commands",
+            "30",
+            "--dir",
+            str(tmp_path),
+        ]
+    )
+    assert code == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    doc = json.loads(last)
+    assert doc["events"] == 20000
+    assert doc["score_s"] > 0 and doc["pdf_s"] > 0
+    assert {"verify_extract_s", "engine_s", "score_cpu_s"} <= set(doc)
+    assert (tmp_path / "bench-report.pdf").read_bytes()[:5] == b"%PDF-"
