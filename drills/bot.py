@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from typing import Any
@@ -134,15 +135,19 @@ class Bot:
             elapsed = (int(welcome["hub_time_us"]) - int(op["started_us"])) / 1e6
             self._operation_started(str(op["id"]), time.monotonic() - max(elapsed, 0.0))
 
-    async def leave(self) -> None:
-        """Close the socket and the peer connection (a dropout, or the end)."""
+    async def leave(self, *, dropout: bool = False) -> None:
+        """Close the socket and the peer connection: at the end, saying so (`rtc.leave`, so
+        the hub does not log an outage), or as a network dropout (the connection just dies)."""
         self.online.clear()
         media, client = self.media, self.client
         self.media = self.client = None
+        if client is not None and not dropout:
+            with contextlib.suppress(HubClientError):
+                await client.request("rtc.leave")
         if media is not None:
             await media.close()
         if client is not None:
-            await client.close()
+            await (client.abort() if dropout else client.close())
 
     async def close(self) -> None:
         self._closing = True
@@ -196,7 +201,7 @@ class Bot:
         await self._until_drill(ep.start)
         self.say(f"{self.dept.id}: {ep.kind} for {ep.duration:g} s (drill time)")
         if ep.kind == "dropouts":
-            await self.leave()
+            await self.leave(dropout=True)
             await self._sleep_drill(ep.duration)
             for attempt in range(5):
                 try:

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import socket
 import ssl
 import time
 import uuid
@@ -192,6 +193,16 @@ class HubClient:
         """Cut the socket without closing the client (tests of reconnection)."""
         if self._ws is not None:
             await self._ws.close()
+
+    async def abort(self) -> None:
+        """Close the client as a network failure would: no closing handshake, the TCP
+        connection just ends (the hub logs it as `error`, not as a clean `closed`)."""
+        self._closing = True
+        sock = self._ws.get_extra_info("socket") if self._ws is not None else None
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        await self.close()
 
     async def __aenter__(self) -> HubClient:
         await self.connect()

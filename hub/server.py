@@ -131,7 +131,10 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
         while (frame := await out.get()) is not None:
             if ws.closed:
                 return
-            await ws.send_str(frame if isinstance(frame, str) else encode(frame))
+            try:
+                await ws.send_str(frame if isinstance(frame, str) else encode(frame))
+            except ConnectionError:  # the peer is gone; the reader side notices and cleans up
+                return
 
     session = Session(principal, send, close, remote=_remote(request))
     wtask = asyncio.create_task(writer())
@@ -146,16 +149,17 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
                       "message": "binary frames are not part of the protocol"})
             elif msg.type == WSMsgType.ERROR:
                 reason = "error"
-        if ws.close_code == WSCloseCode.ABNORMAL_CLOSURE or isinstance(
-                ws.exception(), asyncio.TimeoutError):
-            reason = "heartbeat"
+        if isinstance(ws.exception(), asyncio.TimeoutError):
+            reason = "heartbeat"  # pings went unanswered
+        elif ws.close_code == WSCloseCode.ABNORMAL_CLOSURE:
+            reason = "error"  # the connection dropped without a closing handshake
         if ws.close_code == WSCloseCode.MESSAGE_TOO_BIG:
             reason = "too_large"
     finally:
         if close_reason:  # closed by the hub (revoked, expired, slow consumer, ...)
             reason = close_reason[0]
         wtask.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
+        with contextlib.suppress(asyncio.CancelledError, ConnectionError):
             await wtask
         await hub.session_closed(session, reason)
     return ws

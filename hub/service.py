@@ -504,11 +504,13 @@ class Hub:
         return self.state.operation
 
     async def _h_inject_release(self, s: Session, msg: dict[str, Any]) -> dict[str, Any]:
+        """Log a scenario inject's release (its `inject_type` becomes the event's `type`)."""
         self._require_operation()
-        payload = {k: msg.get(k) for k in ("inject_id", "title", "type", "planned_offset_s",
-                                           "actual_offset_s")}
-        if not isinstance(payload["inject_id"], str):
+        if not isinstance(msg.get("inject_id"), str):
             raise HubError("bad_request", "inject_id: required")
+        payload = {k: msg.get(k) for k in ("inject_id", "title", "planned_offset_s",
+                                           "actual_offset_s")}
+        payload["type"] = msg.get("inject_type")
         return {"seq": (await self.emit("inject.released", payload, s.actor)).seq}
 
     # evaluation -------------------------------------------------------------------------------

@@ -74,7 +74,13 @@ def attach_video(hub: Hub, ice: IceConfig) -> VideoHub:
             return {}
         return handler
 
+    async def leave(s: Session, msg: dict[str, Any]) -> dict[str, Any]:
+        """The participant stops its media on purpose (not an outage)."""
+        await video.leave(s.id, "left")
+        return {}
+
     hub.extra_handlers["rtc.offer"] = offer
+    hub.extra_handlers["rtc.leave"] = leave
     for action in ("push", "unpush", "group", "link", "unlink", "mute", "talk"):
         hub.extra_handlers[f"route.{action}"] = route(action)
 

@@ -167,3 +167,15 @@ async def test_commander_watches_live_events(connect: Connect) -> None:
     obs = await ev.request("observation.record", criterion="coordination", rating="S",
                            note="响应迅速")
     assert obs["seq"] > got["seq"]
+
+
+async def test_network_failure_and_clean_close_are_told_apart(running_hub: RunningHub,
+                                                              connect: Connect) -> None:
+    fire = await connect("department", "fire")
+    police = await connect("department", "police")
+    await fire.abort()  # the connection dies without a closing handshake
+    await police.close()
+    await asyncio.sleep(0.3)
+    off = {e.dept: e.payload["reason"] for e in read_events(running_hub.hub.log.path)
+           if e.kind == "presence.offline"}
+    assert off == {"fire": "error", "police": "closed"}

@@ -87,6 +87,11 @@ async def test_video_routing_over_the_websocket(tmp_path: Any) -> None:
         await wait_for(lambda: "fire" in joined[2][1].seen("video").values(), 10)
         state = await cmd[0].rest("GET", "/api/state")
         assert "video" in state
+        # fire leaves on purpose: its media stops without an outage being logged
+        fire_hub, fire_media = joined.pop(1)
+        await fire_hub.request("rtc.leave")
+        await fire_media.close()
+        await fire_hub.close()
     finally:
         for hc, mc in joined:
             await mc.close()
@@ -97,3 +102,4 @@ async def test_video_routing_over_the_websocket(tmp_path: Any) -> None:
     assert routes and routes[0].payload["action"] == "push" and routes[0].role == "commander"
     kinds = [e.kind for e in events if e.payload.get("dept") == "water" or e.dept == "water"]
     assert "video.lost" in kinds and "video.restored" in kinds
+    assert not [e for e in events if e.kind == "video.lost" and e.payload["dept"] == "fire"]
