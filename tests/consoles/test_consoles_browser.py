@@ -145,7 +145,7 @@ def _acked(h: Any, cid: str) -> bool:
 async def test_push_reaches_the_other_department(hub: RunningHub, pages: Pages) -> None:
     commander = await pages.open("commander", "commander")
     fire = await pages.open("department", "department", "fire")
-    await pages.open("department", "department", "police")
+    police = await pages.open("department", "department", "police")
     await playing(commander, '.tile[data-dept="police"] video', 20)
     await playing(fire, "#slot-main", 15)
     assert await fire.locator('.pushed-feed[data-dept="police"]').count() == 0
@@ -165,9 +165,31 @@ async def test_push_reaches_the_other_department(hub: RunningHub, pages: Pages) 
     # take it back
     await commander.click("#unpush")
     await eventually(lambda: _gone(fire, pushed), 5, "feed taken back")
+    # mute police, talk to fire only
+    await commander.click("#focus-mute")
+    await eventually(lambda: _text_is(commander, "#focus-mute", "取消静音"), 5, "mute shown")
+    await commander.click("#focus-close")
+    await commander.select_option("#talk-to", "fire")
+    await eventually(lambda: "talk" in [e.payload["action"] for e in log(hub) if e.kind == "route.changed"],
+                     5, "talk logged")
     routes = [e.payload for e in log(hub) if e.kind == "route.changed"]
-    assert [r["action"] for r in routes] == ["push", "unpush"]
+    assert [r["action"] for r in routes] == ["push", "unpush", "mute", "talk"], routes
     assert routes[0]["source"] == "police"
+    # police's camera goes black: its tile warns
+    await police.evaluate(
+        "() => document.querySelector('#self-video').srcObject.getVideoTracks()[0].enabled = false")
+    tile = commander.locator('.tile[data-dept="police"]')
+    await eventually(lambda: _attr_in(tile, "data-warn", ("black", "frozen")), 10, "black tile warning")
+    assert "⚠" in await tile.locator(".tile-warn").inner_text()
+    await pages.shot(commander, "black-warning")
+
+
+async def _text_is(page: Any, sel: str, text: str) -> bool:
+    return bool(await page.inner_text(sel) == text)
+
+
+async def _attr_in(loc: Any, attr: str, values: tuple[str, ...]) -> bool:
+    return await loc.get_attribute(attr) in values
 
 
 async def _gone(page: Any, sel: str) -> bool:

@@ -153,7 +153,7 @@ function renderRoster() {
   for (const d of S.depts) updateTile(d.id);
   // composer targets
   const box = $("#target-depts");
-  box.replaceChildren(...S.depts.map((d) => el("button", { type: "button", class: "chip dept-chip", dataset: { dept: d.id },
+  box.replaceChildren(...S.depts.map((d) => el("button", { type: "button", class: "chip dept-chip", dataset: { dept: d.id }, title: `${d.name_zh} · ${d.name_en}`,
     onclick: () => toggleDept(d.id) }, nameOf(d))));
   $("#target-groups").replaceChildren(...Object.keys(S.groups).map((g) => el("button", { type: "button", class: "chip group-chip",
     dataset: { group: g }, onclick: () => toggleGroup(g) }, g)));
@@ -197,12 +197,16 @@ function bindSlots(slots) {
   for (const d of S.depts) updateTile(d.id);
 }
 
+// What the commander's own browser sees (black, frozen) comes first; then the hub's logged
+// verdict (lost/frozen/black until video.restored); then "missing" for an online department
+// without a picture.
 function warningOf(d) {
   const dep = S.byId[d];
+  const cw = S.clientWarn[d];
+  if (dep && dep.online && (cw === "black" || cw === "frozen")) return cw;
   if (S.hubWarn[d]) return S.hubWarn[d];
   if (!dep || !dep.online) return null;
-  const cw = S.clientWarn[d];
-  if (cw && cw !== "ok") return cw;
+  if (cw === "missing") return "missing";
   return null;
 }
 
@@ -220,11 +224,12 @@ function updateTile(d) {
   r.dataset.warn = warn || "";
   const w = r.querySelector(".tile-warn");
   w.textContent = !dep.online ? t("wall.offline") : warn ? `⚠ ${t(`wall.${warn}`)}` : "";
+  // plain-text badges (no emoji: wall PCs often have no emoji font)
   const flags = [];
-  if (S.routes.pushes && S.routes.pushes[d]) flags.push("⇪");
-  if ((S.routes.muted || []).includes(d)) flags.push("🔇");
-  if (dep.checked_in_us) flags.push("✓");
-  r.querySelector(".tile-flags").textContent = flags.join(" ");
+  if (S.routes.pushes && S.routes.pushes[d]) flags.push(el("span", { class: "badge pushed" }, t("flag.pushed")));
+  if ((S.routes.muted || []).includes(d)) flags.push(el("span", { class: "badge muted" }, t("flag.muted")));
+  if (dep.checked_in_us) flags.push(el("span", { class: "badge checked" }, t("dept.checkedIn")));
+  r.querySelector(".tile-flags").replaceChildren(...flags);
   r.classList.toggle("pushed", !!(S.routes.pushes && S.routes.pushes[d]));
   const st = S.stats[d];
   r.querySelector(".tile-stats").textContent = st
