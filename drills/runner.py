@@ -12,6 +12,8 @@ from typing import Any, Protocol
 from drills.progress import ProgressBook
 from drills.scenario import LAGGARDS, Inject, Scenario
 
+PAUSE_CHECK_S = 0.25  # while waiting for an inject, look for a pause this often (real s)
+
 
 class RunnerError(Exception):
     """The drill could not be run (the hub refused the operation or a scripted request)."""
@@ -94,16 +96,41 @@ class DrillRunner:
         self.level = scenario.level
         self.book = ProgressBook()
         self._t0: float | None = None
+        self._paused_at: float | None = None  # real time the current pause began
+        self._paused_total = 0.0  # real seconds spent in earlier pauses
+        self._running = asyncio.Event()
+        self._running.set()
 
     # -- time ---------------------------------------------------------------------------------
 
     def drill_now(self) -> float:
+        """Drill seconds since the start: real time x speed, pauses excluded."""
         assert self._t0 is not None
-        return (self.clock.now() - self._t0) * self.speed
+        now = self.clock.now()
+        stopped = self._paused_total + (now - self._paused_at if self._paused_at is not None else 0)
+        return (now - self._t0 - stopped) * self.speed
 
     async def _until(self, drill_s: float) -> None:
-        assert self._t0 is not None
-        await self.clock.sleep(self._t0 + drill_s / self.speed - self.clock.now())
+        """Wait until drill time `drill_s`; the drill clock stands still while paused."""
+        while True:
+            await self._running.wait()
+            remaining = (drill_s - self.drill_now()) / self.speed
+            if remaining <= 0:
+                return
+            await self.clock.sleep(min(remaining, PAUSE_CHECK_S))
+
+    def paused(self, paused: bool) -> None:
+        """The operation was paused or resumed (from its events)."""
+        now = self.clock.now()
+        if paused and self._paused_at is None:
+            self._paused_at = now
+            self._running.clear()
+            self._say("drill paused")
+        elif not paused and self._paused_at is not None:
+            self._paused_total += now - self._paused_at
+            self._paused_at = None
+            self._running.set()
+            self._say("drill resumed")
 
     def _say(self, msg: str) -> None:
         self.say(f"[{fmt_drill(self.drill_now()) if self._t0 is not None else '--:--'}] {msg}")
@@ -113,7 +140,11 @@ class DrillRunner:
     async def feed(self, events: asyncio.Queue[dict[str, Any]]) -> None:
         """Fold the commander's event stream into the progress book (run as a task)."""
         while True:
-            self.book.apply(await events.get())
+            ev = await events.get()
+            self.book.apply(ev)
+            if ev.get("op") == self.operation_id and ev.get("kind") in ("operation.paused",
+                                                                       "operation.resumed"):
+                self.paused(ev["kind"] == "operation.paused")
 
     async def start(self) -> str:
         s = self.scenario

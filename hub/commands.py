@@ -5,7 +5,7 @@ Pure: it validates requests and folds committed events; it never reads a clock o
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,6 +82,7 @@ class Command:
     op: str = "system"
     progress: dict[str, DeptProgress] = field(default_factory=dict)
     client_msgs: dict[str, int] = field(default_factory=dict)  # client msg id -> seq
+    paused_us_at_issue: int = 0  # the operation's paused time when this was issued
 
     def done(self, prog: DeptProgress) -> bool:
         """Finished: completed, declined, cancelled, or the last required stage reached."""
@@ -213,18 +214,24 @@ class CommandBook:
             )
         return new, None
 
-    def overdue_due(self, now_us: int) -> list[tuple[Command, str, str, int]]:
-        """(command, dept, stage, deadline_us) for every stage deadline passed and not yet marked."""
+    def overdue_due(self, now_us: int, paused_us: Callable[[str], int] = lambda op: 0
+                    ) -> list[tuple[Command, str, str, int]]:
+        """(command, dept, stage, deadline_us) for every stage deadline passed and not yet marked.
+
+        `paused_us(op)`: how long that operation has been paused in all; a deadline moves
+        later by the pause time since its command was issued.
+        """
         out = []
         for cid in self.open_ids:
             cmd = self.commands[cid]
+            shift = max(0, paused_us(cmd.op) - cmd.paused_us_at_issue)
             for dept, prog in cmd.progress.items():
                 if cmd.done(prog):
                     continue
                 for stage in cmd.requires:
                     if stage in prog.overdue or ORDER[prog.state] >= ORDER[STAGE_STATE[stage]]:
                         continue
-                    deadline = cmd.issued_us + round(cmd.deadlines[stage] * 1_000_000)
+                    deadline = cmd.issued_us + round(cmd.deadlines[stage] * 1_000_000) + shift
                     if deadline <= now_us:
                         out.append((cmd, dept, stage, deadline))
         return out

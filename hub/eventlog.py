@@ -204,9 +204,11 @@ class EventLog:
 
 
     def _committed(self, items: list[Any], events: list[Event]) -> None:
-        if self.on_commit is not None:
-            self.on_commit(events)
-        _resolve(items, events)
+        try:
+            if self.on_commit is not None:
+                self.on_commit(events)
+        finally:  # the events are durable whatever a listener did: confirm them
+            _resolve(items, events)
 
 
 def _resolve(items: list[Any], events: list[Event]) -> None:

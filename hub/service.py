@@ -566,9 +566,15 @@ class Hub:
 
     async def check_deadlines(self) -> None:
         """Mark passed stage deadlines overdue and re-send the command to that department."""
-        if self.state.operation is not None and self.state.operation.paused:
+        now = self.clock.wall_us()
+        op = self.state.operation
+        if op is not None and op.paused:
             return
-        due = [d for d in self.state.commands.overdue_due(self.clock.wall_us())
+
+        def paused_us(op_id: str) -> int:
+            return op.paused_us(now) if op is not None and op.id == op_id else 0
+
+        due = [d for d in self.state.commands.overdue_due(now, paused_us)
                if (d[0].id, d[1], d[2]) not in self._overdue_inflight]
         if not due:
             return

@@ -23,6 +23,13 @@ class Operation:
     scenario: str | None = None
     speed: float = 1.0
     paused: bool = False
+    paused_since_us: int | None = None
+    paused_total_us: int = 0  # time spent paused before the current pause
+
+    def paused_us(self, now_us: int) -> int:
+        """All time this operation has spent paused, up to `now_us`."""
+        current = now_us - self.paused_since_us if self.paused_since_us is not None else 0
+        return self.paused_total_us + current
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "title": self.title, "kind": self.kind, "level": self.level,
@@ -52,6 +59,10 @@ class HubState:
         k, p = ev.kind, ev.payload
         if k.startswith("command."):
             self.commands.apply(k, p, ev.ts_us, ev.seq, ev.op)
+            if k == "command.issued" and self.operation is not None:
+                # deadlines do not run while the drill is paused
+                self.commands.commands[p["command_id"]].paused_us_at_issue = \
+                    self.operation.paused_us(ev.ts_us)
         elif k == "operation.started":
             self.operation = Operation(ev.op, p["title"], p["kind"], p["level"], ev.ts_us,
                                        p.get("scenario"), float(p.get("speed", 1.0)))
@@ -64,8 +75,12 @@ class HubState:
             self.operation.level = p["to"]
         elif k == "operation.paused" and self.operation:
             self.operation.paused = True
+            self.operation.paused_since_us = ev.ts_us
         elif k == "operation.resumed" and self.operation:
             self.operation.paused = False
+            if self.operation.paused_since_us is not None:
+                self.operation.paused_total_us += ev.ts_us - self.operation.paused_since_us
+            self.operation.paused_since_us = None
         elif k == "dept.checked_in" and ev.dept and self.operation:
             self.checked_in.setdefault(ev.dept, ev.ts_us)
         elif k == "presence.online":

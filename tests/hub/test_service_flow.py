@@ -179,3 +179,26 @@ async def test_network_failure_and_clean_close_are_told_apart(running_hub: Runni
     off = {e.dept: e.payload["reason"] for e in read_events(running_hub.hub.log.path)
            if e.kind == "presence.offline"}
     assert off == {"fire": "error", "police": "closed"}
+
+
+async def test_pause_stops_deadlines(running_hub: RunningHub, connect: Connect) -> None:
+    cmd = await connect("commander")
+    fire = await connect("department", "fire")
+    await cmd.request("operation.start", title="t", kind="drill")
+    cid = (await cmd.issue("fire", "x", deadlines={"receipt": 0.5}))["command_id"]
+    await cmd.request("operation.pause")
+    await asyncio.sleep(1.0)  # twice the deadline, paused
+    assert not [e for e in read_events(running_hub.hub.log.path) if e.kind == "command.overdue"]
+    await cmd.request("operation.resume")
+    while True:  # the deadline passes 0.5 s of running time after issue, pause excluded
+        frame = await next_command(fire, timeout=5)
+        if frame["cause"] == "overdue":
+            break
+    events = read_events(running_hub.hub.log.path)
+    issued = next(e for e in events if e.kind == "command.issued")
+    paused = next(e for e in events if e.kind == "operation.paused")
+    resumed = next(e for e in events if e.kind == "operation.resumed")
+    overdue = next(e for e in events if e.kind == "command.overdue")
+    pause_us = resumed.ts_us - paused.ts_us
+    assert overdue.payload["deadline_us"] == issued.ts_us + 500_000 + pause_us
+    assert overdue.payload["command_id"] == cid
