@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from drills.rollcall import RollCallReport
 
-FONT = "CommandHubCJK"
 
 
 def _mark(ok: bool | None) -> str:
@@ -49,18 +46,6 @@ def table_text(report: RollCallReport) -> str:
     return "\n".join(lines) + "\n"
 
 
-def register_font() -> str:
-    from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.ttfonts import TTFont
-
-    from hub.fonts import find_cjk_font
-
-    if FONT not in pdfmetrics.getRegisteredFontNames():
-        path = find_cjk_font()
-        pdfmetrics.registerFont(TTFont(FONT, str(path), subfontIndex=0))
-    return FONT
-
-
 def write_pdf(report: RollCallReport, path: Path) -> None:
     """One A4 page: title, when and where, the table, the count; written atomically."""
     from reportlab.lib import colors
@@ -68,6 +53,8 @@ def write_pdf(report: RollCallReport, path: Path) -> None:
     from reportlab.lib.styles import ParagraphStyle
     from reportlab.lib.units import mm
     from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+
+    from scoring.pdf import register_font, write_atomic
 
     font = register_font()
     title = ParagraphStyle("t", fontName=font, fontSize=18, leading=24)
@@ -86,13 +73,6 @@ def write_pdf(report: RollCallReport, path: Path) -> None:
                        f"timeout {report.timeout_s:g} s", body), Spacer(1, 4 * mm), table,
              Spacer(1, 4 * mm),
              Paragraph(f"{report.ready_count}/{len(report.rows)} 个部门就绪 departments ready", body)]
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".pdf.tmp")
-    os.close(fd)
-    try:
-        SimpleDocTemplate(tmp, pagesize=landscape(A4), leftMargin=14 * mm, rightMargin=14 * mm,
-                          topMargin=12 * mm, bottomMargin=12 * mm,
-                          title="Roll call readiness").build(story)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    write_atomic(path, lambda tmp: SimpleDocTemplate(
+        tmp, pagesize=landscape(A4), leftMargin=14 * mm, rightMargin=14 * mm, topMargin=12 * mm,
+        bottomMargin=12 * mm, title="Roll call readiness").build(story))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-import tempfile
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -312,13 +312,13 @@ def story(model: ReportModel) -> list[Flowable]:
 def write_atomic(path: str | Path, build: Callable[[str], None]) -> None:
     """Build a file beside `path` and move it into place only when complete."""
     target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent or ".")
-    os.close(fd)
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
+    tmp.touch(exist_ok=False)  # an ordinary file (umask applies), unlike mkstemp's 0600
     try:
-        build(tmp)
+        build(str(tmp))
         os.replace(tmp, target)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
