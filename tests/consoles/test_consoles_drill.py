@@ -154,6 +154,7 @@ async def test_scenario_injects_are_prompted(hub: RunningHub, pages: Pages) -> N
     assert started.payload["scenario"] == "extreme-weather" and started.payload["level"] == "IV"
     rel = next(e for e in events if e.kind == "inject.released")
     assert rel.payload["inject_id"] == "E1" and rel.payload["planned_offset_s"] == 0
+    assert rel.payload["type"] == "event"
     assert 0 <= rel.payload["actual_offset_s"] < 10
 
 

@@ -571,9 +571,8 @@ async function releaseInject(inj) {
     } else if (inj.type === "escalation" && inj.level) {
       await sock.request("operation.level", { level: inj.level, reason: inj.title || inj.id });
     }
-    // (the inject's own `type` cannot travel: the protocol's `type` key is the request type)
     await sock.request("inject.release", { inject_id: inj.id, title: inj.title || (inj.command && inj.command.text) || inj.id,
-      planned_offset_s: inj.at_s, actual_offset_s: Math.round(actual * 1000) / 1000 });
+      inject_type: inj.type || "event", planned_offset_s: inj.at_s, actual_offset_s: Math.round(actual * 1000) / 1000 });
   } catch (e) { toast(`${t("err.generic")}: ${e.code || ""} ${e.message}`, "error"); }
 }
 
