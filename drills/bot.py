@@ -8,16 +8,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
-from av import VideoFrame
-
 from drills.profile import Behaviour, Episode, checkin_delay, plan_command, plan_episodes
 from hub.client import HubClient, HubClientError
 from hub.ice import IceConfig
 from hub.media_client import MediaClient
 from hub.roster import Department
-from media.source import DepartmentAudio, DepartmentVideo
+from media.source import DepartmentAudio, DepartmentVideo, EpisodeVideo
 
 RETRYABLE = frozenset({"closed", "timeout", "unreachable", "log_unavailable", "rate_limited"})
 MAX_ATTEMPTS = 60  # per response: bounded, at 0.25 s apart while the bot is online
@@ -27,50 +23,6 @@ OFFLINE_WAIT_S = 120.0  # longest a response waits for the bot to be back online
 
 class BotError(Exception):
     """A simulated department could not join the hub."""
-
-
-class EpisodeVideo(MediaStreamTrack):
-    """Wraps a source: passes its frames, or repeats the last one (frozen), or sends black."""
-
-    kind = "video"
-
-    def __init__(self, source: MediaStreamTrack, mode: Callable[[], str]) -> None:
-        super().__init__()
-        self.source = source
-        self.mode = mode
-        self._frozen: np.ndarray | None = None
-        self._last: VideoFrame | None = None
-        self._black: np.ndarray | None = None
-
-    async def recv(self) -> VideoFrame:
-        if self.readyState != "live":
-            raise MediaStreamError
-        frame = await self.source.recv()
-        if not isinstance(frame, VideoFrame):
-            raise MediaStreamError
-        mode = self.mode()
-        if mode == "normal" or (mode == "frozen" and self._last is None):
-            self._frozen = None
-            self._last = frame
-            return frame
-        if mode == "frozen":
-            if self._frozen is None:
-                assert self._last is not None
-                self._frozen = self._last.to_ndarray(format="yuv420p")
-            pixels = self._frozen
-        else:
-            if self._black is None:
-                h, w = frame.height, frame.width
-                self._black = np.zeros((h * 3 // 2, w), np.uint8)
-                self._black[h:] = 128  # neutral chroma: black, not green
-            pixels = self._black
-        out = VideoFrame.from_ndarray(pixels, format="yuv420p")
-        out.pts, out.time_base = frame.pts, frame.time_base
-        return out
-
-    def stop(self) -> None:
-        super().stop()
-        self.source.stop()
 
 
 class Bot:

@@ -48,31 +48,16 @@ def table_text(report: RollCallReport) -> str:
 
 def write_pdf(report: RollCallReport, path: Path) -> None:
     """One A4 page: title, when and where, the table, the count; written atomically."""
-    from reportlab.lib import colors
-    from reportlab.lib.pagesizes import A4, landscape
-    from reportlab.lib.styles import ParagraphStyle
-    from reportlab.lib.units import mm
-    from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+    from scoring.pdf import table_page
 
-    from scoring.pdf import register_font, write_atomic
-
-    font = register_font()
-    title = ParagraphStyle("t", fontName=font, fontSize=18, leading=24)
-    body = ParagraphStyle("b", fontName=font, fontSize=9, leading=13)
-    data = [HEADER, *rows(report)]
-    table = Table(data, repeatRows=1)
-    style = [("FONTNAME", (0, 0), (-1, -1), font), ("FONTSIZE", (0, 0), (-1, -1), 9),
-             ("GRID", (0, 0), (-1, -1), 0.4, colors.grey),
-             ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#dde4ee"))]
-    for i, r in enumerate(report.rows, start=1):
-        style.append(("TEXTCOLOR", (5, i), (5, i),
-                      colors.HexColor("#1a7f37") if r.ready else colors.HexColor("#c62828")))
-    table.setStyle(TableStyle(style))
-    story = [Paragraph("视频点名 就绪报告 / Roll call readiness", title), Spacer(1, 3 * mm),
-             Paragraph(f"{report.when} · hub {report.url} · command {report.command_id or '—'} · "
-                       f"timeout {report.timeout_s:g} s", body), Spacer(1, 4 * mm), table,
-             Spacer(1, 4 * mm),
-             Paragraph(f"{report.ready_count}/{len(report.rows)} 个部门就绪 departments ready", body)]
-    write_atomic(path, lambda tmp: SimpleDocTemplate(
-        tmp, pagesize=landscape(A4), leftMargin=14 * mm, rightMargin=14 * mm, topMargin=12 * mm,
-        bottomMargin=12 * mm, title="Roll call readiness").build(story))
+    table_page(
+        path,
+        title="视频点名 就绪报告 / Roll call readiness",
+        subtitle=f"{report.when} · hub {report.url} · command {report.command_id or '—'} · "
+                 f"timeout {report.timeout_s:g} s",
+        header=list(HEADER),
+        rows=[list(r) for r in rows(report)],
+        ok_column=5,
+        ok=[r.ready for r in report.rows],
+        footer=f"{report.ready_count}/{len(report.rows)} 个部门就绪 departments ready",
+    )

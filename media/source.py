@@ -135,3 +135,47 @@ class DepartmentAudio(MediaStreamTrack):
         frame.time_base = Fraction(1, AUDIO_RATE)
         self._sent += self._samples
         return frame
+
+
+class EpisodeVideo(MediaStreamTrack):
+    """Wraps a source: passes its frames, or repeats the last one (frozen), or sends black."""
+
+    kind = "video"
+
+    def __init__(self, source: MediaStreamTrack, mode: Callable[[], str]) -> None:
+        super().__init__()
+        self.source = source
+        self.mode = mode
+        self._frozen: np.ndarray | None = None
+        self._last: VideoFrame | None = None
+        self._black: np.ndarray | None = None
+
+    async def recv(self) -> VideoFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        frame = await self.source.recv()
+        if not isinstance(frame, VideoFrame):
+            raise MediaStreamError
+        mode = self.mode()
+        if mode == "normal" or (mode == "frozen" and self._last is None):
+            self._frozen = None
+            self._last = frame
+            return frame
+        if mode == "frozen":
+            if self._frozen is None:
+                assert self._last is not None
+                self._frozen = self._last.to_ndarray(format="yuv420p")
+            pixels = self._frozen
+        else:
+            if self._black is None:
+                h, w = frame.height, frame.width
+                self._black = np.zeros((h * 3 // 2, w), np.uint8)
+                self._black[h:] = 128  # neutral chroma: black, not green
+            pixels = self._black
+        out = VideoFrame.from_ndarray(pixels, format="yuv420p")
+        out.pts, out.time_base = frame.pts, frame.time_base
+        return out
+
+    def stop(self) -> None:
+        super().stop()
+        self.source.stop()

@@ -10,7 +10,7 @@ from typing import Any
 
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_CENTER
-from reportlab.lib.pagesizes import A4
+from reportlab.lib.pagesizes import A4, landscape
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
@@ -345,3 +345,26 @@ def render(model: ReportModel, path: str | Path) -> None:
         doc.build(story(model), onFirstPage=decor, onLaterPages=decor)
 
     write_atomic(path, build)
+
+
+def table_page(path: str | Path, *, title: str, subtitle: str, header: list[str],
+               rows: list[list[str]], ok_column: int, ok: list[bool], footer: str) -> None:
+    """A one-page landscape table (e.g. the roll call's readiness): column `ok_column` is green
+    where `ok`, red elsewhere. Written atomically, with the CJK font embedded."""
+    font = register_font()
+    title_style = ParagraphStyle("t", fontName=font, fontSize=18, leading=24)
+    body = ParagraphStyle("b", fontName=font, fontSize=9, leading=13)
+    grid = Table([header, *rows], repeatRows=1)
+    style: list[tuple[Any, ...]] = [
+        ("FONTNAME", (0, 0), (-1, -1), font), ("FONTSIZE", (0, 0), (-1, -1), 9),
+        ("GRID", (0, 0), (-1, -1), 0.4, colors.grey),
+        ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#dde4ee"))]
+    for i, good in enumerate(ok, start=1):
+        style.append(("TEXTCOLOR", (ok_column, i), (ok_column, i),
+                      colors.HexColor("#1a7f37") if good else colors.HexColor("#c62828")))
+    grid.setStyle(TableStyle(style))
+    story = [Paragraph(esc(title), title_style), Spacer(1, 3 * mm), Paragraph(esc(subtitle), body),
+             Spacer(1, 4 * mm), grid, Spacer(1, 4 * mm), Paragraph(esc(footer), body)]
+    write_atomic(path, lambda tmp: SimpleDocTemplate(
+        tmp, pagesize=landscape(A4), leftMargin=14 * mm, rightMargin=14 * mm, topMargin=12 * mm,
+        bottomMargin=12 * mm, title=title, initialFontName=font).build(story))

@@ -1,0 +1,77 @@
+"""The layering rules: heavy libraries only where they belong; ruff and mypy clean."""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("hub", "drills", "scoring", "media")
+
+# library -> the modules allowed to import it
+ALLOWED = {
+    # the hub's web layer (server, client, extensions, benches that drive it)
+    "aiohttp": {"hub/server.py", "hub/client.py", "hub/runtime.py", "hub/wiring.py",
+                "hub/media_wiring.py", "hub/whip.py", "hub/consoles.py", "hub/bench.py",
+                "hub/bench_ui.py"},
+    # media code, and the hub's peer code
+    "aiortc": {"media/*", "hub/forward.py", "hub/ice.py", "hub/peers.py", "hub/videohub.py",
+               "hub/media_client.py", "hub/whip.py", "hub/bench_media.py", "hub/tap.py",
+               "hub/linkstats.py"},
+    "av": {"media/*", "hub/forward.py", "hub/tap.py", "hub/peers.py", "hub/videohub.py",
+           "hub/media_client.py", "hub/whip.py", "hub/bench_media.py"},
+    "cv2": {"media/*"},
+    # scoring's PDF modules only
+    "reportlab": {"scoring/pdf.py", "scoring/charts.py", "scoring/trend.py"},
+}
+
+
+def imported_roots(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    roots = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            roots |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            roots.add(node.module.split(".")[0])
+    return roots
+
+
+def allowed(rel: str, lib: str) -> bool:
+    return any(rel == pat or (pat.endswith("/*") and rel.startswith(pat[:-1]))
+               for pat in ALLOWED[lib])
+
+
+def test_heavy_libraries_stay_in_their_layer() -> None:
+    wrong = []
+    for pkg in PACKAGES:
+        for path in sorted((ROOT / pkg).rglob("*.py")):
+            rel = path.relative_to(ROOT).as_posix()
+            for lib in imported_roots(path) & ALLOWED.keys():
+                if not allowed(rel, lib):
+                    wrong.append(f"{rel} imports {lib}")
+    assert wrong == []
+
+
+def test_scoring_engine_does_not_load_the_hub_or_media() -> None:
+    code = ("import sys, scoring.engine, scoring.cli; "
+            "import json; print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('aiortc','aiohttp','av','cv2','reportlab','hub','media','drills'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=ROOT).stdout
+    loaded = set(json.loads(out))
+    assert loaded <= {"hub", "hub.logformat", "hub.yamlsrc", "hub.fonts"}, loaded
+
+
+def test_ruff_is_clean() -> None:
+    r = subprocess.run([sys.executable, "-m", "ruff", "check", "."], capture_output=True,
+                       text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_mypy_is_clean() -> None:
+    r = subprocess.run([sys.executable, "-m", "mypy"], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stdout + r.stderr
