@@ -113,20 +113,14 @@ def score_drill(log: Path, scenario: Path, operation: str, json_out: Path, pdf_o
                 lang: str = "zh") -> tuple[float, str]:
     """Score with the bundled rubric through scoring's public API; write JSON and PDF."""
     from scoring.engine import score_log
-    from scoring.pdf import render, write_atomic
-    from scoring.report_model import build_report
+    from scoring.output import write_outputs
     from scoring.rubric import bundled as bundled_rubric
     from scoring.rubric import load_rubric
     from scoring.scenario import load_scenario as scenario_view
 
     rubric = load_rubric(bundled_rubric())
     card, facts = score_log(str(log), rubric, scenario_view(scenario), operation)
-    text = card.to_json()
-    def write(tmp: str) -> None:
-        Path(tmp).write_text(text, encoding="utf-8")
-
-    write_atomic(json_out, write)
-    render(build_report(card, facts, rubric, lang, [], "+08:00"), pdf_out)
+    write_outputs(card, facts, rubric, pdf_out=pdf_out, json_out=json_out, lang=lang)
     return float(card.score), card.grade_label(card.grade, lang)
 
 

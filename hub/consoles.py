@@ -122,18 +122,30 @@ def _report_operation(hub: Hub, wanted: str | None) -> str:
 
 
 def render_scorecard(log_path: Path, operation: str, lang: str, evaluators: list[str]) -> bytes:
-    """Score `operation` in the log with the bundled rubric; return the PDF bytes (blocking)."""
+    """Score `operation` in the log with the bundled rubric (and its scenario, when the drill
+    ran a bundled one, for `deadline: from_scenario`); return the PDF bytes (blocking)."""
+    from hub.logformat import read_events
     from scoring.engine import score_log
-    from scoring.pdf import render
-    from scoring.report_model import build_report
+    from scoring.output import write_outputs
     from scoring.rubric import bundled, load_rubric
+    from scoring.scenario import load_scenario
 
     rubric = load_rubric(bundled())
-    card, facts = score_log(str(log_path), rubric, None, operation, workers=1)  # no fork in the hub
-    model = build_report(card, facts, rubric, lang, evaluators, "+08:00")
+    started = next((e for e in read_events(log_path, operation)
+                    if e.kind == "operation.started"), None)
+    scenario = None
+    name = started.payload.get("scenario") if started is not None else None
+    if isinstance(name, str):
+        from drills.scenario import bundled as bundled_scenario
+        from drills.scenario import bundled_names
+
+        if name in bundled_names():
+            scenario = load_scenario(bundled_scenario(name))
+    card, facts = score_log(str(log_path), rubric, scenario, operation, workers=1)  # no fork
     with tempfile.TemporaryDirectory(prefix="commandhub-report-") as tmp:
         out = Path(tmp) / "scorecard.pdf"
-        render(model, out)
+        write_outputs(card, facts, rubric, pdf_out=out, json_out=None, lang=lang,
+                      evaluators=evaluators)
         return out.read_bytes()
 
 

@@ -65,6 +65,7 @@ class MediaClient:
         self.slots: dict[str, list[SlotView]] = {"video": [], "audio": []}
         self._tasks: list[asyncio.Task[None]] = []
         self.slot_updates = 0
+        self.slot_version = 0
         for track in (video, audio):
             if track is not None:
                 self._preferred(self.pc.addTransceiver(track, direction="sendonly"))
@@ -104,7 +105,12 @@ class MediaClient:
             await asyncio.sleep(0.02)
 
     def apply_slots(self, info: dict[str, Any]) -> None:
-        """Apply an `rtc.slots` frame: which department each slot carries."""
+        """Apply an `rtc.slots` frame: which department each slot carries (an older map than
+        the one applied, by `version`, is ignored: frames and acks can cross)."""
+        version = int(info.get("version", 0))
+        if version < self.slot_version:
+            return
+        self.slot_version = version
         now = time.monotonic()
         self.slot_updates += 1
         for kind in ("video", "audio"):

@@ -371,6 +371,8 @@ class MediaWiring:
             now = time.monotonic()
             if now - due > 1.0:
                 start, index = now, 0  # fell behind: do not burst
+            if not any(self.video.video_source(d) for d in self.hub.roster.ids):
+                continue  # nobody publishes: an empty wall is not worth a recording
             canvas = wall.compose(time.strftime("%Y-%m-%d %H:%M:%S")).copy()
             await loop.run_in_executor(self._io, encode_and_write, canvas, now)
 

@@ -116,6 +116,7 @@ class Participant:
     connected: bool = False
     closing: bool = False
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    slot_version: int = 0  # raised (hub-wide counter) whenever its slots change; clients drop older maps
 
     def slot_map(self, kind: str = "video") -> dict[int, str]:
         return {s.index: s.source for s in self.slots[kind] if s.source is not None}

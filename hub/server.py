@@ -24,6 +24,7 @@ ORIGINS_KEY = web.AppKey("allowed_origins", set)
 STATE_EXTRAS_KEY = web.AppKey("state_extras", list)
 METRICS_EXTRAS_KEY = web.AppKey("metrics_extras", list)
 MAX_FRAME = 64 * 1024  # bytes in one WebSocket message
+MAX_OFFER_FRAME = 256 * 1024  # except an SDP offer: a commander's 34 m-lines need more
 MAX_REQUEST = 1024 * 1024  # bytes in one HTTP request body
 OUT_QUEUE = 2000  # frames waiting for a slow client before it is cut off (it will replay)
 STATIC = Path(__file__).parent / "static"
@@ -108,7 +109,7 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
         await hub.reject("bad_origin", request.path, _remote(request))
         return json_error(403, "bad_origin", f"origin {request.headers.get('Origin')} not allowed")
     principal = await authenticate(request)
-    ws = web.WebSocketResponse(heartbeat=2.0, max_msg_size=4 * MAX_FRAME)
+    ws = web.WebSocketResponse(heartbeat=2.0, max_msg_size=2 * MAX_OFFER_FRAME)
     await ws.prepare(request)
     out: asyncio.Queue[dict[str, Any] | str | None] = asyncio.Queue(maxsize=OUT_QUEUE)
     close_reason: list[str] = []
@@ -145,8 +146,7 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
             if msg.type == WSMsgType.TEXT:
                 await _on_text(hub, session, msg.data)
             elif msg.type == WSMsgType.BINARY:
-                send({"v": 1, "type": "error", "re": None, "code": "bad_frame",
-                      "message": "binary frames are not part of the protocol"})
+                send(_error("bad_frame", "binary frames are not part of the protocol"))
             elif msg.type == WSMsgType.ERROR:
                 reason = "error"
         if isinstance(ws.exception(), asyncio.TimeoutError):
@@ -165,41 +165,53 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
     return ws
 
 
+def _error(code: str, message: str, re: str | None = None) -> dict[str, Any]:
+    return {"v": 1, "type": "error", "re": re, "code": code, "message": message}
+
+
+def _refusal(msg: Any, size: int) -> dict[str, Any] | None:
+    """The error frame for a message that cannot be handled at all, or None."""
+    if not isinstance(msg, dict):
+        return _error("bad_request", "a message is a JSON object")
+    limit = MAX_OFFER_FRAME if msg.get("type") == "rtc.offer" else MAX_FRAME
+    if size > limit:
+        return _error("too_large", f"message over {limit} bytes")
+    mid = msg.get("id")
+    if mid is not None and (not isinstance(mid, str) or len(mid) > 128):
+        return _error("bad_request", "id: a string of at most 128 characters")
+    return None
+
+
 async def _on_text(hub: Hub, s: Session, data: str) -> None:
-    if len(data.encode("utf-8")) > MAX_FRAME:
-        s.send({"v": 1, "type": "error", "re": None, "code": "too_large",
-                "message": f"message over {MAX_FRAME} bytes"})
+    size = len(data.encode("utf-8"))
+    if size > MAX_OFFER_FRAME:
+        s.send(_error("too_large", f"message over {MAX_FRAME} bytes"))
         return
     try:
         msg = json.loads(data)
     except ValueError as exc:
-        s.send({"v": 1, "type": "error", "re": None, "code": "bad_json", "message": str(exc)})
+        s.send(_error("bad_json", str(exc)))
         return
-    if not isinstance(msg, dict):
-        s.send({"v": 1, "type": "error", "re": None, "code": "bad_request",
-                "message": "a message is a JSON object"})
+    refusal = _refusal(msg, size)
+    if refusal is not None:
+        s.send(refusal)
         return
     mid = msg.get("id")
-    if mid is not None and (not isinstance(mid, str) or len(mid) > 128):
-        s.send({"v": 1, "type": "error", "re": None, "code": "bad_request",
-                "message": "id: a string of at most 128 characters"})
-        return
     assert s.bucket is not None
     if not s.bucket.take(hub.clock.mono_ns() / 1e9):
-        s.send({"v": 1, "type": "error", "re": mid, "code": "rate_limited",
-                "message": "too many messages; slow down (this one was not processed)"})
+        s.send(_error("rate_limited", "too many messages; slow down (this one was not processed)",
+                      mid))
         return
     if msg.get("v", 1) != 1:
-        s.send({"v": 1, "type": "error", "re": mid, "code": "bad_version",
-                "message": "this hub speaks protocol version 1"})
+        s.send(_error("bad_version", "this hub speaks protocol version 1", mid))
         return
     try:
         result = await hub.handle(s, msg)
     except (HubError, CommandError, AuthError) as exc:
-        s.send({"v": 1, "type": "error", "re": mid, "code": exc.code, "message": str(exc)})
+        s.send(_error(exc.code, str(exc), mid))
         return
     except EventLogError as exc:
-        s.send({"v": 1, "type": "error", "re": mid, "code": "log_unavailable", "message": str(exc)})
+        s.send(_error("log_unavailable", str(exc), mid))
         return
     s.send({"v": 1, "type": "ack", "re": mid, "for": msg.get("type"), **result})
 

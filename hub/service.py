@@ -14,7 +14,7 @@ import itertools
 import json
 import re
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -85,7 +85,7 @@ class Hub:
         self.revocations = Revocations(data_dir)
         self.state = HubState()
         self.sessions: dict[str, Session] = {}
-        self._locks: dict[Any, asyncio.Lock] = {}
+        self._locks: dict[Any, list[Any]] = {}  # key -> [lock, holders and waiters]
         self._tasks: list[asyncio.Task[None]] = []
         self._next_cmd = 0
         self._report_ids = itertools.count(1)
@@ -196,11 +196,21 @@ class Hub:
                                            "command": cmd.to_dict(dept)})
                 s.send(frames[dept])
 
-    def _lock(self, key: Any) -> asyncio.Lock:
-        lock = self._locks.get(key)
-        if lock is None:
-            lock = self._locks[key] = asyncio.Lock()
-        return lock
+    @contextlib.asynccontextmanager
+    async def _lock(self, key: Any) -> AsyncIterator[None]:
+        """Serialise requests about one thing (a command and department, a check-in, ...);
+        the lock is dropped when nobody holds or waits for it, so the table stays small."""
+        entry = self._locks.get(key)
+        if entry is None:
+            entry = self._locks[key] = [asyncio.Lock(), 0]
+        entry[1] += 1
+        try:
+            async with entry[0]:
+                yield
+        finally:
+            entry[1] -= 1
+            if entry[1] == 0:
+                del self._locks[key]
 
     # -- sessions ----------------------------------------------------------------------------
 
@@ -401,10 +411,17 @@ class Hub:
             cmd = self.state.commands.get(str(cid))
             if s.principal.dept not in cmd.progress:
                 raise HubError("not_targeted", f"{cid} is not addressed to {s.principal.dept}")
-        report_id = f"R{uuid.uuid4().hex[:10]}"
-        ev = await self.emit("report.field", {"report_id": report_id, "command_id": cid,
-                                              "text": text, "dept": s.principal.dept,
-                                              "client_msg_id": msg.get("id")}, s.actor)
+        dept = s.principal.dept
+        assert dept is not None
+        msg_id = msg.get("id") if isinstance(msg.get("id"), str) else None
+        async with self._lock(("report", dept, msg_id)):
+            if msg_id is not None and (dept, msg_id) in self.state.reports:
+                report_id, seq = self.state.reports[(dept, msg_id)]
+                return {"report_id": report_id, "seq": seq, "duplicate": True}
+            report_id = f"R{uuid.uuid4().hex[:10]}"
+            ev = await self.emit("report.field", {"report_id": report_id, "command_id": cid,
+                                                  "text": text, "dept": dept,
+                                                  "client_msg_id": msg_id}, s.actor)
         return {"report_id": report_id, "seq": ev.seq}
 
     async def _h_dept_checkin(self, s: Session, msg: dict[str, Any]) -> dict[str, Any]:

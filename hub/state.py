@@ -45,6 +45,8 @@ class HubState:
     commands: CommandBook = field(default_factory=CommandBook)
     last_seq: int = 0
     last_ended: str | None = None
+    # (dept, client message id) -> (report id, seq): a report sent again is logged once
+    reports: dict[tuple[str, str], tuple[str, int]] = field(default_factory=dict)
 
     @property
     def op_id(self) -> str:
@@ -81,6 +83,8 @@ class HubState:
             if self.operation.paused_since_us is not None:
                 self.operation.paused_total_us += ev.ts_us - self.operation.paused_since_us
             self.operation.paused_since_us = None
+        elif k == "report.field" and ev.dept and p.get("client_msg_id"):
+            self.reports[(ev.dept, p["client_msg_id"])] = (p["report_id"], ev.seq)
         elif k == "dept.checked_in" and ev.dept and self.operation:
             self.checked_in.setdefault(ev.dept, ev.ts_us)
         elif k == "presence.online":

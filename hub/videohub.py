@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -120,6 +121,7 @@ class VideoHub:
         self._stats_task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self._closed = False
+        self._slot_versions = itertools.count(1)  # hub-wide: a replaced participant's maps are older
 
     # ----------------------------------------------------------------- signaling
     async def handle_offer(self, participant_id: str, role: str, dept: str | None, sdp: str) -> str:
@@ -170,6 +172,7 @@ class VideoHub:
                 tap = self._taps.get(dept)
                 if tap is not None and "video" in participant.published:
                     participant.published["video"].taps.append(tap.on_packet)
+            participant.slot_version = next(self._slot_versions)  # above any map of its predecessor
             self._participants[participant_id] = participant
             self._watch(participant)
             await self._apply_routes()
@@ -324,6 +327,7 @@ class VideoHub:
                         self._attach(slot, dept)
                         moved = True
             if moved:
+                participant.slot_version = next(self._slot_versions)
                 changed.append(participant)
         if self.on_slots is not None:
             for participant in changed:
@@ -338,11 +342,13 @@ class VideoHub:
         return participant.slot_map(kind) if participant else {}
 
     def slot_info(self, participant_id: str) -> dict[str, Any]:
-        """The `rtc.slots` frame body: per kind, each slot's mid and department (or null)."""
+        """The `rtc.slots` frame body: per kind, each slot's mid and department (or null), and
+        a `version` that grows with every change (a client keeps the map with the highest)."""
         participant = self._participants.get(participant_id)
-        out: dict[str, Any] = {"type": "rtc.slots", "video": [], "audio": []}
+        out: dict[str, Any] = {"type": "rtc.slots", "video": [], "audio": [], "version": 0}
         if participant is None:
             return out
+        out["version"] = participant.slot_version
         for kind in ("video", "audio"):
             out[kind] = [
                 {"slot": s.index, "mid": s.transceiver.mid, "dept": s.source, "codec": s.codec}

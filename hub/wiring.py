@@ -6,8 +6,10 @@ from typing import Any
 
 from aiohttp import web
 
+from hub.consoles import attach_consoles
 from hub.eventlog import HUB, Actor
 from hub.ice import IceConfig
+from hub.media_wiring import attach_media
 from hub.server import METRICS_EXTRAS_KEY, STATE_EXTRAS_KEY
 from hub.service import Hub, HubError, Session
 from hub.videohub import VideoError, VideoHub
@@ -99,18 +101,17 @@ def _str(msg: dict[str, Any], key: str) -> str:
 
 
 async def attach_extensions(app: web.Application, hub: Hub, opts: Any) -> None:
-    """Attach the video hub to a hub's web app (state and metrics included)."""
+    """Attach video routing, the consoles' routes and media (health, wall, recording, ingest,
+    WHIP/WHEP) to a hub's web app."""
     ice = IceConfig(hosts=tuple(opts.ice_hosts))
     video = attach_video(hub, ice)
     app[VIDEO_HUB_KEY] = video
     app[STATE_EXTRAS_KEY].append(lambda: {"video": video.stats()})
     app[METRICS_EXTRAS_KEY].append(video.metrics_text)
-    __import__("hub.consoles", fromlist=["attach_consoles"]).attach_consoles(app, hub)
+    attach_consoles(app, hub)
 
     async def close_video(_: web.Application) -> None:
         await video.close()
 
     app.on_cleanup.append(close_video)
-
-    from hub.media_wiring import attach_media  # health, wall, recording, ingest, WHIP/WHEP
     attach_media(app, hub, video, opts)

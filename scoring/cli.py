@@ -164,18 +164,12 @@ def score_command(args: argparse.Namespace) -> int:
         return _fail(f"{args.log}: refusing to score: {exc}", EXIT_CHAIN)
     except (LogFormatError, OperationNotFoundError, ScoringError) as exc:
         return _fail(f"{args.log}: {exc}", EXIT_USAGE)
-    text = card.to_json()
     if args.out:
         progress.step(steps[2])
-        from scoring.pdf import render
-        from scoring.report_model import build_report
+    from scoring.output import write_outputs
 
-        model = build_report(card, facts, rubric, args.lang, args.evaluator, args.utc_offset)
-        render(model, args.out)
-    if args.json_out:
-        from scoring.pdf import write_atomic
-
-        write_atomic(args.json_out, lambda tmp: _write_text(tmp, text))
+    write_outputs(card, facts, rubric, pdf_out=args.out, json_out=args.json_out, lang=args.lang,
+                  evaluators=args.evaluator, utc_offset=args.utc_offset)
     progress.finish()
     grade = card.grade_label(card.grade, args.lang)
     print(

@@ -202,3 +202,17 @@ async def test_pause_stops_deadlines(running_hub: RunningHub, connect: Connect) 
     pause_us = resumed.ts_us - paused.ts_us
     assert overdue.payload["deadline_us"] == issued.ts_us + 500_000 + pause_us
     assert overdue.payload["command_id"] == cid
+
+
+async def test_field_report_sent_again_is_logged_once(running_hub: RunningHub,
+                                                     connect: Connect) -> None:
+    cmd = await connect("commander")
+    fire = await connect("department", "fire")
+    cid = (await cmd.issue("fire", "报告现场"))["command_id"]
+    first = await fire.request("report.field", msg_id="fire-r1", command_id=cid, text="火势可控")
+    again = await fire.request("report.field", msg_id="fire-r1", command_id=cid, text="火势可控")
+    assert again["duplicate"] is True
+    assert (again["report_id"], again["seq"]) == (first["report_id"], first["seq"])
+    reports = [e for e in read_events(running_hub.hub.log.path) if e.kind == "report.field"]
+    assert len(reports) == 1
+    assert running_hub.hub._locks == {}  # per-request locks do not pile up

@@ -56,6 +56,7 @@ export class RtcLink {
     const pc = new RTCPeerConnection({ iceServers: [], bundlePolicy: "max-bundle" });
     this.pc = pc;
     this.streams = new Map();
+    this.slotVersion = 0; // a new peer connection is a new participant: versions start again
     for (const kind of ["video", "audio"]) {
       const track = local ? local.getTracks().find((t) => t.kind === kind) : null;
       if (track) pc.addTransceiver(track, { direction: "sendonly", streams: [local] });
@@ -76,8 +77,10 @@ export class RtcLink {
       if (gen !== this.generation) return;
       const ack = await this.sock.request("rtc.offer", { sdp: pc.localDescription.sdp }, { timeout: 20000 });
       if (gen !== this.generation) return;
-      await pc.setRemoteDescription({ type: "answer", sdp: ack.sdp });
+      // Apply the ack's slot map now, before awaiting anything: an `rtc.slots` frame that
+      // arrives while the answer is being set is newer and must not be overwritten by it.
       if (ack.slots) this.applySlots(ack.slots);
+      await pc.setRemoteDescription({ type: "answer", sdp: ack.sdp });
     } catch (err) {
       if (gen !== this.generation) return;
       this.state("failed");
@@ -94,6 +97,10 @@ export class RtcLink {
   }
 
   applySlots(frame) {
+    // Frames and the offer's ack can cross: keep the newest map (`version` grows per change).
+    const version = frame.version || 0;
+    if (version < (this.slotVersion || 0)) return;
+    this.slotVersion = version;
     this.slots = { video: frame.video || [], audio: frame.audio || [] };
     if (this.o.onSlots) this.o.onSlots(this.slots);
   }
