@@ -70,7 +70,7 @@ class DrillHub:
     async def start(self, roster: Roster) -> None:
         self.data.mkdir(parents=True, exist_ok=True)
         if self.separate:
-            from hub.bench import free_port, start_hub_process, wait_http
+            from hub.bench import free_port, hub_log_tail, start_hub_process, wait_http
 
             self.authority = TokenAuthority(load_secret(self.data), set(roster.ids))
             port = free_port()
@@ -79,11 +79,8 @@ class DrillHub:
             try:
                 await wait_http(self.url, timeout=30.0)
             except RuntimeError as exc:
-                err = b""
-                if self._proc.poll() is not None and self._proc.stderr is not None:
-                    err = self._proc.stderr.read()[-2000:]
                 await self.stop()
-                raise DrillError(f"{exc}: {err.decode(errors='replace')}") from exc
+                raise DrillError(f"{exc}: {hub_log_tail(self.data)}") from exc
             apply_host_addresses(IceConfig.loopback())  # the bots in this process: loopback ICE
         else:
             from hub.runtime import ServeOptions, start_hub
@@ -116,8 +113,6 @@ class DrillHub:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(5)
-            if proc.stderr is not None:
-                proc.stderr.close()
 
 
 async def join_bots(bots: list[Bot], say: Callable[[str], None]) -> int:

@@ -92,12 +92,25 @@ async def wait_http(url: str, timeout: float = 20.0, ssl_context: Any = None) ->
 
 
 def start_hub_process(data: Path, port: int, *extra: str) -> subprocess.Popen[bytes]:
-    """Run `commandhub serve` in its own process (so its CPU is measured apart)."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "hub", "serve", "--data", str(data), "--host", "127.0.0.1",
-         "--port", str(port), *extra],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
+    """Run `commandhub serve` in its own process (so its CPU is measured apart).
+
+    Its stderr goes to DATA/hub.log (a pipe nobody drains would stall a chatty hub).
+    """
+    data.mkdir(parents=True, exist_ok=True)
+    with open(data / "hub.log", "ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "hub", "serve", "--data", str(data), "--host", "127.0.0.1",
+             "--port", str(port), *extra],
+            stdout=subprocess.DEVNULL, stderr=log,
+        )
+
+
+def hub_log_tail(data: Path, size: int = 2000) -> str:
+    """The end of a hub process's DATA/hub.log, for error messages."""
+    try:
+        return (data / "hub.log").read_bytes()[-size:].decode(errors="replace")
+    except OSError:
+        return ""
 
 
 def proc_cpu_s(pid: int) -> float:

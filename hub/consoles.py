@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import os
 import re
 import tempfile
@@ -175,7 +176,8 @@ async def report_pdf(request: web.Request) -> web.Response:
         except Exception as exc:  # scoring's own errors: operation not found, chain broken, ...
             return json_error(422, "scoring_failed", f"{type(exc).__name__}: {exc}")
     filename = f"scorecard-{operation}.pdf"
-    return web.Response(body=pdf, content_type="application/pdf",
+    return web.Response(body=io.BytesIO(pdf),  # streamed: a PDF is large
+                         content_type="application/pdf",
                         headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import aiohttp
@@ -108,7 +109,8 @@ async def test_scorecard_route_returns_a_pdf_or_a_clear_error(hub: RunningHub) -
         r = await http.post(f"{hub.url}/api/snapshots", data=b"GIF89a",
                             headers={"Authorization": f"Bearer {department}", "Content-Type": "image/jpeg"})
         assert r.status == 400
-        r = await http.post(f"{hub.url}/api/snapshots", data=b"\xff\xd8\xff" + b"0" * (1024 * 1024),
+        too_big = io.BytesIO(b"\xff\xd8\xff" + b"0" * (1024 * 1024))
+        r = await http.post(f"{hub.url}/api/snapshots", data=too_big,
                             headers={"Authorization": f"Bearer {department}", "Content-Type": "image/jpeg"})
         assert r.status == 413
         r = await http.get(f"{hub.url}/api/rubric?token={evaluator}")

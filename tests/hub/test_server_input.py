@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import time
 from collections.abc import Callable
@@ -108,7 +109,7 @@ async def test_rest_fuzz_and_limits(running_hub: RunningHub, token: Callable[...
             ("POST", "/api/commands", cmd, b"[1, 2]"),
             ("POST", "/api/commands", cmd, json.dumps({"targets": ["mars"], "text": "x"}).encode()),
             ("POST", "/api/commands", dept, json.dumps({"targets": ["fire"], "text": "x"}).encode()),
-            ("POST", "/api/commands", cmd, b"x" * (1024 * 1024 + 10)),
+            ("POST", "/api/commands", cmd, io.BytesIO(b"x" * (1024 * 1024 + 10))),
             ("POST", "/api/rpc", cmd, json.dumps({"type": "subscribe"}).encode()),
             ("POST", "/api/rpc", cmd, json.dumps({"type": "no.such"}).encode()),
             ("GET", "/api/events?after=abc", cmd, None),
