@@ -4,26 +4,24 @@ from __future__ import annotations
 
 import math
 import random
+import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from hub.yamlsrc import Doc, YamlSourceError, load_file, load_text, parse_duration
+from hub.yamlsrc import Checker, Doc, YamlSourceError, load_file, load_text
 
 STAGES = ("receipt", "on_scene", "completed")
 EPISODES = ("dropouts", "frozen", "black")
-Z90 = 1.2815515655446004  # standard normal quantile at 0.9
+NORMAL = statistics.NormalDist()
+Z90 = NORMAL.inv_cdf(0.9)
 MAX_LATENCY_S = 86400.0
 
 
 class ProfileError(YamlSourceError):
     """A profile file is invalid; the message reads `file:line:col: key: why`."""
-
-    @classmethod
-    def of(cls, exc: YamlSourceError) -> ProfileError:
-        return cls(exc.file, exc.line, exc.col, exc.key, exc.why)
 
 
 @dataclass(frozen=True)
@@ -42,30 +40,8 @@ class Latency:
         if self.kind == "uniform":
             return self.a + (self.b - self.a) * u
         sigma = math.log(self.b / self.a) / Z90
-        z = _normal_quantile(min(max(u, 1e-12), 1 - 1e-12))
+        z = NORMAL.inv_cdf(min(max(u, 1e-12), 1 - 1e-12))
         return min(self.a * math.exp(sigma * z), MAX_LATENCY_S)
-
-
-def _normal_quantile(p: float) -> float:
-    """Inverse of the standard normal CDF (Acklam's rational approximation, |error| < 1.2e-9)."""
-    a = (-3.969683028665376e01, 2.209460984245205e02, -2.759285104469687e02,
-         1.383577518672690e02, -3.066479806614716e01, 2.506628277459239e00)
-    b = (-5.447609879822406e01, 1.615858368580409e02, -1.556989798598866e02,
-         6.680131188771972e01, -1.328068155288572e01)
-    c = (-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e00,
-         -2.549732539343734e00, 4.374664141464968e00, 2.938163982698783e00)
-    d = (7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e00, 3.754408661907416e00)
-    lo = 0.02425
-    if p < lo:
-        q = math.sqrt(-2 * math.log(p))
-        return (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) / \
-            ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1)
-    if p > 1 - lo:
-        return -_normal_quantile(1 - p)
-    q = p - 0.5
-    r = q * q
-    return (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q / \
-        (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1)
 
 
 @dataclass(frozen=True)
@@ -202,30 +178,13 @@ def load_profile_text(text: str, file: str = "<profile>", departments: set[str] 
 Path_ = tuple[str | int, ...]
 
 
-class _Reader:
+class _Reader(Checker):
     def __init__(self, doc: Doc, departments: set[str] | None) -> None:
-        self.doc = doc
+        super().__init__(doc)
         self.departments = departments
 
-    def err(self, path: Path_, why: str) -> YamlSourceError:
-        return self.doc.error(path, why)
-
-    def mapping(self, value: Any, path: Path_, keys: set[str]) -> Mapping[str, Any]:
-        if not isinstance(value, Mapping):
-            raise self.err(path, "must be a mapping")
-        for k in value:
-            if k not in keys:
-                raise self.err((*path, k), f"unknown key (expected one of {', '.join(sorted(keys))})")
-        return value
-
     def seconds(self, value: Any, path: Path_) -> float:
-        try:
-            secs = parse_duration(value)
-        except ValueError as exc:
-            raise self.err(path, str(exc)) from exc
-        if secs > MAX_LATENCY_S:
-            raise self.err(path, "at most 1 day")
-        return secs
+        return self.duration(value, path, MAX_LATENCY_S, "1 day")
 
     def pair(self, value: Any, path: Path_) -> tuple[float, float]:
         if not isinstance(value, list) or len(value) != 2:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from hub.commands import DEFAULT_DEADLINES, LEVELS, PRIORITIES, STAGES
-from hub.yamlsrc import Doc, YamlSourceError, load_file, load_text, parse_duration
+from hub.yamlsrc import Checker, Doc, YamlSourceError, load_file, load_text
 
 INJECT_TYPES = ("event", "command", "escalation", "contingency")
 LAGGARDS = "laggards"  # a contingency command's target: the departments that missed the expectation
@@ -23,10 +23,6 @@ Path_ = tuple[str | int, ...]
 
 class ScenarioError(YamlSourceError):
     """A scenario file is invalid; the message reads `file:line:col: key: why`."""
-
-    @classmethod
-    def of(cls, exc: YamlSourceError) -> ScenarioError:
-        return cls(exc.file, exc.line, exc.col, exc.key, exc.why)
 
 
 @dataclass(frozen=True)
@@ -146,21 +142,10 @@ INJECT_KEYS = {"id", "at", "type", "title", "text", "command", "level", "expect"
 COMMAND_KEYS = {"id", "targets", "text", "priority", "requires", "deadlines", "critical"}
 
 
-class _Reader:
+class _Reader(Checker):
     def __init__(self, doc: Doc, targets: set[str] | None) -> None:
-        self.doc = doc
+        super().__init__(doc)
         self.targets = targets
-
-    def err(self, path: Path_, why: str) -> YamlSourceError:
-        return self.doc.error(path, why)
-
-    def mapping(self, value: Any, path: Path_, keys: set[str]) -> Mapping[str, Any]:
-        if not isinstance(value, Mapping):
-            raise self.err(path, "must be a mapping")
-        for k in value:
-            if k not in keys:
-                raise self.err((*path, k), f"unknown key (expected one of {', '.join(sorted(keys))})")
-        return value
 
     def text(self, m: Mapping[str, Any], key: str, path: Path_, required: bool = True) -> str:
         v = m.get(key)
@@ -170,14 +155,8 @@ class _Reader:
             raise self.err((*path, key), "required, a non-empty string")
         return str(v).strip()
 
-    def duration(self, value: Any, path: Path_) -> float:
-        try:
-            secs = parse_duration(value)
-        except ValueError as exc:
-            raise self.err(path, str(exc)) from exc
-        if secs > MAX_DRILL_S:
-            raise self.err(path, "longer than 7 days")
-        return secs
+    def drill_time(self, value: Any, path: Path_) -> float:
+        return self.duration(value, path, MAX_DRILL_S, "7 days")
 
     def scenario(self, sha256: str) -> Scenario:
         top = self.mapping(self.doc.data, (), TOP_KEYS)
@@ -199,7 +178,7 @@ class _Reader:
         self.check_references(injects)
         last = max(i.at for i in injects)
         if "end" in top:
-            end = self.duration(top["end"], ("end",))
+            end = self.drill_time(top["end"], ("end",))
             if end < last:
                 raise self.err(("end",), f"before the last inject ({last:g} s)")
         else:
@@ -221,7 +200,7 @@ class _Reader:
         return out
 
     def positive(self, value: Any, path: Path_) -> float:
-        secs = self.duration(value, path)
+        secs = self.drill_time(value, path)
         if secs <= 0:
             raise self.err(path, "must be more than 0")
         return secs
@@ -231,7 +210,7 @@ class _Reader:
         iid = self.text(m, "id", path)
         if "at" not in m:
             raise self.err((*path, "at"), "required, a drill time such as 5m")
-        at = self.duration(m["at"], (*path, "at"))
+        at = self.drill_time(m["at"], (*path, "at"))
         itype = m.get("type")
         if itype not in INJECT_TYPES:
             raise self.err((*path, "type"), f"required, one of {', '.join(INJECT_TYPES)}")

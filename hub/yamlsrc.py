@@ -7,9 +7,10 @@ through here, so every config error names the file, the line, the column and the
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import yaml
 
@@ -23,6 +24,11 @@ class YamlSourceError(Exception):
         self.file, self.line, self.col, self.key, self.why = file, line, col, key, why
         where = f"{file}:{line}:{col}"
         super().__init__(f"{where}: {key}: {why}" if key else f"{where}: {why}")
+
+    @classmethod
+    def of(cls, exc: YamlSourceError) -> Self:
+        """The same error as this subclass (e.g. a ScenarioError from a parse error)."""
+        return cls(exc.file, exc.line, exc.col, exc.key, exc.why)
 
 
 def key_path(path: Path_) -> str:
@@ -65,6 +71,35 @@ def _convert(node: yaml.Node, path: Path_, marks: dict[Path_, tuple[int, int]], 
     if isinstance(node, yaml.SequenceNode):
         return [_convert(v, (*path, i), marks, doc) for i, v in enumerate(node.value)]
     return yaml.safe_load(yaml.serialize(node))
+
+
+class Checker:
+    """Shared checks for readers of a Doc: each failure names the value's file:line:col."""
+
+    def __init__(self, doc: Doc) -> None:
+        self.doc = doc
+
+    def err(self, path: Path_, why: str) -> YamlSourceError:
+        return self.doc.error(path, why)
+
+    def mapping(self, value: Any, path: Path_, keys: set[str]) -> Mapping[str, Any]:
+        """`value` must be a mapping whose keys are all in `keys`."""
+        if not isinstance(value, Mapping):
+            raise self.err(path, "must be a mapping")
+        for k in value:
+            if k not in keys:
+                raise self.err((*path, k), f"unknown key (expected one of {', '.join(sorted(keys))})")
+        return value
+
+    def duration(self, value: Any, path: Path_, most_s: float, most_text: str) -> float:
+        """A duration (`90s`, `5m`, `1h`, or seconds) of at most `most_s`."""
+        try:
+            secs = parse_duration(value)
+        except ValueError as exc:
+            raise self.err(path, str(exc)) from exc
+        if secs > most_s:
+            raise self.err(path, f"at most {most_text}")
+        return secs
 
 
 def load_text(text: str, file: str) -> Doc:
