@@ -66,14 +66,8 @@ class Bot:
                                 audio=DepartmentAudio(number) if b.audio else None,
                                 video_slots=1, audio_slots=0)
             client.on_frame = self._frame_handler(media)
-
-            async def signal(sdp: str) -> str:
-                ack = await client.request("rtc.offer", sdp=sdp)
-                assert media is not None
-                media.apply_slots(ack.get("slots") or {})
-                return str(ack["sdp"])
-
-            await asyncio.wait_for(media.connect(signal, timeout=JOIN_TIMEOUT_S), JOIN_TIMEOUT_S + 5)
+            await asyncio.wait_for(media.connect_over(client, timeout=JOIN_TIMEOUT_S),
+                                   JOIN_TIMEOUT_S + 5)
         except Exception as exc:  # any failure to join: close what was opened, report it
             if media is not None:
                 await media.close()
@@ -110,10 +104,8 @@ class Bot:
 
     def _frame_handler(self, media: MediaClient) -> Callable[[dict[str, Any]], None]:
         def on_frame(frame: dict[str, Any]) -> None:
-            ftype = frame.get("type")
-            if ftype == "rtc.slots":
-                media.apply_slots(frame)
-            elif ftype == "event":
+            media.on_frame(frame)
+            if frame.get("type") == "event":
                 ev = frame.get("event") or {}
                 if ev.get("kind") == "operation.started" and ev.get("op") != self.operation:
                     self._operation_started(str(ev.get("op")), time.monotonic())

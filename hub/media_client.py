@@ -14,6 +14,7 @@ from aiortc import RTCPeerConnection, RTCRtpSender, RTCRtpTransceiver, RTCSessio
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from hub import forward
+from hub.client import HubClient
 from hub.ice import IceConfig
 
 Signal = Callable[[str], Awaitable[str]]  # offer SDP -> answer SDP (WebSocket or VideoHub)
@@ -103,6 +104,22 @@ class MediaClient:
             if self.pc.connectionState in ("failed", "closed") or time.monotonic() > deadline:
                 raise MediaClientError(f"peer connection {self.pc.connectionState}")
             await asyncio.sleep(0.02)
+
+    async def connect_over(self, client: HubClient, timeout: float = 15.0) -> None:
+        """Connect through the hub's WebSocket: the `rtc.offer` request's ack carries the
+        answer and the first slot map (later maps come as frames: see `on_frame`)."""
+
+        async def signal(sdp: str) -> str:
+            ack = await client.request("rtc.offer", sdp=sdp)
+            self.apply_slots(ack.get("slots") or {})
+            return str(ack["sdp"])
+
+        await self.connect(signal, timeout)
+
+    def on_frame(self, frame: dict[str, Any]) -> None:
+        """Feed it the hub's frames (`HubClient.on_frame`): applies each `rtc.slots` map."""
+        if frame.get("type") == "rtc.slots":
+            self.apply_slots(frame)
 
     def apply_slots(self, info: dict[str, Any]) -> None:
         """Apply an `rtc.slots` frame: which department each slot carries (an older map than

@@ -29,18 +29,8 @@ async def join(url: str, token: str, dept: str, *, publish: bool, slots: int) ->
                         video_slots=slots, audio_slots=0, stamp_reader=read_frame_stamp,
                         stamp_numbers=NUMBERS)
 
-    def on_frame(frame: dict[str, Any]) -> None:
-        if frame.get("type") == "rtc.slots":
-            media.apply_slots(frame)
-
-    hub_client.on_frame = on_frame
-
-    async def signal(sdp: str) -> str:
-        ack = await hub_client.request("rtc.offer", sdp=sdp)
-        media.apply_slots(ack["slots"])
-        return str(ack["sdp"])
-
-    await media.connect(signal)
+    hub_client.on_frame = media.on_frame
+    await media.connect_over(hub_client)
     return hub_client, media
 
 

@@ -67,18 +67,8 @@ class Harness:
                             video_slots=slots, audio_slots=0, codecs=(codec,),
                             stamp_reader=read_frame_stamp, stamp_numbers=NUMBERS)
 
-        def on_frame(frame: dict[str, Any]) -> None:
-            if frame.get("type") == "rtc.slots":
-                media.apply_slots(frame)
-
-        hc.on_frame = on_frame
-
-        async def signal(sdp: str) -> str:
-            ack = await hc.request("rtc.offer", sdp=sdp)
-            media.apply_slots(ack["slots"])
-            return str(ack["sdp"])
-
-        await media.connect(signal)
+        hc.on_frame = media.on_frame
+        await media.connect_over(hc)
         self.joined.append((hc, media))
         return hc, media
 
