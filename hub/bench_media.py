@@ -40,10 +40,13 @@ async def _serve_hub(mode: str, ice_host: str) -> None:
 
         async def slots(pid: str) -> dict[str, Any]:
             return hub.slot_info(pid)
+
+        close = hub.close
     else:
         relay = _RelayHub(ice)
         handler = relay.handle
         slots = relay.slots
+        close = relay.close
 
     async def on_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while line := await reader.readline():
@@ -60,6 +63,8 @@ async def _serve_hub(mode: str, ice_host: str) -> None:
     port = server.sockets[0].getsockname()[1]
     print(f"READY {port}", flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)  # until stdin closes
+    server.close()
+    await close()  # peer connections and their tasks, before the loop goes
 
 
 class _RelayHub:
@@ -105,6 +110,10 @@ class _RelayHub:
                 index = len(mapping)
                 slots[index].sender.replaceTrack(self._relay.subscribe(track))
                 mapping[index] = dept
+
+    async def close(self) -> None:
+        for pc in self._pcs:
+            await pc.close()
 
     async def slots(self, pid: str) -> dict[str, Any]:
         for viewer, _slots, mapping in self._viewers:
