@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import os
-import shutil
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -18,25 +17,17 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
+from hub.bench_ui import CHROMIUM_ARGS, BenchError, find_chromium
 from hub.runtime import RunningHub, ServeOptions, start_hub
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "consoles"
-CHROMIUM_CANDIDATES = ("/usr/lib/chromium/chromium", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-    "--allow-loopback-in-peer-connection", "--disable-features=WebRtcHideLocalIpsWithMdns",
-    "--no-sandbox", "--headless=new", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-    "--autoplay-policy=no-user-gesture-required",
-]
 
 
 def chromium_path() -> str | None:
-    env = os.environ.get("COMMANDHUB_CHROMIUM")
-    for c in ((env,) if env else ()) + CHROMIUM_CANDIDATES:
-        if c and Path(c).is_file():
-            return c
-    return shutil.which("chromium")
+    try:
+        return find_chromium(os.environ.get("COMMANDHUB_CHROMIUM"))
+    except BenchError:
+        return None
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
