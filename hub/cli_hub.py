@@ -271,13 +271,20 @@ def cmd_log_verify(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_log_head(args: argparse.Namespace) -> int:
-    from hub.logformat import LogFormatError, open_readonly, stored_head
+def _open_log(path: str) -> Any:
+    """A read-only connection to a log file; CliError (exit 2) if it is not one."""
+    from hub.logformat import LogFormatError, open_readonly
 
     try:
-        conn = open_readonly(args.db)
+        return open_readonly(path)
     except LogFormatError as exc:
         raise CliError(str(exc)) from exc
+
+
+def cmd_log_head(args: argparse.Namespace) -> int:
+    from hub.logformat import stored_head
+
+    conn = _open_log(args.db)
     try:
         print(stored_head(conn))
     finally:
@@ -286,12 +293,9 @@ def cmd_log_head(args: argparse.Namespace) -> int:
 
 
 def cmd_log_export(args: argparse.Namespace) -> int:
-    from hub.logformat import Event, LogFormatError, iter_rows, open_readonly
+    from hub.logformat import Event, iter_rows
 
-    try:
-        conn = open_readonly(args.db)
-    except LogFormatError as exc:
-        raise CliError(str(exc)) from exc
+    conn = _open_log(args.db)
     with contextlib.ExitStack() as stack:
         stack.callback(conn.close)
         out = (stack.enter_context(open(args.out, "w", encoding="utf-8", newline=""))
