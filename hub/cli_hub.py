@@ -42,6 +42,11 @@ def register(sub: Any) -> None:
                    "ingest settings (default DATA/media.yaml if present)")
     p.add_argument("--print-tokens", action="store_true",
                    help="print console URLs with fresh tokens for every role")
+    p.add_argument("--skip-verify", action="store_true",
+                   help="start even if the log does not verify from its latest signed head "
+                   "(logged as log.verify_skipped, with the user and --skip-verify-reason)")
+    p.add_argument("--skip-verify-reason", default="", metavar="TEXT",
+                   help="why verification is skipped (goes into the log)")
     p.set_defaults(handler=cmd_serve)
 
     tok = sub.add_parser("token", help="issue or revoke access tokens")
@@ -80,10 +85,20 @@ def register(sub: Any) -> None:
 
     lg = sub.add_parser("log", help="verify, checkpoint and export an event log")
     lsub = lg.add_subparsers(dest="log_cmd", required=True)
-    lv = lsub.add_parser("verify", help="check the hash chain; exit 1 at the first bad seq")
+    lv = lsub.add_parser(
+        "verify", help="check the hash chain and the signed heads (exit 1: chain broken at "
+        "seq N; 3: the log does not extend a signed head or --head; 2: not a log / bad usage)")
     lv.add_argument("db")
     lv.add_argument("--head", help="SEQ:HASH checkpoint the log must still extend")
+    lv.add_argument("--key", metavar="PUBKEY_FILE_OR_FINGERPRINT",
+                    help="the signing key handed over out of band (PEM file from `log key`, or "
+                    "its SHA-256 fingerprint): every signed head must be signed by it")
     lv.set_defaults(handler=cmd_log_verify)
+    lk = lsub.add_parser("key", help="print the log signing key's public key (PEM) and "
+                         "fingerprint; creates the key (0600) on first use")
+    _add_data(lk)
+    lk.add_argument("--out", help="also write the PEM public key to this file")
+    lk.set_defaults(handler=cmd_log_key)
     lh = lsub.add_parser("head", help="print the checkpoint SEQ:HASH")
     lh.add_argument("db")
     lh.set_defaults(handler=cmd_log_head)
@@ -130,14 +145,18 @@ def _bench(name: str, args: argparse.Namespace) -> int:
 # -- serve --------------------------------------------------------------------------------------
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from hub.eventlog import VerifySkip
     from hub.runtime import ServeOptions, serve
 
+    if args.skip_verify_reason and not args.skip_verify:
+        raise CliError("--skip-verify-reason goes with --skip-verify")
     opts = ServeOptions(
         data=Path(args.data), host=args.host, port=args.port,
         roster=args.roster, tls_cert=args.tls_cert, tls_key=args.tls_key,
         insecure=args.insecure, allow_origins=set(args.allow_origin),
         ice_hosts=list(args.ice_host), synchronous=args.synchronous,
         print_tokens=args.print_tokens, record=args.record, media_config=args.media_config,
+        skip_verify=VerifySkip(args.skip_verify_reason) if args.skip_verify else None,
     )
     return _run_until_signal(serve(opts))
 
@@ -253,21 +272,63 @@ def cmd_watch(args: argparse.Namespace) -> int:
 # -- log ----------------------------------------------------------------------------------------
 
 def cmd_log_verify(args: argparse.Namespace) -> int:
-    from hub.logformat import ChainError, Head, LogFormatError, verify_file
+    import datetime as dt
+
+    from hub.checkpoint import CheckpointError, KeyFileError, KeyPin, heads_path, verify_log
+    from hub.logformat import ChainError, Head, HeadMismatchError, LogFormatError
 
     try:
         head = Head.parse(args.head) if args.head else None
-    except ValueError as exc:
+        pin = KeyPin.parse(args.key) if args.key else None
+    except (ValueError, KeyFileError) as exc:
         raise CliError(str(exc)) from exc
     try:
-        got = verify_file(args.db, head)
+        verdict = verify_log(args.db, key=pin, head=head)
     except LogFormatError as exc:
         raise CliError(str(exc)) from exc
+    except HeadMismatchError as exc:
+        print(f"FAILED: {exc}", file=sys.stderr)
+        print(f"first bad seq: {exc.seq}")
+        return 3
     except ChainError as exc:
         print(f"FAILED: {exc}", file=sys.stderr)
         print(f"first bad seq: {exc.seq}")
         return 1
-    print(f"OK: {got.seq} events, head {got}")
+    except CheckpointError as exc:
+        print(f"FAILED: signed heads cannot be trusted: {exc}", file=sys.stderr)
+        return 3
+    print(f"OK: {verdict.head.seq} events, head {verdict.head}")
+    latest = verdict.latest
+    if latest is None:
+        print(f"no signed heads ({heads_path(args.db)} is missing or empty): only the chain "
+              "was checked")
+    else:
+        when = dt.datetime.fromtimestamp(latest.ts_us / 1e6, tz=dt.UTC).isoformat(
+            timespec="seconds")
+        print(f"signed head {latest.head} ({latest.reason}, {when}) is extended; "
+              f"{verdict.heads_checked} signed head(s) checked")
+        print(f"key fingerprint {latest.key_fingerprint} "
+              + ("(pinned with --key)" if verdict.key_pinned else
+                 "(not pinned: compare it with the one handed over, or pass --key)"))
+    if verdict.torn_tail:
+        print("note: the heads file ends in a partial line (a crash while signing); ignored")
+    if head is not None:
+        print(f"extends --head {head}")
+    return 0
+
+
+def cmd_log_key(args: argparse.Namespace) -> int:
+    from hub.checkpoint import HeadSigner, KeyFileError
+
+    try:
+        signer = HeadSigner.load_or_create(Path(args.data))
+    except (KeyFileError, OSError) as exc:
+        raise CliError(f"{args.data}: {exc}") from exc
+    pem = signer.public_key_pem()
+    if args.out:
+        Path(args.out).write_text(pem, encoding="ascii")
+    print(pem, end="")
+    print(f"# fingerprint: sha256:{signer.fingerprint()}")
     return 0
 
 

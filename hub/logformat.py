@@ -7,10 +7,15 @@ scoring can read and verify a log without pulling in the hub's server or media c
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
+import shutil
 import sqlite3
-from collections.abc import Iterator, Mapping
+import tempfile
+import weakref
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -123,9 +128,31 @@ class ChainError(Exception):
     """The hash chain does not verify; `seq` is the first event that is wrong or missing."""
 
     def __init__(self, seq: int, reason: str) -> None:
-        super().__init__(f"chain broken at seq {seq}: {reason}")
+        super().__init__(self._message(seq, reason))
         self.seq = seq
         self.reason = reason
+
+    @staticmethod
+    def _message(seq: int, reason: str) -> str:
+        return f"chain broken at seq {seq}: {reason}"
+
+
+class HeadMismatchError(ChainError):
+    """The chain holds, but the log does not extend a checkpoint it must extend.
+
+    `truncated`: the log ends before `head.seq` (its tail was cut); otherwise the event at
+    `head.seq` has another hash (a different history). `seq` is the first seq that is wrong or
+    missing, as for ChainError.
+    """
+
+    def __init__(self, seq: int, reason: str, head: Head, *, truncated: bool) -> None:
+        self.head = head
+        self.truncated = truncated
+        super().__init__(seq, reason)
+
+    @staticmethod
+    def _message(seq: int, reason: str) -> str:
+        return f"log does not extend the checkpoint (at seq {seq}): {reason}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,14 +189,23 @@ class Record:
 
 
 def create(path: str | Path, synchronous: str = "FULL") -> sqlite3.Connection:
-    """Open (creating if needed) a writable log in WAL mode with the append-only triggers."""
+    """Open (creating if needed) a writable log in WAL mode with the append-only triggers.
+
+    An existing log is opened without writing to it (so it opens on a full disk too).
+    """
     conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute(f"PRAGMA synchronous={synchronous}")
-    conn.executescript(SCHEMA)
-    conn.execute(
-        "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-    )
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={synchronous}")
+        exists = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'events'").fetchone()
+        if exists is None:
+            conn.executescript(SCHEMA)
+            conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
+                         (str(SCHEMA_VERSION),))
+    except BaseException:
+        conn.close()
+        raise
     return conn
 
 
@@ -179,13 +215,10 @@ def stored_head(conn: sqlite3.Connection) -> Head:
     return Head(0, GENESIS_HASH) if row is None else Head(row[0], row[1])
 
 
-def append_batch(
-    conn: sqlite3.Connection, head: Head, records: list[Record]
-) -> tuple[list[Event], Head]:
-    """Chain `records` after `head` and commit them in one transaction; return the events.
-
-    All or nothing: on any error the transaction is rolled back and nothing is stored.
-    """
+def chain_records(
+    head: Head, records: Sequence[Record]
+) -> tuple[list[Event], list[tuple[Any, ...]], Head]:
+    """Number and hash `records` after `head`: the events, their rows, and the new head."""
     events: list[Event] = []
     rows: list[tuple[Any, ...]] = []
     seq, prev = head.seq, head.hash
@@ -199,26 +232,114 @@ def append_batch(
         events.append(Event(seq, r.ts_us, r.mono_ns, r.op, r.op_kind, r.role, r.dept, r.kind,
                             r.payload, prev, h))
         prev = h
+    return events, rows, Head(seq, prev)
+
+
+def commit_rows(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Insert chained rows in one transaction. All or nothing: on any error the transaction
+    is rolled back (if SQLite has not already done so) and the error re-raised."""
     conn.execute("BEGIN IMMEDIATE")
     try:
         conn.executemany(f"INSERT INTO events ({COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        rollback(conn)
         raise
-    return events, Head(seq, prev)
+
+
+def append_batch(
+    conn: sqlite3.Connection, head: Head, records: list[Record]
+) -> tuple[list[Event], Head]:
+    """Chain `records` after `head` and commit them in one transaction; return the events.
+
+    All or nothing: on any error the transaction is rolled back and nothing is stored.
+    """
+    events, rows, new_head = chain_records(head, records)
+    commit_rows(conn, rows)
+    return events, new_head
+
+
+def rollback(conn: sqlite3.Connection) -> None:
+    """Roll back the open transaction, if SQLite has not already done so (it does on
+    SQLITE_FULL and some I/O errors). Never raises over the error that caused the rollback."""
+    if conn.in_transaction:
+        # the caller re-raises the original error and re-reads what was stored
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
 
 
 def open_readonly(path: str | Path) -> sqlite3.Connection:
-    """Open a log file read-only; raise LogFormatError if it is missing or not a log."""
+    """Open a log file read-only, also on read-only media; raise LogFormatError if it is
+    missing or not a log.
+
+    SQLite's `mode=ro` needs to create the `-shm` file of a WAL log, so it fails in a folder
+    nobody may write. Then: with no `-wal` file (a log closed cleanly) the file is opened
+    `immutable=1`; with a `-wal` file (committed events not yet checkpointed), the log and its
+    WAL are copied to a private temporary folder and read there, so no committed event is
+    missed (`immutable=1` would silently ignore the WAL). The copy is removed when the
+    connection is garbage-collected or the process ends.
+    """
     p = Path(path)
     if not p.is_file():
         raise LogFormatError(f"{p}: no such log file")
-    conn = sqlite3.connect(f"file:{p}?mode=ro", uri=True)
+    try:
+        return _probe(sqlite3.connect(f"file:{_uri_path(p)}?mode=ro", uri=True), p)
+    except _CannotOpen as exc:
+        if _writable(p):
+            raise LogFormatError(f"{p}: cannot open read-only ({exc.error})") from exc.error
+    wal = Path(f"{p}-wal")
+    try:
+        if not wal.exists() or wal.stat().st_size == 0:
+            return _probe(sqlite3.connect(f"file:{_uri_path(p)}?immutable=1", uri=True), p)
+        tmp = tempfile.mkdtemp(prefix="commandhub-log-")
+        copy = Path(tmp) / p.name
+        try:
+            shutil.copyfile(p, copy)
+            shutil.copyfile(wal, f"{copy}-wal")
+        except OSError as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise LogFormatError(f"{p}: in a read-only folder with a WAL file, and the copy "
+                                 f"to {tmp} failed: {exc}") from exc
+        conn = sqlite3.connect(f"file:{_uri_path(copy)}?mode=ro", uri=True,
+                               factory=_CopyConnection)
+        weakref.finalize(conn, shutil.rmtree, tmp, True)
+        return _probe(conn, p)
+    except _CannotOpen as exc:
+        raise LogFormatError(f"{p}: cannot open read-only ({exc.error})") from exc.error
+
+
+class _CopyConnection(sqlite3.Connection):
+    """A connection to a private copy of a log (a subclass, so it can carry a finalizer)."""
+
+
+class _CannotOpen(Exception):
+    def __init__(self, error: sqlite3.Error) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _uri_path(p: Path) -> str:
+    return str(p.resolve()).replace("%", "%25").replace("?", "%3f").replace("#", "%23")
+
+
+def _writable(p: Path) -> bool:
+    """Could SQLite create the log's -shm file beside it (folder writable, not a read-only mount)?"""
+    folder = p.resolve().parent
+    try:
+        return os.access(folder, os.W_OK) and not os.statvfs(folder).f_flag & os.ST_RDONLY
+    except OSError:
+        return False
+
+
+def _probe(conn: sqlite3.Connection, p: Path) -> sqlite3.Connection:
+    """`conn` if it reads an events table; _CannotOpen if SQLite could not open the file."""
     try:
         conn.execute("SELECT seq FROM events LIMIT 1")
     except sqlite3.DatabaseError as exc:
         conn.close()
+        name = getattr(exc, "sqlite_errorname", "")
+        if name.startswith(("SQLITE_CANTOPEN", "SQLITE_READONLY")):
+            raise _CannotOpen(exc) from exc
         raise LogFormatError(f"{p}: not a CommandHub event log ({exc})") from exc
     return conn
 
@@ -232,39 +353,61 @@ def iter_rows(
         yield from rows
 
 
-def verify_rows(rows: Iterator[tuple[Any, ...]], head: Head | None = None) -> Head:
+def verify_rows(rows: Iterable[tuple[Any, ...]], head: Head | None = None, *,
+                start: Head | None = None, checkpoints: Sequence[Head] = ()) -> Head:
     """Check seq continuity, prev_hash links and every hash; return the head.
 
-    With `head`, also check that the log still extends that checkpoint (catches a
-    truncated tail). Raise ChainError naming the first bad seq.
+    `start`: the rows begin with event `start.seq`, a checkpoint verified earlier: its stored
+    prev_hash is taken as given, its content must still hash to `start.hash`. Default: the
+    rows begin at seq 1 after the genesis hash.
+    `head` and `checkpoints`: the log must reach each and have its hash there (catches a cut
+    tail or a rewritten history; raises HeadMismatchError). Raise ChainError naming the
+    first bad seq.
     """
+    wanted = {c.seq: c for c in ([head] if head is not None else []) + list(checkpoints)
+              if c.seq > 0}
+    first = start is not None and start.seq > 0
     prev = GENESIS_HASH
-    expected_seq = 1
-    head_seen = head is None
+    expected_seq = start.seq if start is not None and first else 1
     for seq, ts_us, mono_ns, op, op_kind, role, dept, kind, payload, prev_hash, h in rows:
         if seq != expected_seq:
             raise ChainError(expected_seq, f"missing (next stored seq is {seq})")
+        if first:
+            assert start is not None
+            prev, first = prev_hash, False
+            if h != start.hash:
+                raise HeadMismatchError(seq, f"hash differs from the checkpoint {start}", start,
+                                        truncated=False)
         if prev_hash != prev:
             raise ChainError(seq, "prev_hash does not match the previous event's hash")
         want = event_hash(prev, seq, ts_us, mono_ns, op, op_kind, role, dept, kind, payload)
         if want != h:
             raise ChainError(seq, "content does not match its hash (edited or reordered)")
-        if head is not None and seq == head.seq:
-            if h != head.hash:
-                raise ChainError(seq, "hash differs from the given head checkpoint")
-            head_seen = True
+        cp = wanted.get(seq)
+        if cp is not None and h != cp.hash:
+            raise HeadMismatchError(seq, f"hash differs from the checkpoint {cp}", cp,
+                                    truncated=False)
         prev = h
         expected_seq += 1
-    if not head_seen and head is not None:
-        raise ChainError(expected_seq, f"log ends before the given head seq {head.seq} (truncated)")
-    return Head(expected_seq - 1, prev)
+    if first:
+        assert start is not None
+        raise HeadMismatchError(start.seq, f"log ends before the checkpoint seq {start.seq} "
+                                "(truncated)", start, truncated=True)
+    last = expected_seq - 1
+    beyond = [c for c in wanted.values() if c.seq > last]
+    if beyond:
+        cp = max(beyond, key=lambda c: c.seq)
+        raise HeadMismatchError(last + 1, f"log ends at seq {last}, before the checkpoint seq "
+                                f"{cp.seq} (truncated)", cp, truncated=True)
+    return Head(last, prev)
 
 
-def verify_file(path: str | Path, head: Head | None = None) -> Head:
+def verify_file(path: str | Path, head: Head | None = None, *,
+                checkpoints: Sequence[Head] = ()) -> Head:
     """Verify a log file's whole chain; return its head or raise ChainError/LogFormatError."""
     conn = open_readonly(path)
     try:
-        return verify_rows(iter_rows(conn), head)
+        return verify_rows(iter_rows(conn), head, checkpoints=checkpoints)
     finally:
         conn.close()
 

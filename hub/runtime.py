@@ -12,6 +12,7 @@ from aiohttp import web
 from hub.auth import TokenAuthority, load_secret
 from hub.cli import CliError
 from hub.clock import SystemClock
+from hub.eventlog import EventLogError, VerifySkip
 from hub.roster import RosterError, load_roster
 from hub.server import create_app, is_loopback
 from hub.service import Hub
@@ -33,6 +34,7 @@ class ServeOptions:
     print_tokens: bool = False
     record: bool = True  # record every feed and the wall (DATA/recordings)
     media_config: str | None = None  # health/wall/record/ingest settings (default DATA/media.yaml)
+    skip_verify: VerifySkip | None = None  # start without verifying the log (logged)
 
 
 class RunningHub:
@@ -60,7 +62,11 @@ async def start_hub(opts: ServeOptions) -> RunningHub:
     authority = TokenAuthority(load_secret(opts.data), set(roster.ids))
     hub = Hub(roster, opts.data, SystemClock(), authority=authority,
               synchronous=opts.synchronous)
-    await hub.start()
+    try:
+        await hub.start(skip_verify=opts.skip_verify)
+    except EventLogError as exc:
+        await hub.log.close()
+        raise CliError(str(exc), getattr(exc, "exit_code", 2)) from exc
     app = create_app(hub, allowed_origins=opts.allow_origins)
     from hub.wiring import attach_extensions
 

@@ -100,7 +100,14 @@ async def errors_middleware(
         return json_error(409 if exc.code in ("invalid_transition", "operation_running") else 400,
                           exc.code, str(exc))
     except EventLogError as exc:
-        return json_error(503, "log_unavailable", str(exc))
+        return web.json_response(log_error_body(exc), status=503)
+
+
+def log_error_body(exc: EventLogError) -> dict[str, Any]:
+    """`log_unavailable` with the cause (disk_full, io_error, ...) when the log knows it."""
+    body = error_body("log_unavailable", str(exc))
+    body["error"]["cause"] = getattr(exc, "cause", "error")
+    return body
 
 
 async def ws_handler(request: web.Request) -> web.StreamResponse:
@@ -141,7 +148,12 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
     wtask = asyncio.create_task(writer())
     reason = "closed"
     try:
-        await hub.session_opened(session)
+        try:
+            await hub.session_opened(session)
+        except EventLogError as exc:  # presence.online could not be logged: say why, then close
+            await ws.send_json({"v": 1, "type": "error", "re": None, **log_error_body(exc)["error"]})
+            await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"log_unavailable")
+            return ws
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:
                 await _on_text(hub, session, msg.data)
@@ -211,7 +223,7 @@ async def _on_text(hub: Hub, s: Session, data: str) -> None:
         s.send(_error(exc.code, str(exc), mid))
         return
     except EventLogError as exc:
-        s.send(_error("log_unavailable", str(exc), mid))
+        s.send({**_error("log_unavailable", str(exc), mid), "cause": getattr(exc, "cause", "error")})
         return
     s.send({"v": 1, "type": "ack", "re": mid, "for": msg.get("type"), **result})
 
@@ -309,8 +321,13 @@ async def metrics_handler(request: web.Request) -> web.Response:
 
 
 async def health_handler(request: web.Request) -> web.Response:
+    """200 `{"ok": true, ...}` while the log commits; 503 `{"ok": false, "log": {"ok": false,
+    "cause": ...}}` while it cannot (back to 200 once a commit or the log's probe succeeds)."""
     hub = request.app[HUB_KEY]
-    return web.json_response({"ok": True, "head": hub.log.head.seq})
+    health = hub.log.health()
+    body = {"ok": health.ok, "head": hub.log.head.seq,
+            "log": health.to_dict(hub.log.wal_bytes())}
+    return web.json_response(body, status=200 if health.ok else 503)
 
 
 def page_handler(name: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:

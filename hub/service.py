@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from hub.auth import Principal, Revocations, Role, TokenAuthority
+from hub.checkpoint import HeadSigner
 from hub.clock import Clock
 from hub.commands import LEVELS, Command, normalise_issue
-from hub.eventlog import HUB, Actor, EventLog
+from hub.eventlog import HUB, Actor, EventLog, EventLogError, VerifySkip
 from hub.logformat import Event, Record
 from hub.ratelimit import TokenBucket
 from hub.roster import Roster
@@ -81,7 +82,9 @@ class Hub:
         self.clock = clock
         self.authority = authority
         self.config = config or HubConfig()
-        self.log = EventLog(data_dir / "events.db", clock, synchronous=synchronous)
+        self.log = EventLog(data_dir / "events.db", clock, synchronous=synchronous,
+                            signer=HeadSigner.load_or_create(data_dir))
+        self.log.context = lambda: (self.state.op_id, self.state.op_kind)
         self.revocations = Revocations(data_dir)
         self.state = HubState()
         self.sessions: dict[str, Session] = {}
@@ -99,8 +102,10 @@ class Hub:
 
     # -- life cycle ------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        self.log.open()
+    async def start(self, *, skip_verify: VerifySkip | None = None) -> None:
+        """Open (and verify) the log, replay it, log `hub.started`. LogVerificationError if the
+        log does not verify from its latest signed head (`skip_verify` overrides, logged)."""
+        self.log.open(skip_verify=skip_verify)
         self.log.on_commit = self._on_commit
         await asyncio.get_running_loop().run_in_executor(None, self._replay)
         # The replayed history lives as long as the process: keep the collector from
@@ -115,9 +120,14 @@ class Hub:
             records.append(self._record("presence.offline", {"conn": None, "reason": "hub_restart",
                                                             "online_s": None},
                                         Actor(role, dept or None)))
+        startup = self.log.startup
+        assert startup is not None
         records.append(self._record("hub.started", {
             "version": VERSION, "roster_sha256": self.roster.sha256,
-            "departments": self.roster.ids}, HUB))
+            "departments": self.roster.ids, "log": startup.payload()}, HUB))
+        skipped = startup.skipped_payload()
+        if skipped is not None:
+            records.append(self._record("log.verify_skipped", skipped, HUB))
         await self.log.submit(records)
         self._tasks.append(asyncio.create_task(self._ticker(), name="hub-ticker"))
 
@@ -578,6 +588,8 @@ class Hub:
                     await self.enforce_tokens()
             except asyncio.CancelledError:
                 raise
+            except EventLogError:
+                pass  # the log reports its own failures (once per cause, /healthz)
             except Exception as exc:  # keep the ticker alive; the failure is visible
                 print(f"commandhub: ticker error: {exc!r}", flush=True)
 

@@ -99,7 +99,7 @@ def test_truncated_tail_is_found_against_a_head(tmp_path: Path) -> None:
         verify_file(db, head)
     assert exc.value.seq == 16
     r = commandhub("log", "verify", str(db), "--head", str(head))
-    assert r.returncode == 1 and "truncated" in r.stderr
+    assert r.returncode == 3 and "truncated" in r.stderr
 
 
 def test_rewritten_tail_is_found_against_a_head(tmp_path: Path) -> None:
