@@ -25,6 +25,7 @@ from typing import Any
 from aiohttp import web
 
 from hub.auth import Role
+from hub.body import BodyError, read_body
 from hub.eventlog import HUB
 from hub.server import authenticate, json_error
 from hub.service import Hub, HubError
@@ -58,11 +59,10 @@ async def snapshot_upload(request: web.Request) -> web.Response:
     ctype = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
     if ctype != "image/jpeg":
         return json_error(415, "bad_request", "Content-Type: image/jpeg")
-    if request.content_length is not None and request.content_length > MAX_SNAPSHOT:
-        return json_error(413, "too_large", f"a snapshot is at most {MAX_SNAPSHOT} bytes")
-    data = await request.content.read(MAX_SNAPSHOT + 1)
-    if len(data) > MAX_SNAPSHOT:
-        return json_error(413, "too_large", f"a snapshot is at most {MAX_SNAPSHOT} bytes")
+    try:
+        data = await read_body(request, MAX_SNAPSHOT)
+    except BodyError as exc:
+        return json_error(exc.status, exc.code, f"snapshot: {exc}")
     if not data.startswith(b"\xff\xd8\xff"):
         raise HubError("bad_request", "body is not a JPEG image")
     command_id = request.query.get("command_id") or None

@@ -17,6 +17,7 @@ from aiortc.mediastreams import MediaStreamTrack
 
 from hub import forward, router
 from hub.auth import Principal
+from hub.body import BodyError, read_body
 from hub.ice import IceConfig
 from hub.server import authenticate
 from hub.service import Hub
@@ -96,9 +97,10 @@ class WhipEndpoints:
             self._check_target(kind, target, principal)
             if request.content_type != SDP_TYPE:
                 raise WhipError(415, "unsupported_media_type", f"Content-Type must be {SDP_TYPE}")
-            raw = await request.content.read(MAX_SDP + 1)
-            if len(raw) > MAX_SDP:
-                raise WhipError(413, "too_large", "SDP too large")
+            try:
+                raw = await read_body(request, MAX_SDP)
+            except BodyError as exc:
+                raise WhipError(exc.status, exc.code, f"SDP offer: {exc}") from exc
             try:
                 offer = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
