@@ -380,18 +380,25 @@ def cmd_log_export(args: argparse.Namespace) -> int:
 # -- tls ----------------------------------------------------------------------------------------
 
 def cmd_tls_self_signed(args: argparse.Namespace) -> int:
-    from hub.tls import make_self_signed
+    from hub.tls import TlsError, constraints_text, fingerprint, make_self_signed
 
-    cert, key = make_self_signed(args.host, Path(args.out), days=args.days)
-    print(f"certificate: {cert}\nprivate key: {key} (mode 0600)")
-    print("Serve with: commandhub serve --host 0.0.0.0 "
-          f"--tls-cert {cert} --tls-key {key}")
-    print("Trust it on each department's machine: import the certificate into the browser's "
-          "or system's trusted roots (Debian: copy to /usr/local/share/ca-certificates/"
-          "commandhub.crt and run update-ca-certificates; Chrome/Edge: Settings > Privacy > "
-          "Manage certificates > Authorities > Import). Check the SHA-256 fingerprint below "
-          "matches on both ends:")
-    from hub.tls import fingerprint
-
-    print(fingerprint(cert))
+    try:
+        files = make_self_signed(args.host, Path(args.out), days=args.days)
+    except (TlsError, OSError) as exc:
+        raise CliError(str(exc)) from exc
+    print(f"CA certificate:  {files.ca}   <- the ONLY file clients trust")
+    print(f"hub certificate: {files.cert} (the hub's own, with the CA appended)")
+    print(f"hub private key: {files.key} (mode 0600; keep it on the hub)")
+    print(f"\nServe with: commandhub serve --host 0.0.0.0 --tls-cert {files.cert} "
+          f"--tls-key {files.key}")
+    print(f"\nTrust exactly {files.ca.name} on each department's machine, as a certificate "
+          "authority:\n  Debian/Ubuntu: cp " f"{files.ca} /usr/local/share/ca-certificates/"
+          "commandhub-ca.crt && update-ca-certificates\n  Chrome/Edge: Settings > Privacy > "
+          f"Manage certificates > Authorities > Import {files.ca.name}\n  Firefox: Settings > "
+          f"Certificates > View Certificates > Authorities > Import {files.ca.name}")
+    print(f"It can vouch only for: {constraints_text(files.ca)} (X.509 name constraints), and "
+          "its private key was never written to disk, so no other certificate can be issued "
+          "under it. Do not trust hub-cert.pem or hub-key.pem. Running this again makes a new "
+          "CA (trust the new one, remove the old one).")
+    print(f"\nCheck on both ends that the CA's SHA-256 fingerprint is:\n{fingerprint(files.ca)}")
     return 0

@@ -89,7 +89,7 @@ async def test_serve_over_tls(tmp_path: Path) -> None:
     proc = start_hub_process(tmp_path / "data", port, "--tls-cert", str(cert), "--tls-key",
                              str(key))
     try:
-        ctx = ssl.create_default_context(cafile=str(cert))
+        ctx = ssl.create_default_context(cafile=str(tmp_path / "hub-ca.pem"))
         await wait_http(f"https://127.0.0.1:{port}", ssl_context=ctx)
         token = (await run_cli("token", "issue", "--data", str(tmp_path / "data"), "--role",
                                "commander"))[1].strip()
@@ -97,7 +97,7 @@ async def test_serve_over_tls(tmp_path: Path) -> None:
             assert (await c.request("ping"))["hub_time_us"] > 0  # WSS works
         assert server_context(cert, key).minimum_version == ssl.TLSVersion.TLSv1_2
         old = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        old.load_verify_locations(str(cert))
+        old.load_verify_locations(str(tmp_path / "hub-ca.pem"))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # TLS 1.1 on purpose
             old.maximum_version = ssl.TLSVersion.TLSv1_1
