@@ -19,13 +19,14 @@ from hub.eventlog import HUB
 from hub.forward import EncodedPacket
 from hub.ice import IceConfig
 from hub.logformat import Event
+from hub.redact import CredentialStore, redact_url
 from hub.server import STATE_EXTRAS_KEY, authenticate
 from hub.service import Hub
 from hub.tap import FeedTap
 from hub.videohub import ExternalSource, VideoHub
 from media.frames import to_bgr
 from media.health import LOST, RESOLUTION, RESTORED, HealthConfig, HealthConfigError, HealthEvent
-from media.ingest import Ingest, IngestConfig, StreamInfo, redact_url
+from media.ingest import Ingest, IngestConfig, StreamInfo
 from media.monitor import FeedMonitor
 from media.record import FrameEncoder, MediaError, MediaWriteError, Segment, SegmentRecorder, write_snapshot
 from media.wall import VideoWall, WallError
@@ -124,6 +125,7 @@ class MediaWiring:
         self.recorders: dict[str, SegmentRecorder] = {}
         self.ingests: dict[str, Ingest] = {}
         self._ingest_sources: dict[str, ExternalSource] = {}
+        self.credentials = CredentialStore(hub.data_dir)  # the only copy of camera passwords
         self.wall: VideoWall | None = None
         if options.wall:
             names = {d.id: d.name_zh for d in hub.roster.departments}
@@ -380,6 +382,8 @@ class MediaWiring:
 
     async def start_ingest(self, dept: str, url: str, by: str = "api") -> None:
         """Ingest `url` as `dept`'s feed (replacing an earlier ingest of that department)."""
+        url = self.credentials.resolve(dept, url)  # a redacted URL given back: the stored one
+        self.credentials.remember(dept, url)
         if dept in self.ingests:
             await self.stop_ingest(dept, "replaced")
         ingest = Ingest(dept, url, config=self.options.ingest,

@@ -11,11 +11,12 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import av
 
 from hub.forward import EncodedPacket, is_keyframe
+from hub.redact import redact_text, redact_url, url_secrets
 
 RTP_CLOCK = 90000
 PASSTHROUGH = {"h264": "H264", "vp8": "VP8"}
@@ -76,19 +77,6 @@ class StreamInfo:
     def payload(self) -> dict[str, Any]:
         return {"url": redact_url(self.url), "codec": self.codec, "source_codec": self.source_codec,
                 "passthrough": self.passthrough, "width": self.width, "height": self.height}
-
-
-def redact_url(url: str) -> str:
-    """`url` without user:password (for the log and the console)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<bad url>"
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def is_file_url(url: str) -> bool:
@@ -181,7 +169,7 @@ class Ingest:
                     await self._loop.run_in_executor(self._executor, self._session)
                     reason = "end of stream"
                 except IngestError as exc:
-                    reason = str(exc)
+                    reason = redact_text(str(exc), url_secrets(self.url))  # FFmpeg quotes URLs
                 except RuntimeError:  # executor shut down by stop()
                     break
                 self.connected = False

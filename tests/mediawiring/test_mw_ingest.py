@@ -108,7 +108,7 @@ async def test_failing_url_is_retried_with_bounded_backoff(media_hub: Any, tmp_p
 def test_backoff_doubles_up_to_the_cap_and_urls_are_redacted() -> None:
     cfg = IngestConfig(backoff_initial_s=1.0, backoff_max_s=30.0)
     assert [cfg.backoff(n) for n in (1, 2, 3, 5, 6, 100)] == [1.0, 2.0, 4.0, 16.0, 30.0, 30.0]
-    assert redact_url("rtsp://admin:secret@10.0.0.5:554/live") == "rtsp://10.0.0.5:554/live"
+    assert redact_url("rtsp://admin:secret@10.0.0.5:554/live") == "rtsp://admin:***@10.0.0.5:554/live"
     with pytest.raises(ValueError):
         IngestConfig(backoff_initial_s=0)
 
