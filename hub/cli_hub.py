@@ -214,7 +214,8 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
         except (jwt.PyJWTError, KeyError) as exc:
             raise CliError(f"not a token: {exc}") from exc
     Revocations(Path(args.data)).add(value)
-    print(f"revoked {value}; live sessions using it close within a second or two")
+    print(f"revoked {value}; the running hub ends its WebSocket, WHIP and WHEP sessions within "
+          "2 s and logs token.revoked (by: cli); a stopped hub does so when it starts")
     return 0
 
 

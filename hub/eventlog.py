@@ -614,6 +614,17 @@ class EventLog:
         return [Event.from_row(r) for r in rows]
 
 
+    def of_kind(self, kind: str) -> list[Event]:
+        """Every committed event of one kind, oldest first (a full scan: for start-up use)."""
+        conn = sqlite3.connect(str(self.path))  # its own connection: safe from any thread
+        try:
+            rows = conn.execute(f"SELECT {COLUMNS} FROM events WHERE kind = ? ORDER BY seq",
+                                (kind,)).fetchall()
+        finally:
+            conn.close()
+        return [Event.from_row(r) for r in rows]
+
+
 class _Diverged(Exception):
     """The stored tail is not where this writer left it."""
 

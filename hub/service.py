@@ -14,7 +14,7 @@ import itertools
 import json
 import re
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -97,6 +97,9 @@ class Hub:
         self._overdue_inflight: set[tuple[str, str, str]] = set()
         self.extra_handlers: dict[str, Callable[[Session, dict[str, Any]], Any]] = {}
         self.on_session_closed: list[Callable[[Session, str], Any]] = []
+        # Run after every token check (revocation, expiry): WHIP/WHEP end their sessions.
+        self.token_watchers: list[Callable[[], Awaitable[None]]] = []
+        self._revocations_logged: set[str] | None = None  # jtis with a token.revoked event
         # Called with every committed batch, in seq order, after the state is updated.
         self.listeners: list[Callable[[list[Event]], None]] = []
 
@@ -569,8 +572,12 @@ class Hub:
         jti = msg.get("jti")
         if not isinstance(jti, str) or not re.fullmatch(r"[0-9a-f]{32}", jti):
             raise HubError("bad_request", "jti: a token id (32 hex digits)")
+        logged = await self._logged_revocations()
+        if jti in self.revocations and jti in logged:
+            return {"already_revoked": True}
+        logged.add(jti)  # before the file changes, so the file watcher does not log it as cli
         self.revocations.add(jti)
-        ev = await self.emit("token.revoked", {"jti": jti}, s.actor)
+        ev = await self.emit("token.revoked", {"jti": jti, "by": "request"}, s.actor)
         await self.enforce_tokens()
         return {"seq": ev.seq}
 
@@ -629,17 +636,42 @@ class Hub:
             return "system"
         return op.split("-", 1)[0] if op.split("-", 1)[0] in ("drill", "incident") else "system"
 
+    def token_problem(self, principal: Principal) -> str | None:
+        """Why a token no longer holds (`revoked`, `expired`, `wrong_operation`), or None."""
+        if principal.jti in self.revocations:
+            return "revoked"
+        if principal.exp <= self.clock.wall_us() // 1_000_000:
+            return "expired"
+        if principal.operation not in ("*", self.state.op_id):
+            return "wrong_operation"
+        return None
+
     async def enforce_tokens(self) -> None:
-        """Close sessions whose token was revoked or has expired."""
+        """Close every session (WS here, WHIP/WHEP through `token_watchers`) whose token was
+        revoked, has expired or is for another operation; log revocations made with the CLI
+        (DATA/revoked.txt) as `token.revoked` with `by: cli`."""
         self.revocations.refresh()
-        now = self.clock.wall_us() // 1_000_000
+        logged = await self._logged_revocations()
+        new = [jti for jti in self.revocations if jti not in logged]
+        if new:
+            logged.update(new)
+            await self.log.submit([self._record("token.revoked", {"jti": jti, "by": "cli"}, HUB)
+                                   for jti in new])
         for s in list(self.sessions.values()):
-            if s.principal.jti in self.revocations:
-                s.close("token revoked")
-                await self.session_closed(s, "revoked")
-            elif s.principal.exp <= now:
-                s.close("token expired")
-                await self.session_closed(s, "expired")
+            problem = self.token_problem(s.principal)
+            if problem is not None:
+                s.close(f"token {problem.replace('_', ' ')}")
+                await self.session_closed(s, problem)
+        for watcher in self.token_watchers:
+            await watcher()
+
+    async def _logged_revocations(self) -> set[str]:
+        """Token ids the log already has a `token.revoked` for (read from the log once)."""
+        if self._revocations_logged is None:
+            events = await asyncio.get_running_loop().run_in_executor(
+                None, self.log.of_kind, "token.revoked")
+            self._revocations_logged = {str(e.payload.get("jti")) for e in events}
+        return self._revocations_logged
 
     def _close_wrong_operation(self) -> None:
         op = self.state.op_id

@@ -16,8 +16,9 @@ from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamTrack
 
 from hub import forward, router
-from hub.auth import Principal
+from hub.auth import Principal, Role
 from hub.body import BodyError, read_body
+from hub.eventlog import HUB, Actor, EventLogError
 from hub.ice import IceConfig
 from hub.server import authenticate
 from hub.service import Hub
@@ -54,6 +55,7 @@ class _Session:
 
     kind: str  # "whip" or "whep"
     target: str
+    principal: Principal | None = None  # the token that opened it; its revocation ends it
     pid: str = ""
     pc: RTCPeerConnection | None = None
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
@@ -76,6 +78,8 @@ class WhipEndpoints:
         self.sessions: dict[str, _Session] = {}
         self._relay: MediaRelay | None = None
         self._wall_track: WallTrack | None = None
+        self._log_tasks: set[asyncio.Task[Any]] = set()
+        hub.token_watchers.append(self.enforce_tokens)
 
     def add_routes(self, app: web.Application) -> None:
         for kind in ("whip", "whep"):
@@ -94,7 +98,8 @@ class WhipEndpoints:
                 raise WhipError(405, "method_not_allowed", f"{request.method} not allowed here")
             principal = await authenticate(request)
             target = request.match_info["target"]
-            self._check_target(kind, target, principal)
+            takeover = request.query.get("takeover", "") in ("1", "true")
+            self._check_target(kind, target, principal, takeover)
             if request.content_type != SDP_TYPE:
                 raise WhipError(415, "unsupported_media_type", f"Content-Type must be {SDP_TYPE}")
             try:
@@ -115,6 +120,11 @@ class WhipEndpoints:
                 answer = await self._view(sid, target, offer)
         except WhipError as exc:
             return exc.response("OPTIONS, POST" if exc.status == 405 else None)
+        session = self.sessions.get(sid)
+        if session is not None:
+            session.principal = principal
+            await self._log_start(kind, sid, target, principal,
+                                  kind == "whip" and principal.dept != target)
         location = f"/{kind}/{target}/{sid}"
         return web.Response(status=201, text=answer, content_type=SDP_TYPE, headers={
             "Location": location, "ETag": f'"{sid}"',
@@ -132,20 +142,30 @@ class WhipEndpoints:
         session = self.sessions.get(sid)
         if session is None or session.target != request.match_info["target"]:
             return WhipError(404, "not_found", "no such session").response()
-        if principal.dept not in (session.target, None) and not principal.can("route.change"):
-            return WhipError(403, "forbidden", "not your session").response()
-        await self._end(sid)
+        owner = session.principal
+        if not (owner is not None and principal.jti == owner.jti) \
+                and principal.role is not Role.COMMANDER:
+            return WhipError(403, "forbidden", "only the token that opened this session, or the "
+                             "commander, may end it").response()
+        await self._end(sid, "deleted", by=principal)
         return web.Response(status=200)
 
-    def _check_target(self, kind: str, target: str, principal: Principal) -> None:
+    def _check_target(self, kind: str, target: str, principal: Principal,
+                      takeover: bool = False) -> None:
         depts = self.hub.roster.ids
         if kind == "whip":
             if target not in depts and target != router.CENTER:
                 raise WhipError(404, "unknown_department", f"unknown department {target!r}")
             own = principal.dept == target and str(principal.role) in router.PUBLISHING_ROLES
-            if not own and not principal.can("route.change"):
-                raise WhipError(403, "forbidden", f"this token may not publish {target}")
-            return
+            if own:
+                return
+            if principal.role is Role.COMMANDER:
+                if takeover:
+                    return  # logged as video.takeover once the session is up
+                raise WhipError(403, "forbidden", f"publishing {target}'s feed needs {target}'s "
+                                "token; a commander takes it over explicitly with ?takeover=1 "
+                                "(logged as video.takeover)")
+            raise WhipError(403, "forbidden", f"this token may not publish {target}")
         if target == WALL:
             if self.wall is None:
                 raise WhipError(404, "no_wall", "the video wall is disabled")
@@ -196,7 +216,7 @@ class WhipEndpoints:
         @pc.on("connectionstatechange")
         async def on_state() -> None:
             if pc.connectionState in ("failed", "closed"):
-                await self._end(sid)
+                await self._end(sid, f"connection_{pc.connectionState}")
 
         local = pc.localDescription
         assert local is not None
@@ -256,12 +276,54 @@ class WhipEndpoints:
         gone = [sid for sid, s in self.sessions.items()
                 if s.kind == "whip" and s.pid not in self.video.participants]
         for sid in gone:
-            del self.sessions[sid]
+            session = self.sessions.pop(sid)
+            self._spawn_log(self._log_end(sid, session, "gone", None))
 
-    async def _end(self, sid: str) -> None:
+    async def enforce_tokens(self) -> None:
+        """End every session whose token was revoked, expired or is for another operation
+        (run by the hub's token check, about once a second and right after a revocation)."""
+        for sid, session in list(self.sessions.items()):
+            if session.principal is None:
+                continue
+            problem = self.hub.token_problem(session.principal)
+            if problem is not None:
+                await self._end(sid, problem)
+
+    async def _log_start(self, kind: str, sid: str, target: str, principal: Principal,
+                         takeover: bool) -> None:
+        who = {"role": str(principal.role), "dept": principal.dept, "jti": principal.jti}
+        body = {"protocol": kind, "session": sid[:12], "target": target, **who}
+        with contextlib.suppress(EventLogError):  # the session works; /healthz shows the log
+            await self.hub.emit("video.session_started", body, _actor(principal))
+            if takeover:
+                await self.hub.emit("video.takeover", {"dept": target, "session": sid[:12],
+                                                       "by": principal.actor,
+                                                       "jti": principal.jti}, _actor(principal))
+
+    async def _log_end(self, sid: str, session: _Session, reason: str,
+                       by: Principal | None) -> None:
+        owner = session.principal
+        body: dict[str, Any] = {"protocol": session.kind, "session": sid[:12],
+                                "target": session.target, "reason": reason,
+                                "jti": owner.jti if owner is not None else None}
+        if by is not None:
+            body["by"] = by.actor
+            body["by_commander"] = by.role is Role.COMMANDER and (
+                owner is None or by.jti != owner.jti)
+        with contextlib.suppress(EventLogError):
+            await self.hub.emit("video.session_ended", body,
+                                _actor(by) if by is not None else HUB)
+
+    def _spawn_log(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._log_tasks.add(task)
+        task.add_done_callback(self._log_tasks.discard)
+
+    async def _end(self, sid: str, reason: str = "closed", by: Principal | None = None) -> None:
         session = self.sessions.pop(sid, None)
         if session is None:
             return
+        await self._log_end(sid, session, reason, by)
         if session.kind == "whip":
             await self.video.leave(session.pid, "left")
         else:
@@ -284,4 +346,10 @@ class WhipEndpoints:
 
     async def close(self) -> None:
         for sid in list(self.sessions):
-            await self._end(sid)
+            await self._end(sid, "hub_closed")
+        if self._log_tasks:
+            await asyncio.wait(list(self._log_tasks), timeout=5.0)
+
+
+def _actor(principal: Principal) -> Actor:
+    return Actor(str(principal.role), principal.dept)

@@ -117,7 +117,7 @@ async def test_full_disk_is_reported_and_recovered(small_disk: MountDisk, tmp_pa
             assert h["log"]["ok"] is False and h["log"]["cause"] == "disk_full", h
             # the WebSocket path says the same, in an error frame
             async with http.ws_connect(hub.url + "/ws", headers={
-                    "Authorization": f"Bearer {hub.token('department', 'flood')}"}) as ws:
+                    "Authorization": f"Bearer {hub.token('department', 'floodctrl')}"}) as ws:
                 frame = await ws.receive_json(timeout=10)
                 if frame["type"] == "welcome":  # presence.online may have fit; a request will not
                     await ws.send_json({"type": "report.field", "id": "ws-1", "text": TEXT})

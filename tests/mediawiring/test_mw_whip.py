@@ -76,7 +76,7 @@ async def test_whip_publish_and_whep_pull(media_hub: Any) -> None:
             await wait_for(lambda: wall_viewer.frames >= 5, 15)
             assert (1280, 720) in wall_viewer.sizes and (320, 240) in dept_viewer.sizes
             # DELETE ends the WHIP session: the publisher leaves the video hub (deliberately)
-            auth = {"Authorization": f"Bearer {h.token('department', 'police')}"}
+            auth = {"Authorization": f"Bearer {token}"}  # only the publishing token may end it
             async with http.patch(h.url + location, headers=auth) as r:
                 assert r.status == 405  # no trickle ICE
             async with http.delete(h.url + location, headers=auth) as r:
