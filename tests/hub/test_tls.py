@@ -21,7 +21,10 @@ from cryptography.x509.verification import PolicyBuilder, Store, VerificationErr
 from hub.tls import build_ca, build_leaf, make_self_signed
 
 HOSTS = ["127.0.0.1", "localhost", "hub.lan"]
-NOW = dt.datetime.now(dt.UTC)
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
 def pem(cert: x509.Certificate) -> bytes:
@@ -41,7 +44,8 @@ def openssl_verify(tmp: Path, ca: Path, leaf: x509.Certificate, *extra: str,
 
 def cryptography_verify(ca: x509.Certificate, leaf: x509.Certificate, name: x509.GeneralName,
                         chain: list[x509.Certificate] | None = None) -> None:
-    verifier = PolicyBuilder().store(Store([ca])).time(NOW).build_server_verifier(name)
+    verifier = PolicyBuilder().store(Store([ca])).time(dt.datetime.now(dt.UTC)) \
+        .build_server_verifier(name)
     verifier.verify(leaf, chain or [])
 
 
@@ -77,11 +81,11 @@ def test_cli_writes_a_constrained_ca_and_a_leaf_and_no_ca_key(tmp_path: Path) ->
 def test_a_leaf_for_other_names_does_not_verify_even_signed_with_the_ca_key(
         tmp_path: Path, names: list[str]) -> None:
     """The CLI never keeps the CA key; should it leak anyway, name constraints still refuse."""
-    ca, ca_key = build_ca(HOSTS, NOW, 30)
+    ca, ca_key = build_ca(HOSTS, now(), 30)
     (tmp_path / "ca.pem").write_bytes(pem(ca))
-    honest, _ = build_leaf(ca, ca_key, HOSTS, NOW, 30)
+    honest, _ = build_leaf(ca, ca_key, HOSTS, now(), 30)
     assert openssl_verify(tmp_path, tmp_path / "ca.pem", honest).returncode == 0
-    forged, _ = build_leaf(ca, ca_key, names, NOW, 30)
+    forged, _ = build_leaf(ca, ca_key, names, now(), 30)
     v = openssl_verify(tmp_path, tmp_path / "ca.pem", forged)
     assert v.returncode != 0 and "subtree violation" in (v.stdout + v.stderr), v.stdout + v.stderr
     first = names[0]
@@ -97,9 +101,9 @@ def test_a_leaf_for_other_names_does_not_verify_even_signed_with_the_ca_key(
 def test_an_ip_only_ca_refuses_dns_names_and_a_dns_only_ca_refuses_ips(tmp_path: Path) -> None:
     for hosts, forged_names in ((["192.168.1.10"], ["evil.example"]),
                                 (["hub.lan"], ["10.0.0.1"]), (["hub.lan"], ["::1"])):
-        ca, ca_key = build_ca(hosts, NOW, 30)
+        ca, ca_key = build_ca(hosts, now(), 30)
         (tmp_path / "ca.pem").write_bytes(pem(ca))
-        forged, _ = build_leaf(ca, ca_key, forged_names, NOW, 30)
+        forged, _ = build_leaf(ca, ca_key, forged_names, now(), 30)
         v = openssl_verify(tmp_path, tmp_path / "ca.pem", forged)
         assert v.returncode != 0, (hosts, forged_names, v.stdout)
 
@@ -114,8 +118,8 @@ def test_the_leaf_key_cannot_issue_certificates(tmp_path: Path) -> None:
               .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
               .issuer_name(leaf.subject).public_key(other.public_key())
               .serial_number(x509.random_serial_number())
-              .not_valid_before(NOW - dt.timedelta(minutes=1))
-              .not_valid_after(NOW + dt.timedelta(days=1))
+              .not_valid_before(now() - dt.timedelta(minutes=1))
+              .not_valid_after(now() + dt.timedelta(days=1))
               .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), False)
               .sign(leaf_key, hashes.SHA256()))
     v = openssl_verify(tmp_path, files.ca, forged, untrusted=leaf)
@@ -150,9 +154,9 @@ async def handshake(tmp: Path, cert_chain: bytes, key: bytes, ca: Path, server_h
 async def test_real_handshakes(tmp_path: Path) -> None:
     files = make_self_signed(HOSTS, tmp_path)
     await handshake(tmp_path, files.cert.read_bytes(), files.key.read_bytes(), files.ca, "hub.lan")
-    ca, ca_key = build_ca(HOSTS, NOW, 30)
+    ca, ca_key = build_ca(HOSTS, now(), 30)
     (tmp_path / "ca2.pem").write_bytes(pem(ca))
-    forged, fkey = build_leaf(ca, ca_key, ["evil.example"], NOW, 30)
+    forged, fkey = build_leaf(ca, ca_key, ["evil.example"], now(), 30)
     key_pem = fkey.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                  serialization.NoEncryption())
     with pytest.raises(ssl.SSLCertVerificationError):  # name matches; the constraints refuse
