@@ -25,6 +25,7 @@ Typical use:
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -260,19 +261,30 @@ class HeadSigner:
     def load_or_create(cls, data_dir: str | Path) -> HeadSigner:
         """DATA/head-key.pem, created (mode 0600, never overwritten) on first use."""
         folder = Path(data_dir)
-        folder.mkdir(parents=True, exist_ok=True)
         path = folder / KEY_FILE
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
+        if path.exists():
             return cls.load(path)
         key = Ed25519PrivateKey.generate()
-        with os.fdopen(fd, "wb") as f:
-            f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                      serialization.NoEncryption()))
-            f.flush()
-            os.fsync(f.fileno())
-        _fsync_dir(folder)
+        tmp = folder / f".{KEY_FILE}.{os.getpid()}.tmp"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(key.private_bytes(serialization.Encoding.PEM,
+                                          serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
+                f.flush()
+                os.fsync(f.fileno())
+            try:
+                os.link(tmp, path)  # complete or absent, never half-written; never replaced
+            except FileExistsError:
+                return cls.load(path)  # another process made it first: use theirs
+            _fsync_dir(folder)
+        except OSError as exc:
+            raise KeyFileError(f"{path}: cannot create the signing key: {exc}") from exc
+        finally:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
         return cls(key)
 
     @classmethod

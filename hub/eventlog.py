@@ -259,9 +259,10 @@ class EventLog:
     # -- life cycle --------------------------------------------------------------------------
 
     def open(self, *, skip_verify: VerifySkip | None = None) -> None:
-        """Open (creating) the file, lock it against a second writer, verify it from the latest
-        signed head to the tail (LogVerificationError; `skip_verify` to start anyway), sign the
-        verified tail, and start the writer and the WAL checkpointer."""
+        """Open (creating) the file, lock it against a second writer, verify it from the last
+        start head to the tail and against every head signed since (LogVerificationError;
+        `skip_verify` to start anyway), sign the verified tail (`start`), and start the
+        writer and the WAL checkpointer."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(str(self.path) + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
@@ -279,7 +280,11 @@ class EventLog:
                 cause, detail = classify_error(exc, self.path.parent)
                 raise EventLogError(f"{self.path}: cannot open as an event log ({cause}: "
                                     f"{detail})") from exc
-            self.startup = self._check_start(conn, skip_verify)
+            try:
+                self.startup = self._check_start(conn, skip_verify)
+            except sqlite3.Error as exc:
+                raise EventLogError(f"{self.path}: cannot read the log to verify it: {exc}") \
+                    from exc
             self._head = self.startup.tail
             self._sign_start(skip_verify is not None)
             self._reader = sqlite3.connect(str(self.path), check_same_thread=False)
@@ -325,8 +330,6 @@ class EventLog:
         except CheckpointError as exc:
             raise LogVerificationError(f"{self.path}: signed heads cannot be trusted: {exc}; "
                                        f"{hint}", 3, None) from exc
-        except sqlite3.Error as exc:
-            raise EventLogError(f"{self.path}: cannot read the log to verify it: {exc}") from exc
         return Startup(verdict.head, verdict=verdict, signed_head=verdict.latest,
                        verify_ms=(self.clock.mono_ns() - t0) / 1e6)
 
@@ -526,7 +529,8 @@ class EventLog:
                 self.on_commit(events)
         finally:  # the events are durable whatever a listener did: confirm them
             _resolve(items, events)
-            if self.signer is not None and any(e.kind == "operation.ended" for e in events):
+            if self.signer is not None and not self._closing and any(
+                    e.kind == "operation.ended" for e in events):
                 self._spawn(self.sign_head("operation_end"))
 
     # -- WAL checkpoints -------------------------------------------------------------------
@@ -573,8 +577,8 @@ class EventLog:
         `periodic` signs only if events other than our own `log.head_signed` were added since
         the last signature. Returns the signed head, or None if nothing was signed.
         """
-        if self.signer is None or self._sign_lock is None or self._loop is None:
-            return None
+        if self.signer is None or self._sign_lock is None or self._loop is None or self._closing:
+            return None  # a closing log signs its final head itself (`stop`)
         async with self._sign_lock:
             head = self._head
             last = self._last_signed
@@ -588,7 +592,7 @@ class EventLog:
                 log.warning("%s: cannot store a signed head (%s): %s", self.path, reason, exc)
                 return None
             self._last_signed = signed
-            if log_event and not self._closing:
+            if log_event:
                 with contextlib.suppress(EventLogError):  # /healthz reports a failing log
                     fut = self.submit([self._own_record("log.head_signed", describe(signed))])
                     self._own_event_seq = (await fut)[0].seq

@@ -10,6 +10,7 @@ from pathlib import Path
 from aiohttp import web
 
 from hub.auth import TokenAuthority, load_secret
+from hub.checkpoint import CheckpointError
 from hub.cli import CliError
 from hub.clock import SystemClock
 from hub.eventlog import EventLogError, VerifySkip
@@ -60,8 +61,11 @@ async def start_hub(opts: ServeOptions) -> RunningHub:
     except RosterError as exc:
         raise CliError(str(exc)) from exc
     authority = TokenAuthority(load_secret(opts.data), set(roster.ids))
-    hub = Hub(roster, opts.data, SystemClock(), authority=authority,
-              synchronous=opts.synchronous)
+    try:
+        hub = Hub(roster, opts.data, SystemClock(), authority=authority,
+                  synchronous=opts.synchronous)
+    except CheckpointError as exc:  # the log signing key cannot be read or made
+        raise CliError(str(exc)) from exc
     try:
         await hub.start(skip_verify=opts.skip_verify)
     except EventLogError as exc:

@@ -107,7 +107,8 @@ class Hub:
 
     async def start(self, *, skip_verify: VerifySkip | None = None) -> None:
         """Open (and verify) the log, replay it, log `hub.started`. LogVerificationError if the
-        log does not verify from its latest signed head (`skip_verify` overrides, logged)."""
+        log does not verify since the last start or extend its signed heads (`skip_verify`
+        overrides, logged)."""
         self.log.open(skip_verify=skip_verify)
         self.log.on_commit = self._on_commit
         await asyncio.get_running_loop().run_in_executor(None, self._replay)
@@ -654,9 +655,12 @@ class Hub:
         logged = await self._logged_revocations()
         new = [jti for jti in self.revocations if jti not in logged]
         if new:
-            logged.update(new)
-            await self.log.submit([self._record("token.revoked", {"jti": jti, "by": "cli"}, HUB)
-                                   for jti in new])
+            logged.update(new)  # first, so a concurrent check does not log them twice
+            try:
+                await self.log.submit([self._record("token.revoked", {"jti": jti, "by": "cli"},
+                                                    HUB) for jti in new])
+            except EventLogError:  # logged by a later check; sessions close regardless
+                logged.difference_update(new)
         for s in list(self.sessions.values()):
             problem = self.token_problem(s.principal)
             if problem is not None:

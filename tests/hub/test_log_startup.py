@@ -46,6 +46,11 @@ def seq_of(data: Path, text: str) -> int:
                 if e.kind == "command.issued" and e.payload["text"] == text)
 
 
+def log_verify(db: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "hub", "log", "verify", str(db)],
+                          capture_output=True, text=True, timeout=60)
+
+
 def sql(db: Path, statements: str) -> None:
     script = "DROP TRIGGER IF EXISTS events_no_update; DROP TRIGGER IF EXISTS events_no_delete;"
     subprocess.run(["sqlite3", str(db), script + statements], check=True, capture_output=True)
@@ -118,8 +123,7 @@ async def test_an_edit_in_the_last_session_refuses_start_with_its_seq(tmp_path: 
     # the skip is a decision: the next start verifies from there, the full check still fails
     code, err = await serve(data)
     assert code is None, err
-    r = subprocess.run([sys.executable, "-m", "hub", "log", "verify", str(data / "events.db")],
-                       capture_output=True, text=True, timeout=60)
+    r = log_verify(data / "events.db")
     assert r.returncode == 1 and f"first bad seq: {bad}" in r.stdout
 
 
@@ -161,8 +165,7 @@ async def test_a_rehashed_history_refuses_start(tmp_path: Path) -> None:
     conn = create(db)
     conn.executemany("INSERT INTO events VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
     conn.close()
-    assert subprocess.run([sys.executable, "-m", "hub", "log", "verify", str(db)],
-                          capture_output=True, timeout=60).returncode == 3  # the chain holds
+    assert log_verify(db).returncode == 3  # the chain holds; the signed heads do not
     code, err = await serve(data)
     assert code == 3 and "hash differs from the checkpoint" in err, err
 
@@ -178,8 +181,7 @@ async def test_an_edit_before_the_last_start_is_left_to_log_verify(tmp_path: Pat
         f"WHERE seq = {bad}")
     code, err = await serve(data)
     assert code is None, err
-    r = subprocess.run([sys.executable, "-m", "hub", "log", "verify", str(data / "events.db")],
-                       capture_output=True, text=True, timeout=60)
+    r = log_verify(data / "events.db")
     assert r.returncode == 1 and f"first bad seq: {bad}" in r.stdout
 
 
