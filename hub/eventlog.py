@@ -59,7 +59,10 @@ from hub.logformat import (
 log = logging.getLogger("commandhub.eventlog")
 
 _STOP = object()
-WAL_KEEP_BYTES = 4 * 1024 * 1024  # a WAL reset after a checkpoint truncates it to this size
+# A WAL reset after a checkpoint cuts the file back to this size; small enough to give back
+# the space an episode (a reader pinning the WAL, a failing disk) took, large enough never to
+# cut in normal use (regrowing a WAL file costs every commit that extends it).
+WAL_KEEP_BYTES = 64 * 1024 * 1024
 
 
 class EventLogError(Exception):
