@@ -63,7 +63,17 @@ def test_scoring_engine_does_not_load_the_hub_or_media() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=ROOT).stdout
     loaded = set(json.loads(out))
-    assert loaded <= {"hub", "hub.logformat", "hub.yamlsrc", "hub.fonts"}, loaded
+    assert loaded <= {"hub", "hub.logformat", "hub.checkpoint", "hub.yamlsrc", "hub.fonts"}, loaded
+
+
+def test_checkpoint_module_stays_light() -> None:
+    """hub/checkpoint.py is for scoring and audit tools too: stdlib, cryptography, logformat."""
+    code = ("import sys, hub.checkpoint; import json; print(json.dumps(sorted(m for m in "
+            "sys.modules if m.split('.')[0] in ('aiortc','aiohttp','av','cv2','reportlab','hub',"
+            "'media','drills','scoring','numpy','yaml'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=ROOT).stdout
+    assert set(json.loads(out)) == {"hub", "hub.checkpoint", "hub.logformat"}
 
 
 def test_ruff_is_clean() -> None:
