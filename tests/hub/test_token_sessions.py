@@ -128,6 +128,23 @@ async def last_rtp_after(viewer: Peer, t0: float, window: float = 3.5) -> float:
     return last - t0
 
 
+async def closed_at(ws: aiohttp.ClientWebSocketResponse, timeout: float) -> float | None:
+    """Read (and so answer the hub's heartbeat pings) until the hub closes the WebSocket;
+    the monotonic time it did, or None if it stayed open for `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            msg = await ws.receive(timeout=max(0.01, deadline - time.monotonic()))
+        except aiohttp.ClientConnectionResetError:
+            return time.monotonic()  # closed while answering a ping
+        except TimeoutError:
+            return None
+        if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING,
+                        aiohttp.WSMsgType.CLOSED):
+            return time.monotonic()
+    return None
+
+
 def events(hub: RunningHub, kind: str) -> list[Event]:
     return [e for e in read_events(hub.hub.log.path) if e.kind == kind]
 
@@ -147,17 +164,18 @@ async def test_cli_revocation_stops_a_whep_viewer_and_its_websocket(hub: Running
             ws = await http.ws_connect(hub.url + "/ws", headers={
                 "Authorization": f"Bearer {viewer_token}"})
             assert (await ws.receive_json(timeout=10))["type"] == "welcome"
+            ws_closed = asyncio.ensure_future(closed_at(ws, 120))
             await rtp_flowing(viewer)
+            assert not ws_closed.done()  # open (and answering pings) until the revocation
             proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "hub", "token", "revoke", "--data", str(hub.hub.data_dir),
                 viewer_token, stdout=asyncio.subprocess.PIPE)
             await proc.communicate()
             t0 = time.monotonic()
             assert proc.returncode == 0
-            closed = asyncio.ensure_future(ws.receive(timeout=5))
             assert await last_rtp_after(viewer, t0) <= 2.0  # RTP stops within 2 s
-            msg = await closed
-            assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+            when = await asyncio.wait_for(ws_closed, 5)
+            assert when is not None and when - t0 <= 2.0
             await ws.close()
         finally:
             await publisher.close()
