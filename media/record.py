@@ -198,6 +198,7 @@ class _OpenFile:
         self.start_us = self.end_us = start_us
         self.part = part
         self.last_pts = packet.pts - 1  # pts of the last written frame
+        self.last_key_pts = packet.pts
         self.interval = packet.clock_rate // 15  # the last frame interval (a frame's duration)
         self.frames = 0
         self.muxed_until = 0  # end of the last written frame, in clock ticks from first_pts
@@ -211,10 +212,12 @@ class SegmentRecorder:
     ... within it). A file starts on a key frame and holds one codec; a new part starts when
     the codec changes, when the timeline restarts, after `close()` (idle feed) and at the first
     key frame after `max_segment_s` (a key frame is requested then, since WebRTC senders send
-    few). Timestamps are the packets' own (RTP clock), so files play at the speed they were
-    sent. Each closed file is reported to `on_segment` with its SHA-256, hub-clock span and
-    media duration. Write errors (ENOSPC, EIO, ...) go to `on_error` and a console warning;
-    the file is abandoned and recording resumes at a key frame after `retry_after_s`.
+    few; one is also requested after `keyframe_s` without one, so that the Cues, the file's
+    seek index, have an entry at least that often). Timestamps are the packets' own (RTP
+    clock), so files play at the speed they were sent. Each closed file is reported to
+    `on_segment` with its SHA-256, hub-clock span and media duration. Write errors (ENOSPC,
+    EIO, ...) go to `on_error` and a console warning; the file is abandoned and recording
+    resumes at a key frame after `retry_after_s`.
 
     Not thread-safe: call it from one thread (the hub's media worker).
     """
@@ -229,11 +232,12 @@ class SegmentRecorder:
         to_log_us: Callable[[float], int] | None = None,
         request_keyframe: Callable[[], None] | None = None,
         max_segment_s: float = 60.0,
+        keyframe_s: float = 10.0,
         retry_after_s: float = 5.0,
         opener: Opener = _open_file,
     ) -> None:
-        if max_segment_s <= 0:
-            raise ValueError("max_segment_s must be > 0")
+        if max_segment_s <= 0 or keyframe_s <= 0:
+            raise ValueError("max_segment_s and keyframe_s must be > 0")
         self.directory = Path(directory)
         self.name = name
         self.on_segment = on_segment
@@ -241,6 +245,7 @@ class SegmentRecorder:
         self.to_log_us = to_log_us or monotonic_to_wall_us()
         self.request_keyframe = request_keyframe or (lambda: None)
         self.max_segment_s = max_segment_s
+        self.keyframe_s = keyframe_s
         self.retry_after_s = retry_after_s
         self.opener = opener
         self._file: _OpenFile | None = None
@@ -273,12 +278,13 @@ class SegmentRecorder:
             elif packet.pts == f.last_pts:
                 self.duplicates += 1  # the same frame again: it is in the file once
                 return
-            elif (packet.pts - f.first_pts) / f.clock_rate >= self.max_segment_s:
-                if packet.keyframe:
-                    self.close()
-                    f = None
-                elif not self._asked_keyframe:
-                    self._ask_keyframe()
+            elif (packet.pts - f.first_pts) / f.clock_rate >= self.max_segment_s and packet.keyframe:
+                self.close()
+                f = None
+            elif not packet.keyframe and not self._asked_keyframe and (
+                    (packet.pts - f.first_pts) / f.clock_rate >= self.max_segment_s
+                    or (packet.pts - f.last_key_pts) / f.clock_rate >= self.keyframe_s):
+                self._ask_keyframe()  # to roll over, or to keep the seek index dense enough
         if f is None:
             if packet.arrival < self._paused_until:
                 return
@@ -361,6 +367,8 @@ class SegmentRecorder:
         p.stream = f.stream
         if packet.keyframe:
             p.is_keyframe = True
+            f.last_key_pts = packet.pts
+            self._asked_keyframe = False
         try:
             f.container.mux(p)
         except (OSError, av.FFmpegError) as exc:

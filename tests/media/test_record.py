@@ -226,6 +226,16 @@ def test_segment_length_is_bounded_by_keyframe_request(tmp_path: Path) -> None:
     assert [s.frames for s in sink.segments] == [45]
 
 
+def test_a_key_frame_is_asked_for_when_the_seek_index_would_grow_sparse(tmp_path: Path) -> None:
+    sink = Sink()
+    rec = sink.recorder(tmp_path, max_segment_s=60.0, keyframe_s=2.0)
+    for p in encode(150, gop=60):  # key frames at 0, 4 and 8 s
+        rec.push(p)
+    assert sink.keyframe_requests == 2  # at 2 and at 6 s (once each until a key frame came)
+    assert [s.frames for s in sink.segments] == [] and rec.recording
+    assert rec.close() is not None and ffprobe_recording(sink.segments[0].path).keyframes == 3
+
+
 def test_h264_is_remuxed_into_matroska(tmp_path: Path) -> None:
     if "libx264" not in av.codecs_available:
         pytest.skip("no libx264 in this PyAV build")
