@@ -429,6 +429,7 @@ class MediaWiring:
                 rec.push(frame)
 
         start, index, live = time.monotonic(), 0, False
+        pending: concurrent.futures.Future[None] | None = None
         while not self.closed:
             index += 1
             due = start + index / fps
@@ -442,8 +443,10 @@ class MediaWiring:
                     self._worker.call(rec.end_session)
                 continue
             live = True
+            if pending is not None and not pending.done():
+                continue  # the encoder has not finished the last frame: skip this one
             canvas = wall.compose(time.strftime("%Y-%m-%d %H:%M:%S")).copy()
-            self._worker.submit(encode_and_write, canvas, now)
+            pending = self._worker.call(encode_and_write, canvas, now)
 
     # -- camera ingest -----------------------------------------------------------------------
 
@@ -549,6 +552,7 @@ class MediaWiring:
                                                if self.monitor else ())},
             "recording": {n: r.recording for n, r in self.recorders.items()},
             "segments": sum(len(r.segments) for r in self.recorders.values()),
+            "record_dropped": self._worker.dropped,  # frames not recorded: the worker lagged
             "ingest": {d: i.status() for d, i in self.ingests.items()},
             "errors_suppressed": self.errors_suppressed,
         }

@@ -152,6 +152,7 @@ def cmd_bench_record(args: argparse.Namespace) -> int:
         f"record: 16 VP8 feeds 320x240@15 remuxed to webm, {args.segment:g} s segments, SHA-256 on "
         f"close: {result['record_cpu_pct']:.2f}% of one core to record all 16 in real time "
         f"({result['record_segments']:.0f} segments, {result['record_mb']:.1f} MB, "
-        f"{result['record_errors']:.0f} errors)"
+        f"{result['record_errors']:.0f} errors); handing a frame to the worker: "
+        f"{result['record_submit_us']:.1f} us on the event loop"
     )
     return _finish(args, result)

@@ -180,3 +180,18 @@ async def test_record_verify_checks_every_file_against_the_log(media_hub: Any) -
     assert code == 1 and "summary: 3 files, 0 ok, 3 with problems" in out, out
     code, out = await commandhub("record", "verify", str(h.data / "nowhere"))
     assert code == 2
+
+
+async def test_stopping_the_hub_closes_and_logs_the_open_files(media_hub: Any) -> None:
+    h = await media_hub(config={"record": {"segment_s": 600}})
+    media = h.running.runner.app[MEDIA_KEY]
+    await h.join("police")
+    await wait_for(lambda: media.recorders["police"].recording and media.recorders["wall"].recording, 20)
+    await asyncio.sleep(1.0)  # a second of video in both files
+    await h.running.stop()  # the department still publishes when the hub stops
+    kinds = [e.kind for e in h.events()]
+    assert kinds[-1] == "hub.stopped"
+    for name in ("police", "wall"):
+        [rec] = recordings(h, name)
+        assert _sha(h.data / rec["path"]) == rec["sha256"]
+        assert ffprobe_recording(h.data / rec["path"]).frames == rec["frames"] >= 2

@@ -31,16 +31,25 @@ SYSTEM_PYTHON = "/usr/bin/python3"
 FAST = {"ingest": {"backoff_initial_s": 0.3, "backoff_max_s": 0.6}, "record": {"segment_s": 600}}
 
 
+ELEMENTS = ("videotestsrc", "x264enc", "rtph264pay", "vp8enc", "rtpvp8pay")
+
+
 def _gst_ready() -> str | None:
     """Why the GStreamer camera cannot run here (None: it can)."""
     if not Path(SYSTEM_PYTHON).exists() or shutil.which("ffprobe") is None:
         return "needs Debian's python3 and ffprobe"
-    probe = subprocess.run([SYSTEM_PYTHON, "-c", "import gi; gi.require_version('GstRtspServer', '1.0');"
-                            "from gi.repository import GstRtspServer"], capture_output=True)
-    return None if probe.returncode == 0 else "needs python3-gi and gir1.2-gst-rtsp-server-1.0"
+    code = ("import gi; gi.require_version('Gst', '1.0'); gi.require_version('GstRtspServer', '1.0')\n"
+            "from gi.repository import Gst, GstRtspServer\nGst.init(None)\n"
+            f"print(' '.join(e for e in {ELEMENTS!r} if Gst.ElementFactory.find(e) is None))")
+    probe = subprocess.run([SYSTEM_PYTHON, "-c", code], capture_output=True, text=True)
+    if probe.returncode != 0:
+        return "needs python3-gi and gir1.2-gst-rtsp-server-1.0"
+    missing = probe.stdout.strip()
+    return f"GStreamer lacks {missing} (gstreamer1.0-plugins-good/-ugly)" if missing else None
 
 
-pytestmark = pytest.mark.skipif(_gst_ready() is not None, reason=str(_gst_ready()))
+WHY_NOT = _gst_ready()
+pytestmark = pytest.mark.skipif(WHY_NOT is not None, reason=str(WHY_NOT))
 
 
 class Camera:
