@@ -175,6 +175,7 @@ def keyframe_size(codec: str, data: bytes) -> tuple[int, int] | None:
 
 
 Opener = Callable[[Path], IO[bytes]]
+ASK_AGAIN_S = 2.0  # a key frame request not answered within this long is sent again
 
 
 def _open_file(path: Path) -> IO[bytes]:
@@ -252,7 +253,7 @@ class SegmentRecorder:
         self._session = ""  # "" between sessions
         self._part = 0
         self._paused_until = float("-inf")
-        self._asked_keyframe = False
+        self._asked_at: float | None = None  # when a key frame was last asked for (arrival clock)
         self.duplicates = 0  # frames seen twice (same timestamp), not written again
         self.segments: list[Segment] = []
         self.errors: list[MediaError] = []
@@ -281,16 +282,16 @@ class SegmentRecorder:
             elif (packet.pts - f.first_pts) / f.clock_rate >= self.max_segment_s and packet.keyframe:
                 self.close()
                 f = None
-            elif not packet.keyframe and not self._asked_keyframe and (
+            elif not packet.keyframe and self._may_ask(packet.arrival) and (
                     (packet.pts - f.first_pts) / f.clock_rate >= self.max_segment_s
                     or (packet.pts - f.last_key_pts) / f.clock_rate >= self.keyframe_s):
-                self._ask_keyframe()  # to roll over, or to keep the seek index dense enough
+                self._ask_keyframe(packet.arrival)  # to roll over, or to keep the seek index dense
         if f is None:
             if packet.arrival < self._paused_until:
                 return
             if not packet.keyframe:
-                if not self._asked_keyframe:
-                    self._ask_keyframe()
+                if self._may_ask(packet.arrival):
+                    self._ask_keyframe(packet.arrival)
                 return
             f = self._start(packet)
             if f is None:
@@ -320,13 +321,17 @@ class SegmentRecorder:
         """The publisher is gone: close its file; the next frame starts a new session."""
         segment = self.close()
         self._session, self._part = "", 0
-        self._asked_keyframe = False
+        self._asked_at = None
         return segment
 
     # -- internals ------------------------------------------------------------------------
 
-    def _ask_keyframe(self) -> None:
-        self._asked_keyframe = True
+    def _may_ask(self, now: float) -> bool:
+        """No key frame request is pending (or the last one, `ASK_AGAIN_S` ago, was lost)."""
+        return self._asked_at is None or now - self._asked_at >= ASK_AGAIN_S
+
+    def _ask_keyframe(self, now: float) -> None:
+        self._asked_at = now
         self.request_keyframe()
 
     def _start(self, packet: Packet) -> _OpenFile | None:
@@ -353,7 +358,7 @@ class SegmentRecorder:
             return None
         f = _OpenFile(path, file, container, stream, packet, start_us, self._part)
         self._file = f
-        self._asked_keyframe = False
+        self._asked_at = None
         return f
 
     def _write(self, f: _OpenFile, packet: Packet) -> None:
@@ -368,7 +373,7 @@ class SegmentRecorder:
         if packet.keyframe:
             p.is_keyframe = True
             f.last_key_pts = packet.pts
-            self._asked_keyframe = False
+            self._asked_at = None
         try:
             f.container.mux(p)
         except (OSError, av.FFmpegError) as exc:

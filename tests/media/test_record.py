@@ -214,6 +214,15 @@ def test_waits_for_a_keyframe_and_asks_for_one(tmp_path: Path) -> None:
     assert sink.segments[0].start_ts_us == to_log_us(1.0)
 
 
+def test_an_unanswered_keyframe_request_is_sent_again(tmp_path: Path) -> None:
+    packets = encode(76, gop=1000)[1:]  # joined after the only key frame: 5 s of delta frames
+    sink = Sink()
+    rec = sink.recorder(tmp_path)
+    for p in packets:
+        rec.push(p)
+    assert sink.keyframe_requests == 3 and not rec.recording  # at 0.07, 2.07 and 4.07 s
+
+
 def test_segment_length_is_bounded_by_keyframe_request(tmp_path: Path) -> None:
     packets = encode(45, gop=1000)  # a sender that sends no key frames unless asked
     sink = Sink()
