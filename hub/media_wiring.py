@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Coroutine, Mapping
@@ -28,7 +27,15 @@ from media.frames import to_bgr
 from media.health import LOST, RESOLUTION, RESTORED, HealthConfig, HealthConfigError, HealthEvent
 from media.ingest import Ingest, IngestConfig, StreamInfo
 from media.monitor import FeedMonitor
-from media.record import FrameEncoder, MediaError, MediaWriteError, Segment, SegmentRecorder, write_snapshot
+from media.record import (
+    FrameEncoder,
+    MediaError,
+    MediaWorker,
+    MediaWriteError,
+    Segment,
+    SegmentRecorder,
+    write_snapshot,
+)
 from media.wall import VideoWall, WallError
 
 log = logging.getLogger("commandhub.media")
@@ -36,6 +43,9 @@ log = logging.getLogger("commandhub.media")
 RESPONSES = frozenset({"command.acknowledged", "command.on_scene", "command.completed",
                        "command.declined"})
 ERROR_REPEAT_S = 60.0  # the same (name, op, errno) media.error is logged at most this often
+ENDED_POLL_S = 0.25  # how often recordings look for publishers that went away
+IDLE_CLOSE_S = 10.0  # a feed with no frame for this long has its file closed (the next one opens anew)
+MAX_HELD_FRAMES = 300  # camera frames held while its feed is being published
 
 
 class MediaConfigError(Exception):
@@ -57,6 +67,7 @@ class MediaOptions:
     wall_record_fps: float = 5.0
     wall_viewers: int = 4  # WHEP wall viewers at once (each costs one VP8 encoder)
     segment_s: float = 60.0
+    keyframe_s: float = 10.0  # a recording asks for a key frame after this long without one
     recordings: Path = Path("recordings")
     snapshot_dir: Path = Path("snapshots")
     health_config: HealthConfig = field(default_factory=HealthConfig)
@@ -100,12 +111,34 @@ class MediaOptions:
             wall_record_fps=float(wall.get("record_fps", 5.0)),
             wall_viewers=int(wall.get("viewers", 4)),
             segment_s=float(rec.get("segment_s", 60.0)),
+            keyframe_s=float(rec.get("keyframe_s", 10.0)),
             recordings=data / str(rec.get("dir", "recordings")),
             snapshot_dir=data / str(snap.get("dir", "snapshots")),
             health_config=HealthConfig.from_mapping(
                 {k: v for k, v in (doc.get("health") or {}).items() if k != "enabled"}),
             ingest=IngestConfig.from_mapping(doc.get("ingest") or {}),
         )
+
+
+@dataclass
+class _FeedRecording:
+    """A department's recorder and the publisher whose session it is writing."""
+
+    recorder: SegmentRecorder
+    request_keyframe: Callable[[], None]
+    source: object | None = None
+    last_arrival: float = 0.0
+    idle: bool = False
+    resync: bool = False  # a frame was dropped (the worker lagged): wait for a key frame
+
+
+@dataclass
+class _IngestFeed:
+    """One camera connection: its source, published once, and the frames that came first."""
+
+    source: ExternalSource
+    held: list[EncodedPacket] = field(default_factory=list)
+    publishing: bool = False
 
 
 class MediaWiring:
@@ -117,6 +150,8 @@ class MediaWiring:
         self._mono_offset_us = hub.clock.wall_us() - time.monotonic_ns() // 1000
         self._tasks: set[asyncio.Task[Any]] = set()
         self._io = concurrent.futures.ThreadPoolExecutor(1, "media-io")
+        self._worker = MediaWorker("media-record")  # recording: muxing, hashing, the wall encoder
+        self._recordings: dict[str, _FeedRecording] = {}
         self._picture_outage: set[str] = set()  # departments with a logged picture problem
         self._ingest_outage: dict[str, float] = {}
         self._sources: dict[str, tuple[int, float]] = {}  # dept -> (id of its source, first seen)
@@ -124,8 +159,9 @@ class MediaWiring:
         self.errors_suppressed = 0
         self.recorders: dict[str, SegmentRecorder] = {}
         self.ingests: dict[str, Ingest] = {}
-        self._ingest_sources: dict[str, ExternalSource] = {}
         self.credentials = CredentialStore(hub.data_dir)  # the only copy of camera passwords
+        self._ingest_feeds: dict[str, _IngestFeed] = {}
+        self._ingest_good: dict[str, float] = {}  # dept -> its camera's last good frame (monotonic)
         self.wall: VideoWall | None = None
         if options.wall:
             names = {d.id: d.name_zh for d in hub.roster.departments}
@@ -156,7 +192,8 @@ class MediaWiring:
             self._spawn(self._watch_sources())
         if opts.record:
             for dept in self.depts:
-                self._spawn(self._record_feed(dept, self.video.frame_tap(dept)))
+                self._record_feed(dept, self.video.frame_tap(dept))
+            self._spawn(self._close_ended_recordings())
             if opts.record_wall and self.wall is not None:
                 self._spawn(self._record_wall(self.wall))
         for d in self.hub.roster.departments:
@@ -174,10 +211,12 @@ class MediaWiring:
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        loop = asyncio.get_running_loop()
-        for rec in list(self.recorders.values()):
-            with contextlib.suppress(Exception):
-                await loop.run_in_executor(self._io, rec.close)
+        closing = [asyncio.wrap_future(self._worker.call(rec.end_session))
+                   for rec in self.recorders.values()]
+        if closing:
+            await asyncio.wait(closing, timeout=10.0)
+        self._worker.stop()
+        await asyncio.sleep(0)  # the closed files' media.recording events are queued now
         emits = [t for t in self._tasks if not t.done()]
         if emits:
             await asyncio.wait(emits, timeout=5.0)
@@ -325,11 +364,10 @@ class MediaWiring:
 
     def _recorder(self, name: str, request_keyframe: Callable[[], None]) -> SegmentRecorder:
         loop = asyncio.get_running_loop()
+        data = self.hub.data_dir
 
         def on_segment(s: Segment) -> None:
-            loop.call_soon_threadsafe(self.emit, "media.recording", {**s.payload(),
-                                                                     "frames": s.frames,
-                                                                     "size": s.size})
+            loop.call_soon_threadsafe(self.emit, "media.recording", s.payload(data))
 
         def on_error(e: MediaError) -> None:
             loop.call_soon_threadsafe(self._media_error, e)
@@ -339,33 +377,61 @@ class MediaWiring:
 
         rec = SegmentRecorder(self.options.recordings, name, on_segment=on_segment,
                               on_error=on_error, to_log_us=self.to_log_us, request_keyframe=keyframe,
-                              max_segment_s=self.options.segment_s)
+                              max_segment_s=self.options.segment_s,
+                              keyframe_s=self.options.keyframe_s)
         self.recorders[name] = rec
         return rec
 
-    async def _record_feed(self, dept: str, tap: FeedTap) -> None:
-        """Remux `dept`'s forwarded packets into segments (in the media I/O thread)."""
-        rec = self._recorder(dept, tap.request_keyframe)
-        loop = asyncio.get_running_loop()
-        sub = tap.packets()
-        try:
-            async for packet in sub:
-                await loop.run_in_executor(self._io, rec.push, packet)
-        finally:
-            sub.close()
+    def _record_feed(self, dept: str, tap: FeedTap) -> None:
+        """Record `dept`'s forwarded frames: one session per publisher (muxed in the worker)."""
+        feed = _FeedRecording(self._recorder(dept, tap.request_keyframe), tap.request_keyframe)
+        self._recordings[dept] = feed
+
+        def on_packet(packet: EncodedPacket) -> None:  # on the loop, as the frame is forwarded
+            source = self.video.video_source(dept)
+            if source is not feed.source:  # another publisher: its own session and file
+                if feed.source is not None:
+                    self._worker.call(feed.recorder.end_session)
+                feed.source = source
+            feed.last_arrival, feed.idle = packet.arrival, False
+            if feed.resync:
+                if not packet.keyframe:
+                    return
+                feed.resync = False
+            if not self._worker.submit(feed.recorder.push, packet):
+                feed.resync = True  # a frame was lost: go on from the next key frame
+                feed.request_keyframe()
+
+        tap.listen(on_packet)
+
+    async def _close_ended_recordings(self) -> None:
+        """Close a feed's file soon after its publisher is gone (or its frames stopped)."""
+        while not self.closed:
+            now = time.monotonic()
+            for dept, feed in self._recordings.items():
+                if feed.source is None:
+                    continue
+                if self.video.video_source(dept) is not feed.source:
+                    feed.source = None
+                    self._worker.call(feed.recorder.end_session)
+                elif not feed.idle and now - feed.last_arrival > IDLE_CLOSE_S:
+                    feed.idle = True
+                    self._worker.call(feed.recorder.close)
+            await asyncio.sleep(ENDED_POLL_S)
 
     async def _record_wall(self, wall: VideoWall) -> None:
-        """Compose the wall at `wall_record_fps`, encode VP8, write segments."""
+        """Compose the wall at `wall_record_fps`, encode VP8, record it while any feed publishes."""
         fps = self.options.wall_record_fps
-        encoder = FrameEncoder(*wall.size, fps=fps, keyframe_s=min(10.0, self.options.segment_s))
-        rec = self._recorder("wall", lambda: None)
-        loop = asyncio.get_running_loop()
+        keyframe_s = min(self.options.keyframe_s, self.options.segment_s)
+        encoder = FrameEncoder(*wall.size, fps=fps, keyframe_s=keyframe_s)
+        rec = self._recorder("wall", encoder.request_keyframe)
 
         def encode_and_write(canvas: Any, t: float) -> None:
             for frame in encoder.encode(canvas, t):
                 rec.push(frame)
 
-        start, index = time.monotonic(), 0
+        start, index, live = time.monotonic(), 0, False
+        pending: concurrent.futures.Future[None] | None = None
         while not self.closed:
             index += 1
             due = start + index / fps
@@ -374,9 +440,15 @@ class MediaWiring:
             if now - due > 1.0:
                 start, index = now, 0  # fell behind: do not burst
             if not any(self.video.video_source(d) for d in self.hub.roster.ids):
-                continue  # nobody publishes: an empty wall is not worth a recording
+                if live:  # nobody publishes any more: the wall's session ends
+                    live = False
+                    self._worker.call(rec.end_session)
+                continue
+            live = True
+            if pending is not None and not pending.done():
+                continue  # the encoder has not finished the last frame: skip this one
             canvas = wall.compose(time.strftime("%Y-%m-%d %H:%M:%S")).copy()
-            await loop.run_in_executor(self._io, encode_and_write, canvas, now)
+            pending = self._worker.call(encode_and_write, canvas, now)
 
     # -- camera ingest -----------------------------------------------------------------------
 
@@ -391,6 +463,7 @@ class MediaWiring:
                         on_packet=lambda p: self._ingest_packet(dept, p),
                         on_lost=lambda reason: self._ingest_lost(dept, reason))
         self.ingests[dept] = ingest
+        self._ingest_good[dept] = time.monotonic()  # an outage before the first frame counts from here
         self.emit("ingest.started", {"dept": dept, "url": redact_url(url), "by": by})
         self._spawn(self._run_ingest(dept, ingest), f"ingest-{dept}")
 
@@ -406,10 +479,11 @@ class MediaWiring:
         if ingest is None:
             return False
         await ingest.stop()
-        source = self._ingest_sources.pop(dept, None)
-        if source is not None:
-            await self.video.remove_external(dept, source)
+        feed = self._ingest_feeds.pop(dept, None)
+        if feed is not None:
+            await self.video.remove_external(dept, feed.source)
         self._ingest_outage.pop(dept, None)
+        self._ingest_good.pop(dept, None)
         self.emit("ingest.stopped", {"dept": dept, "reason": reason, "attempts": ingest.attempts})
         return True
 
@@ -417,40 +491,60 @@ class MediaWiring:
         ingest = self.ingests.get(dept)
         if ingest is None:
             return
+        old = self._ingest_feeds.pop(dept, None)
+        if old is not None:
+            self._spawn(self.video.remove_external(dept, old.source), "ingest-unpublish")
         source = ExternalSource(dept, info.codec, on_keyframe_request=ingest.request_keyframe)
-        old = self._ingest_sources.pop(dept, None)
-        self._ingest_sources[dept] = source
-
-        async def publish() -> None:
-            if old is not None:
-                await self.video.remove_external(dept, old)
-            if self.video.video_source(dept) is None:
-                await self.video.add_external(dept, source)
-        self._spawn(publish(), "ingest-publish")
+        self._ingest_feeds[dept] = _IngestFeed(source)
         self.emit("ingest.connected", {"dept": dept, **info.payload()})
-        started = self._ingest_outage.pop(dept, None)
-        if started is not None:
-            self.emit("video.restored", {"dept": dept, "was": "lost", "cause": "ingest",
-                                         "duration_s": round(time.monotonic() - started, 3)})
 
     def _ingest_packet(self, dept: str, packet: EncodedPacket) -> None:
-        source = self._ingest_sources.get(dept)
-        if source is None or source.closed:
+        """One camera frame: forwarded once, in order; held while the feed is being published."""
+        feed = self._ingest_feeds.get(dept)
+        if feed is None or feed.source.closed:
             return
+        self._ingest_good[dept] = packet.arrival
+        started = self._ingest_outage.pop(dept, None)
+        if started is not None:  # the first frame after an outage
+            self.emit("video.restored", {"dept": dept, "was": "lost", "cause": "ingest",
+                                         "duration_s": round(packet.arrival - started, 3)})
         current = self.video.video_source(dept)
-        if current is source:
-            source.deliver(packet)
-        elif current is None and not self.closed:  # a WebRTC publisher of dept left: take over
-            self._spawn(self.video.add_external(dept, source), "ingest-publish")
+        if current is feed.source and not feed.publishing:
+            feed.source.deliver(packet)
+            return
+        if current is not None and current is not feed.source:
+            return  # a WebRTC publisher of the department has precedence
+        if len(feed.held) >= MAX_HELD_FRAMES:
+            feed.held.clear()  # publishing is stuck: start again at the next key frame
+        if packet.keyframe or feed.held:
+            feed.held.append(packet)
+        if not feed.publishing and not self.closed:
+            feed.publishing = True
+            self._spawn(self._publish_ingest(dept, feed), "ingest-publish")
+
+    async def _publish_ingest(self, dept: str, feed: _IngestFeed) -> None:
+        """Publish the camera as `dept`'s video (once), then forward the frames held meanwhile."""
+        try:
+            if (self.video.video_source(dept) is None and not feed.source.closed
+                    and self._ingest_feeds.get(dept) is feed):
+                await self.video.add_external(dept, feed.source)
+        finally:
+            feed.publishing = False
+            held, feed.held = feed.held, []
+        if self.video.video_source(dept) is feed.source:
+            for packet in held:
+                feed.source.deliver(packet)
 
     def _ingest_lost(self, dept: str, reason: str) -> None:
-        source = self._ingest_sources.pop(dept, None)
-        if source is not None:
-            self._spawn(self.video.remove_external(dept, source), "ingest-unpublish")
+        feed = self._ingest_feeds.pop(dept, None)
+        if feed is not None:
+            self._spawn(self.video.remove_external(dept, feed.source), "ingest-unpublish")
         if dept not in self._ingest_outage and dept in self.ingests:
-            self._ingest_outage[dept] = time.monotonic()
+            since = self._ingest_good.get(dept, time.monotonic())  # the last good frame
+            self._ingest_outage[dept] = since
             url = self.ingests[dept].url
-            self.emit("video.lost", {"dept": dept, "cause": "ingest", "reason": reason[:200],
+            self.emit("video.lost", {"dept": dept, "cause": "ingest", "since_us": self.to_log_us(since),
+                                     "reason": reason[:200],
                                      "url": redact_url(url)})
 
     # -- state -------------------------------------------------------------------------------
@@ -462,6 +556,7 @@ class MediaWiring:
                                                if self.monitor else ())},
             "recording": {n: r.recording for n, r in self.recorders.items()},
             "segments": sum(len(r.segments) for r in self.recorders.values()),
+            "record_dropped": self._worker.dropped,  # frames not recorded: the worker lagged
             "ingest": {d: i.status() for d, i in self.ingests.items()},
             "errors_suppressed": self.errors_suppressed,
         }

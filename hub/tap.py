@@ -8,11 +8,14 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import av
 
 from hub.forward import EncodedPacket
+
+if TYPE_CHECKING:
+    from hub.peers import PacketSource
 
 MAX_BACKLOG_S = 1.0
 
@@ -73,6 +76,7 @@ class FeedTap:
         self._request_keyframe = request_keyframe
         self._packet_subs: set[_Subscription] = set()
         self._frame_subs: set[_Subscription] = set()
+        self._listeners: list[Callable[[EncodedPacket], None]] = []
         self._pending: deque[EncodedPacket] = deque()
         self._wake = asyncio.Event()
         self._decoder_task: asyncio.Task[None] | None = None
@@ -104,6 +108,15 @@ class FeedTap:
             self._request_keyframe()
         return sub
 
+    def attach(self, source: PacketSource) -> None:
+        """Receive `source`'s frames: once each, however often the source is attached."""
+        if self.on_packet not in source.taps:
+            source.taps.append(self.on_packet)
+
+    def listen(self, callback: Callable[[EncodedPacket], None]) -> None:
+        """Call `callback(packet)` for every frame, as it is forwarded (keep it cheap: a queue put)."""
+        self._listeners.append(callback)
+
     def request_keyframe(self) -> None:
         """Ask the feed's publisher for a keyframe (rate-limited by the publisher's source)."""
         self._request_keyframe()
@@ -114,6 +127,8 @@ class FeedTap:
 
     def on_packet(self, packet: EncodedPacket) -> None:
         """Called by the hub for every frame of this feed."""
+        for listener in self._listeners:
+            listener(packet)
         for sub in self._packet_subs:
             sub.put(packet)
         if not self._frame_subs:

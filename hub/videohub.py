@@ -171,7 +171,7 @@ class VideoHub:
                 self._publishers[dept] = dict(participant.published)
                 tap = self._taps.get(dept)
                 if tap is not None and "video" in participant.published:
-                    participant.published["video"].taps.append(tap.on_packet)
+                    tap.attach(participant.published["video"])
             participant.slot_version = next(self._slot_versions)  # above any map of its predecessor
             self._participants[participant_id] = participant
             self._watch(participant)
@@ -429,7 +429,7 @@ class VideoHub:
             self._taps[dept] = tap
             source = self._publishers.get(dept, {}).get("video")
             if source is not None:
-                source.taps.append(tap.on_packet)
+                tap.attach(source)
         return tap
 
     def request_keyframe(self, dept: str) -> None:
@@ -449,7 +449,7 @@ class VideoHub:
             self._publishers[dept] = {"video": source}
             tap = self._taps.get(dept)
             if tap is not None:
-                source.taps.append(tap.on_packet)
+                tap.attach(source)
             await self._apply_routes()
 
     async def remove_external(self, dept: str, source: PacketSource) -> None:

@@ -7,7 +7,7 @@ import concurrent.futures
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -87,6 +87,37 @@ def is_file_url(url: str) -> bool:
 def _av_path(url: str) -> str:
     parts = urlsplit(url)
     return parts.path if parts.scheme.lower() == "file" else url
+
+
+Unit = tuple[bytes, int, bool]  # (data, pts, keyframe)
+
+
+def whole_frames(units: Iterable[Unit], hold: bool) -> Iterator[Unit]:
+    """One unit per frame, from the first key frame on: units with the same pts are one frame.
+
+    FFmpeg's H264 parser splits an access unit where a camera repeats SPS/PPS in front of
+    each slice (gst rtph264pay config-interval=-1 with a multi-slice encoder does): the parts
+    share a pts and are joined here (`hold`: a frame is released when the next one begins,
+    one frame interval later). Frames before the first key frame decode to nothing anywhere.
+    """
+    pending: Unit | None = None
+    started = False
+    for data, pts, key in units:
+        if pending is not None and pending[1] == pts:
+            pending = (pending[0] + data, pts, pending[2] or key)
+            continue
+        if pending is not None:
+            started = started or pending[2]
+            if started:
+                yield pending
+        pending = (data, pts, key)
+        if not hold:
+            started = started or key
+            if started:
+                yield pending
+            pending = None
+    if pending is not None and (started or pending[2]):
+        yield pending
 
 
 class _Transcoder:
@@ -256,9 +287,18 @@ class Ingest:
     def _frames(self, container: Any, stream: Any, transcoder: _Transcoder | None,
                 pts_base: int) -> Iterator[tuple[bytes, int, bool]]:
         """(data, pts at 90 kHz, keyframe) per video frame, paced to real time by pts."""
+        units = self._demuxed(container, stream, transcoder, pts_base)
+        if transcoder is not None:
+            return units
+        return whole_frames(units, hold=stream.codec_context.name == "h264")
+
+    def _demuxed(self, container: Any, stream: Any, transcoder: _Transcoder | None,
+                 pts_base: int) -> Iterator[tuple[bytes, int, bool]]:
+        """(data, pts at 90 kHz, keyframe) per demuxed packet (or encoded frame), paced by pts."""
         bsf = av.bitstream.BitStreamFilterContext("h264_mp4toannexb", stream) \
             if stream.codec_context.name == "h264" else None
         tb = stream.time_base or Fraction(1, RTP_CLOCK)
+        codec = PASSTHROUGH.get(stream.codec_context.name, "VP8")
         first_pts: int | None = None
         wall0 = time.monotonic()
         for packet in container.demux(stream):
@@ -281,7 +321,6 @@ class Ingest:
                 continue
             for out in (bsf.filter(packet) if bsf is not None else [packet]):
                 data = bytes(out)
-                codec = PASSTHROUGH[stream.codec_context.name]
                 yield data, pts, bool(packet.is_keyframe) or is_keyframe(codec, data)
 
     def _pace(self, wall0: float, offset: float) -> None:

@@ -1,4 +1,4 @@
-"""Recording: encoded packets remuxed into bounded segments, JPEG snapshots, write-error events."""
+"""Recording: forwarded frames remuxed into one file per session and codec, JPEG snapshots, write errors."""
 
 from __future__ import annotations
 
@@ -6,8 +6,11 @@ import errno
 import hashlib
 import logging
 import os
+import queue
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -19,7 +22,9 @@ import numpy as np
 
 log = logging.getLogger("commandhub.media")
 
-# codec -> (container format, file extension, codec name for the muxer)
+# codec -> (container format, file extension, codec name for the muxer). Both are Matroska:
+# Cues index every key frame (seeking by the file's own index), clusters are written as they
+# fill (a hub crash keeps what came before), and Debian's Chromium plays and seeks both.
 CONTAINERS = {"VP8": ("webm", ".webm", "vp8"), "H264": ("matroska", ".mkv", "h264")}
 
 
@@ -42,23 +47,41 @@ class Packet(Protocol):
 
 @dataclass(frozen=True)
 class Segment:
-    """A closed recording file; `payload()` is the `media.recording` event payload."""
+    """A closed recording file; `payload()` is the `media.recording` event payload.
+
+    Times: `start_ts_us`/`end_ts_us` are the hub (log) clock when the first and the last frame
+    arrived; `duration_s` is the file's own media duration (first frame to the end of the last).
+    """
 
     name: str  # department id or "wall"
     path: Path
     sha256: str
-    start_ts_us: int  # log clock time of the first frame
-    end_ts_us: int  # log clock time of the last frame
+    start_ts_us: int
+    end_ts_us: int
     frames: int
     size: int
+    codec: str = "VP8"
+    session: str = ""  # one publishing session: its files share this id, numbered by `part`
+    part: int = 1
+    duration_s: float = 0.0
 
-    def payload(self) -> dict[str, Any]:
+    def payload(self, base: Path | None = None) -> dict[str, Any]:
+        """The event payload; `path` relative to `base` (the data folder) when it lies inside."""
+        path = self.path
+        if base is not None and path.is_relative_to(base):
+            path = path.relative_to(base)
         return {
             "dept": self.name,
-            "path": str(self.path),
+            "path": path.as_posix(),
             "sha256": self.sha256,
             "start_ts_us": self.start_ts_us,
             "end_ts_us": self.end_ts_us,
+            "frames": self.frames,
+            "size": self.size,
+            "codec": self.codec,
+            "session": self.session,
+            "part": self.part,
+            "duration_s": round(self.duration_s, 3),
         }
 
 
@@ -152,30 +175,52 @@ def keyframe_size(codec: str, data: bytes) -> tuple[int, int] | None:
 
 
 Opener = Callable[[Path], IO[bytes]]
+ASK_AGAIN_S = 2.0  # a key frame request not answered within this long is sent again
 
 
 def _open_file(path: Path) -> IO[bytes]:
-    return path.open("wb")
+    return path.open("xb")  # never overwrite a recording
 
 
-class _OpenSegment:
-    def __init__(self, path: Path, file: IO[bytes], container: Any, stream: Any) -> None:
+def _stamp(ts_us: int) -> str:
+    """UTC time with milliseconds for file names and session ids: 20250601T140322.123Z."""
+    return time.strftime("%Y%m%dT%H%M%S", time.gmtime(ts_us // 1_000_000)) + f".{ts_us // 1000 % 1000:03d}Z"
+
+
+class _OpenFile:
+    """The file being written."""
+
+    def __init__(self, path: Path, file: IO[bytes], container: Any, stream: Any, packet: Packet,
+                 start_us: int, part: int) -> None:
         self.path, self.file, self.container, self.stream = path, file, container, stream
-        self.first_pts = 0
-        self.last_pts = -1
-        self.start_us = 0
-        self.clock_rate = 90000
+        self.codec = packet.codec
+        self.clock_rate = packet.clock_rate
+        self.first_pts = packet.pts
+        self.start_us = self.end_us = start_us
+        self.part = part
+        self.last_pts = packet.pts - 1  # pts of the last written frame
+        self.last_key_pts = packet.pts
+        self.interval = packet.clock_rate // 15  # the last frame interval (a frame's duration)
         self.frames = 0
+        self.muxed_until = 0  # end of the last written frame, in clock ticks from first_pts
 
 
 class SegmentRecorder:
-    """Writes one feed's encoded frames into segment files without re-encoding.
+    """Writes one feed's encoded frames into files without re-encoding (only the muxer runs).
 
-    A segment starts on a key frame and is closed at the first key frame after
-    `max_segment_s` (a key frame is requested when that time is reached, since WebRTC senders
-    send few). Each closed file is reported to `on_segment` with its SHA-256 and log-clock
-    start/end. Write errors (ENOSPC, EIO, ...) go to `on_error` and a console warning; the
-    segment is abandoned and recording resumes at a key frame after `retry_after_s`.
+    One file per publishing session and codec: `end_session()` ends a session (the publisher
+    left), the next frame starts a new one (a new `session` id; files are numbered `part` 1, 2,
+    ... within it). A file starts on a key frame and holds one codec; a new part starts when
+    the codec changes, when the timeline restarts, after `close()` (idle feed) and at the first
+    key frame after `max_segment_s` (a key frame is requested then, since WebRTC senders send
+    few; one is also requested after `keyframe_s` without one, so that the Cues, the file's
+    seek index, have an entry at least that often). Timestamps are the packets' own (RTP
+    clock), so files play at the speed they were sent. Each closed file is reported to
+    `on_segment` with its SHA-256, hub-clock span and media duration. Write errors (ENOSPC,
+    EIO, ...) go to `on_error` and a console warning; the file is abandoned and recording
+    resumes at a key frame after `retry_after_s`.
+
+    Not thread-safe: call it from one thread (the hub's media worker).
     """
 
     def __init__(
@@ -188,11 +233,12 @@ class SegmentRecorder:
         to_log_us: Callable[[float], int] | None = None,
         request_keyframe: Callable[[], None] | None = None,
         max_segment_s: float = 60.0,
+        keyframe_s: float = 10.0,
         retry_after_s: float = 5.0,
         opener: Opener = _open_file,
     ) -> None:
-        if max_segment_s <= 0:
-            raise ValueError("max_segment_s must be > 0")
+        if max_segment_s <= 0 or keyframe_s <= 0:
+            raise ValueError("max_segment_s and keyframe_s must be > 0")
         self.directory = Path(directory)
         self.name = name
         self.on_segment = on_segment
@@ -200,115 +246,149 @@ class SegmentRecorder:
         self.to_log_us = to_log_us or monotonic_to_wall_us()
         self.request_keyframe = request_keyframe or (lambda: None)
         self.max_segment_s = max_segment_s
+        self.keyframe_s = keyframe_s
         self.retry_after_s = retry_after_s
         self.opener = opener
-        self._seg: _OpenSegment | None = None
-        self._seq = 0
+        self._file: _OpenFile | None = None
+        self._session = ""  # "" between sessions
+        self._part = 0
         self._paused_until = float("-inf")
-        self._asked_keyframe = False
+        self._asked_at: float | None = None  # when a key frame was last asked for (arrival clock)
+        self.duplicates = 0  # frames seen twice (same timestamp), not written again
         self.segments: list[Segment] = []
         self.errors: list[MediaError] = []
 
     @property
     def recording(self) -> bool:
-        return self._seg is not None
+        return self._file is not None
+
+    @property
+    def session(self) -> str:
+        """The current session id ("" when none is open)."""
+        return self._session
 
     def push(self, packet: Packet) -> None:
-        """One encoded frame of the feed."""
+        """One encoded frame of the feed (as forwarded)."""
         if packet.codec not in CONTAINERS:
             return  # audio or an unsupported codec: not recorded here
-        seg = self._seg
-        if seg is not None:
-            elapsed = (packet.pts - seg.first_pts) / seg.clock_rate
-            if elapsed >= self.max_segment_s:
-                if packet.keyframe:
-                    self.close()
-                    seg = None
-                elif not self._asked_keyframe:
-                    self._asked_keyframe = True
-                    self.request_keyframe()
-        if seg is None:
+        f = self._file
+        if f is not None:
+            if packet.codec != f.codec or packet.clock_rate != f.clock_rate or packet.pts < f.last_pts:
+                self.close()  # another codec, or the sender's timeline restarted: a new file
+                f = None
+            elif packet.pts == f.last_pts:
+                self.duplicates += 1  # the same frame again: it is in the file once
+                return
+            elif (packet.pts - f.first_pts) / f.clock_rate >= self.max_segment_s and packet.keyframe:
+                self.close()
+                f = None
+            elif not packet.keyframe and self._may_ask(packet.arrival) and (
+                    (packet.pts - f.first_pts) / f.clock_rate >= self.max_segment_s
+                    or (packet.pts - f.last_key_pts) / f.clock_rate >= self.keyframe_s):
+                self._ask_keyframe(packet.arrival)  # to roll over, or to keep the seek index dense
+        if f is None:
             if packet.arrival < self._paused_until:
                 return
             if not packet.keyframe:
-                if not self._asked_keyframe:
-                    self._asked_keyframe = True
-                    self.request_keyframe()
+                if self._may_ask(packet.arrival):
+                    self._ask_keyframe(packet.arrival)
                 return
-            seg = self._start(packet)
-            if seg is None:
+            f = self._start(packet)
+            if f is None:
                 return
-        self._write(seg, packet)
+        self._write(f, packet)
 
     def close(self) -> Segment | None:
-        """Close the open segment (if any) and report it."""
-        seg, self._seg = self._seg, None
-        if seg is None:
+        """Close the open file (if any) and report it; the session goes on (next part)."""
+        f, self._file = self._file, None
+        if f is None:
             return None
         try:
-            seg.container.close()
-            seg.file.close()
-            digest = sha256_file(seg.path)
-            size = seg.path.stat().st_size
+            f.container.close()
+            f.file.close()
+            digest = sha256_file(f.path)
+            size = f.path.stat().st_size
         except (OSError, av.FFmpegError) as exc:
-            self._fail(seg, "close", exc)
+            self._fail(f, "close", exc)
             return None
-        end_us = seg.start_us + round((seg.last_pts - seg.first_pts) * 1e6 / seg.clock_rate)
-        segment = Segment(self.name, seg.path, digest, seg.start_us, end_us, seg.frames, size)
+        segment = Segment(self.name, f.path, digest, f.start_us, f.end_us, f.frames, size, f.codec,
+                          self._session, f.part, f.muxed_until / f.clock_rate)
         self.segments.append(segment)
         self.on_segment(segment)
         return segment
 
+    def end_session(self) -> Segment | None:
+        """The publisher is gone: close its file; the next frame starts a new session."""
+        segment = self.close()
+        self._session, self._part = "", 0
+        self._asked_at = None
+        return segment
+
     # -- internals ------------------------------------------------------------------------
 
-    def _start(self, packet: Packet) -> _OpenSegment | None:
+    def _may_ask(self, now: float) -> bool:
+        """No key frame request is pending (or the last one, `ASK_AGAIN_S` ago, was lost)."""
+        return self._asked_at is None or now - self._asked_at >= ASK_AGAIN_S
+
+    def _ask_keyframe(self, now: float) -> None:
+        self._asked_at = now
+        self.request_keyframe()
+
+    def _start(self, packet: Packet) -> _OpenFile | None:
         fmt, ext, codec_name = CONTAINERS[packet.codec]
-        start_us = self.to_log_us(packet.arrival)
-        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(start_us / 1e6))
-        self._seq += 1
-        path = self.directory / f"{self.name}-{stamp}-{self._seq:04d}{ext}"
         size = keyframe_size(packet.codec, packet.data)
         if size is None:
             return None  # not a decodable key frame: wait for the next one
+        start_us = self.to_log_us(packet.arrival)
+        if not self._session:
+            self._session = f"{self.name}-{_stamp(start_us)}"
+        self._part += 1
+        path = self.directory / f"{self._session}-{self._part:03d}{ext}"
         file: IO[bytes] | None = None
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             file = self.opener(path)
             container: Any = av.open(file, "w", format=fmt)
             stream = container.add_mux_stream(codec_name, width=size[0], height=size[1])
-            stream.time_base = Fraction(1, packet.clock_rate)
+            stream.time_base = Fraction(1, packet.clock_rate)  # the muxer may pick its own (1/1000)
         except (OSError, av.FFmpegError) as exc:
             if file is not None:
                 _quiet_close(file)
             self._report(media_error(self.name, path, "open", exc), packet.arrival)
             return None
-        seg = _OpenSegment(path, file, container, stream)
-        seg.first_pts, seg.start_us, seg.clock_rate = packet.pts, start_us, packet.clock_rate
-        self._seg = seg
-        self._asked_keyframe = False
-        return seg
+        f = _OpenFile(path, file, container, stream, packet, start_us, self._part)
+        self._file = f
+        self._asked_at = None
+        return f
 
-    def _write(self, seg: _OpenSegment, packet: Packet) -> None:
-        pts = max(packet.pts - seg.first_pts, seg.last_pts - seg.first_pts + 1)
+    def _write(self, f: _OpenFile, packet: Packet) -> None:
+        """Mux one frame; its duration is taken as the interval before it (for the last frame)."""
+        if f.frames:
+            f.interval = packet.pts - f.last_pts
         p = av.Packet(packet.data)
-        p.pts = p.dts = pts
-        p.time_base = seg.stream.time_base
-        p.stream = seg.stream
+        p.pts = p.dts = packet.pts - f.first_pts
+        p.duration = f.interval
+        p.time_base = Fraction(1, f.clock_rate)  # the packet's own clock; mux() rescales it
+        p.stream = f.stream
         if packet.keyframe:
             p.is_keyframe = True
+            f.last_key_pts = packet.pts
+            self._asked_at = None
         try:
-            seg.container.mux(p)
+            f.container.mux(p)
         except (OSError, av.FFmpegError) as exc:
-            self._seg = None
-            self._fail(seg, "write", exc, packet.arrival)
+            self._file = None
+            self._fail(f, "write", exc, packet.arrival)
             return
-        seg.last_pts = seg.first_pts + pts
-        seg.frames += 1
+        f.frames += 1
+        f.last_pts = packet.pts
+        f.end_us = self.to_log_us(packet.arrival)
+        f.muxed_until = packet.pts - f.first_pts + f.interval
 
-    def _fail(self, seg: _OpenSegment, op: str, exc: BaseException, at: float | None = None) -> None:
-        _quiet_close(seg.container)
-        _quiet_close(seg.file)
-        self._report(media_error(self.name, seg.path, op, exc), at)
+    def _fail(self, f: _OpenFile, op: str, exc: BaseException, at: float | None = None) -> None:
+        _quiet_close(f.container)
+        _quiet_close(f.file)
+        self._report(media_error(self.name, f.path, op, exc), at)
 
     def _report(self, error: MediaError, at: float | None) -> None:
         self.errors.append(error)
@@ -332,6 +412,52 @@ def _quiet_close(obj: Any) -> None:
         log.debug("close after a failed write also failed", exc_info=True)
 
 
+class MediaWorker:
+    """One thread that runs media jobs in order (muxing, hashing, the wall's encoder).
+
+    The event loop only queues: `submit()` per frame (dropped, returning False, when more than
+    `max_backlog` jobs wait: a stalled disk must not grow memory), `call()` for jobs that must
+    run (closing files), whose Future the loop can await (`asyncio.wrap_future`).
+    """
+
+    def __init__(self, name: str = "media-record", max_backlog: int = 2048) -> None:
+        self.max_backlog = max_backlog
+        self.dropped = 0
+        self._jobs: queue.SimpleQueue[tuple[Callable[..., Any], tuple[Any, ...], Future[Any] | None] | None]
+        self._jobs = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> bool:
+        if self._jobs.qsize() >= self.max_backlog:
+            self.dropped += 1
+            return False
+        self._jobs.put((fn, args, None))
+        return True
+
+    def call(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        self._jobs.put((fn, args, future))
+        return future
+
+    def stop(self) -> None:
+        """Run what is queued, then end the thread (does not wait)."""
+        self._jobs.put(None)
+
+    def _run(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            fn, args, future = job
+            try:
+                result = fn(*args)
+            except Exception as exc:  # a job's failure must not end the worker
+                log.exception("media job %s failed", getattr(fn, "__qualname__", fn))
+                if future is not None:
+                    future.set_exception(exc)
+            else:
+                if future is not None:
+                    future.set_result(result)
+
+
 class FrameEncoder:
     """Encodes composed frames (the wall) to VP8 packets for a `SegmentRecorder`.
 
@@ -352,6 +478,11 @@ class FrameEncoder:
         ctx.gop_size = max(1, round(fps * keyframe_s))
         ctx.thread_count = 1
         ctx.options = {"deadline": "realtime", "cpu-used": "-6", "lag-in-frames": "0"}
+        self._want_keyframe = False
+
+    def request_keyframe(self) -> None:
+        """Make the next encoded frame a key frame (a recorder starting a file asks for one)."""
+        self._want_keyframe = True
 
     def encode(self, bgr: np.ndarray, t: float) -> list[EncodedFrame]:
         """Encode the frame shown at monotonic time `t`."""
@@ -359,6 +490,9 @@ class FrameEncoder:
         frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
         frame.pts = round(t * self.clock_rate)
         frame.time_base = Fraction(1, self.clock_rate)
+        if self._want_keyframe:
+            self._want_keyframe = False
+            frame.pict_type = av.video.frame.PictureType.I
         return [
             EncodedFrame(bytes(p), int(p.pts or 0), self.clock_rate, "VP8", bool(p.is_keyframe), t)
             for p in self._ctx.encode(frame)

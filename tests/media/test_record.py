@@ -1,10 +1,12 @@
-"""Recording: remuxed VP8/H264 segments re-opened with PyAV, hashes, times, write errors, snapshots."""
+"""Recording: remuxed VP8/H264 files read back with PyAV and ffprobe, sessions, hashes, errors, snapshots."""
 
 from __future__ import annotations
 
 import errno
 import hashlib
 import io
+import threading
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 from typing import IO, Any
@@ -18,12 +20,14 @@ from media.record import (
     EncodedFrame,
     FrameEncoder,
     MediaError,
+    MediaWorker,
     MediaWriteError,
     Segment,
     SegmentRecorder,
     vp8_size,
     write_snapshot,
 )
+from tests.mediawiring.probe import ffprobe_recording
 
 FPS = 15
 CLOCK = 90000
@@ -104,21 +108,98 @@ def test_vp8_segments_roll_over_at_keyframes(tmp_path: Path) -> None:
         rec.push(p)
     rec.close()
     assert [s.frames for s in sink.segments] == [15, 15, 15]
+    session = sink.segments[0].session
+    assert session.startswith("police-") and session.endswith("Z")
     for i, seg in enumerate(sink.segments):
         assert seg.path.suffix == ".webm" and seg.path.parent == tmp_path
+        assert seg.path.name == f"{session}-{i + 1:03d}.webm"
         assert seg.sha256 == hashlib.sha256(seg.path.read_bytes()).hexdigest()
         assert count_frames(seg.path) == (15, (160, 120))
         assert seg.start_ts_us == to_log_us(i * 1.0)
         assert seg.end_ts_us == to_log_us(i * 1.0 + 14 / FPS)
-        assert seg.payload() == {
+        assert seg.duration_s == pytest.approx(1.0)
+        assert seg.payload(tmp_path) == {
             "dept": "police",
-            "path": str(seg.path),
+            "path": seg.path.name,
             "sha256": seg.sha256,
             "start_ts_us": seg.start_ts_us,
             "end_ts_us": seg.end_ts_us,
+            "frames": 15,
+            "size": seg.path.stat().st_size,
+            "codec": "VP8",
+            "session": session,
+            "part": i + 1,
+            "duration_s": 1.0,
         }
     assert len({s.path for s in sink.segments}) == 3
     assert sink.errors == []
+
+
+@pytest.mark.parametrize("codec", ["libvpx", "libx264"])
+def test_files_play_at_the_speed_they_were_sent(tmp_path: Path, codec: str) -> None:
+    """15 s sent at 15 fps in the RTP clock (90 kHz) play 15 s, frame k at k/15 s."""
+    sink = Sink()
+    rec = sink.recorder(tmp_path, max_segment_s=60.0)
+    for p in encode(225, codec=codec):
+        rec.push(p)
+    seg = rec.close()
+    assert seg is not None and seg.duration_s == pytest.approx(15.0)
+    with av.open(str(seg.path)) as c:
+        times = [float(f.time) for f in c.decode(video=0)]
+        assert c.duration is not None and c.duration / 1e6 == pytest.approx(15.0, abs=0.07)
+    assert len(times) == 225
+    assert times == pytest.approx([k / FPS for k in range(225)], abs=0.002)
+    probe = ffprobe_recording(seg.path)
+    assert probe.duration_s == pytest.approx(15.0, abs=0.07)
+    assert probe.frames == 225 and probe.monotonic and probe.decode_errors == 0
+    assert probe.codecs == [{"libvpx": "vp8", "libx264": "h264"}[codec]]
+
+
+def later(packets: list[EncodedFrame], seconds: float) -> list[EncodedFrame]:
+    """The same frames sent again by a new publisher: its clock starts at 0, `seconds` later."""
+    return [replace(p, arrival=p.arrival + seconds) for p in packets]
+
+
+def test_a_new_session_starts_a_new_file(tmp_path: Path) -> None:
+    sink = Sink()
+    rec = sink.recorder(tmp_path, max_segment_s=60.0)
+    for p in encode(30):
+        rec.push(p)
+    first = rec.session
+    rec.end_session()  # the publisher left: its file is closed now
+    assert [s.frames for s in sink.segments] == [30] and not rec.recording and rec.session == ""
+    for p in later(encode(15), 10.0):
+        rec.push(p)
+    rec.end_session()
+    a, b = sink.segments
+    assert a.session == first and b.session != first and a.part == b.part == 1
+    assert b.start_ts_us == to_log_us(10.0) and b.frames == 15
+    assert count_frames(b.path)[0] == 15 and ffprobe_recording(b.path).duration_s == pytest.approx(1.0)
+
+
+def test_a_codec_change_or_a_restarted_clock_starts_a_new_part(tmp_path: Path) -> None:
+    sink = Sink()
+    rec = sink.recorder(tmp_path, max_segment_s=60.0)
+    for p in [*encode(15), *later(encode(15, codec="libx264"), 1.0), *later(encode(15), 2.0)]:
+        rec.push(p)
+    rec.close()
+    assert [(s.codec, s.part, s.frames, s.path.suffix) for s in sink.segments] == [
+        ("VP8", 1, 15, ".webm"), ("H264", 2, 15, ".mkv"), ("VP8", 3, 15, ".webm")]
+    assert len({s.session for s in sink.segments}) == 1
+    for seg in sink.segments:
+        assert ffprobe_recording(seg.path).codecs == [seg.codec.lower()]
+
+
+def test_a_frame_forwarded_twice_is_written_once(tmp_path: Path) -> None:
+    sink = Sink()
+    rec = sink.recorder(tmp_path, max_segment_s=60.0)
+    for p in encode(30):
+        rec.push(p)
+        rec.push(p)
+    seg = rec.close()
+    assert seg is not None and seg.frames == 30 and rec.duplicates == 30
+    probe = ffprobe_recording(seg.path)
+    assert probe.frames == 30 and probe.repeated == 0
 
 
 def test_waits_for_a_keyframe_and_asks_for_one(tmp_path: Path) -> None:
@@ -133,6 +214,15 @@ def test_waits_for_a_keyframe_and_asks_for_one(tmp_path: Path) -> None:
     assert sink.segments[0].start_ts_us == to_log_us(1.0)
 
 
+def test_an_unanswered_keyframe_request_is_sent_again(tmp_path: Path) -> None:
+    packets = encode(76, gop=1000)[1:]  # joined after the only key frame: 5 s of delta frames
+    sink = Sink()
+    rec = sink.recorder(tmp_path)
+    for p in packets:
+        rec.push(p)
+    assert sink.keyframe_requests == 3 and not rec.recording  # at 0.07, 2.07 and 4.07 s
+
+
 def test_segment_length_is_bounded_by_keyframe_request(tmp_path: Path) -> None:
     packets = encode(45, gop=1000)  # a sender that sends no key frames unless asked
     sink = Sink()
@@ -143,6 +233,16 @@ def test_segment_length_is_bounded_by_keyframe_request(tmp_path: Path) -> None:
     assert rec.recording
     rec.close()
     assert [s.frames for s in sink.segments] == [45]
+
+
+def test_a_key_frame_is_asked_for_when_the_seek_index_would_grow_sparse(tmp_path: Path) -> None:
+    sink = Sink()
+    rec = sink.recorder(tmp_path, max_segment_s=60.0, keyframe_s=2.0)
+    for p in encode(150, gop=60):  # key frames at 0, 4 and 8 s
+        rec.push(p)
+    assert sink.keyframe_requests == 2  # at 2 and at 6 s (once each until a key frame came)
+    assert [s.frames for s in sink.segments] == [] and rec.recording
+    assert rec.close() is not None and ffprobe_recording(sink.segments[0].path).keyframes == 3
 
 
 def test_h264_is_remuxed_into_matroska(tmp_path: Path) -> None:
@@ -259,3 +359,31 @@ def test_snapshot_write_error_raises_media_write_error(tmp_path: Path) -> None:
     with pytest.raises(MediaWriteError) as info:
         write_snapshot(blocker, "fire", picture(0), T0_US)
     assert info.value.error.op == "snapshot" and info.value.error.errno in ("ENOTDIR", "EEXIST")
+
+
+def test_wall_encoder_sends_a_key_frame_when_asked() -> None:
+    enc = FrameEncoder(320, 180, fps=FPS, keyframe_s=100.0)
+    keys = [p.keyframe for k in range(10) for p in enc.encode(picture(k, 320, 180), k / FPS)]
+    assert keys[0] and not any(keys[1:])
+    enc.request_keyframe()
+    assert [p.keyframe for p in enc.encode(picture(10, 320, 180), 10 / FPS)] == [True]
+
+
+def test_media_worker_runs_jobs_in_order_and_bounds_its_backlog() -> None:
+    worker = MediaWorker("test-worker", max_backlog=3)
+    gate, busy = threading.Event(), threading.Event()
+    done: list[int] = []
+    try:
+        worker.call(lambda: (busy.set(), gate.wait(10)))  # the thread is busy until the gate opens
+        assert busy.wait(10)
+        accepted = [worker.submit(done.append, k) for k in range(5)]
+        assert accepted == [True, True, True, False, False] and worker.dropped == 2
+        gate.set()
+        assert worker.call(lambda: list(done)).result(10) == [0, 1, 2]
+        failing = worker.call(lambda: 1 // 0)
+        with pytest.raises(ZeroDivisionError):
+            failing.result(10)
+        assert worker.call(lambda: "still running").result(10) == "still running"
+    finally:
+        gate.set()
+        worker.stop()

@@ -12,9 +12,11 @@ from typing import Any
 import av
 import pytest
 
+from hub.forward import EncodedPacket
 from hub.media_wiring import MEDIA_KEY
-from media.ingest import IngestConfig, redact_url
+from media.ingest import Ingest, IngestConfig, StreamInfo, redact_url, whole_frames
 from media.source import DepartmentVideo
+from tests.media.test_record import encode
 from tests.mediawiring.conftest import IDS, wait_for
 
 ROSTER = Path(__file__).resolve().parents[2] / "hub" / "roster.yaml"
@@ -123,3 +125,39 @@ async def test_other_codecs_are_transcoded_to_vp8(media_hub: Any, tmp_path: Path
     connected = payloads(h, "ingest.connected", "weather")[0]
     assert connected["passthrough"] is False and connected["codec"] == "VP8"
     assert connected["source_codec"] == "mjpeg"
+
+
+def test_parts_of_one_frame_are_joined_and_forwarding_starts_at_a_key_frame() -> None:
+    # (data, pts, keyframe) as FFmpeg's RTSP demuxer gives them for a gst-rtsp-server H264
+    # camera: a delta frame first, then each IDR split in two parts with the same pts
+    units = [(b"d0", 0, False), (b"I1a", 6000, True), (b"I1b", 6000, True), (b"d2", 12000, False),
+             (b"d3", 18000, False), (b"I4a", 24000, True), (b"I4b", 24000, True)]
+    assert list(whole_frames(units, hold=True)) == [
+        (b"I1aI1b", 6000, True), (b"d2", 12000, False), (b"d3", 18000, False), (b"I4aI4b", 24000, True)]
+    assert list(whole_frames(units[3:5], hold=True)) == []  # never a key frame: nothing to forward
+    vp8 = [(b"d", 0, False), (b"k", 3000, True), (b"d", 6000, False)]
+    assert list(whole_frames(vp8, hold=False)) == vp8[1:]  # VP8 frames come whole: not held
+
+
+async def test_frames_arriving_before_the_feed_is_published_are_forwarded_once(media_hub: Any) -> None:
+    """However the camera's frames and the publishing task interleave, each frame is forwarded once."""
+    h = await media_hub(record=False)
+    media = h.running.runner.app[MEDIA_KEY]
+    clip = [EncodedPacket(f.data, f.pts, f.clock_rate, f.codec, f.keyframe, time.monotonic())
+            for f in encode(45)]
+    tap = media.video.frame_tap("fire")
+    sub = tap.packets(max_items=1000)
+    media.ingests["fire"] = Ingest("fire", "rtsp://127.0.0.1:9/cam", on_connected=lambda i: None,
+                                   on_packet=lambda p: None, on_lost=lambda r: None)  # never run
+    media._ingest_connected("fire", StreamInfo("rtsp://127.0.0.1:9/cam", "VP8", "vp8", True, 160, 120))
+    for packet in clip[:20]:  # a burst: the camera's first frames come before publishing ran
+        media._ingest_packet("fire", packet)
+    await wait_for(lambda: media.video.video_source("fire") is not None, 5)
+    for packet in clip[20:]:
+        media._ingest_packet("fire", packet)
+        await asyncio.sleep(0)
+    got = [await asyncio.wait_for(sub.get(), 5) for _ in clip]
+    sub.close()
+    assert [p.pts for p in got] == [p.pts for p in clip]
+    assert media.video.video_source("fire").frames == len(clip)
+    await media.stop_ingest("fire")
