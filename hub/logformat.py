@@ -217,6 +217,15 @@ def open_readonly(path: str | Path) -> sqlite3.Connection:
     conn = sqlite3.connect(f"file:{p}?mode=ro", uri=True)
     try:
         conn.execute("SELECT seq FROM events LIMIT 1")
+    except sqlite3.OperationalError:
+        # a read-only folder or medium: SQLite cannot make the WAL index; read the file as is
+        conn.close()
+        conn = sqlite3.connect(f"file:{p}?immutable=1", uri=True)
+        try:
+            conn.execute("SELECT seq FROM events LIMIT 1")
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise LogFormatError(f"{p}: not a CommandHub event log ({exc})") from exc
     except sqlite3.DatabaseError as exc:
         conn.close()
         raise LogFormatError(f"{p}: not a CommandHub event log ({exc})") from exc
