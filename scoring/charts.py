@@ -8,6 +8,7 @@ from reportlab.graphics.shapes import Circle, Drawing, Line, Polygon, PolyLine, 
 from reportlab.lib import colors
 
 from scoring.report_model import Bar, Strip, Timeline
+from scoring.report_text import fmt_pct_ratio
 
 FONT = "CJK"
 RED = colors.HexColor("#d62728")
@@ -17,9 +18,11 @@ ORANGE = colors.HexColor("#ff7f0e")
 GREY = colors.HexColor("#9e9e9e")
 LIGHT = colors.HexColor("#eeeeee")
 DARK = colors.HexColor("#333333")
+PURPLE = colors.HexColor("#7b1fa2")
 STATE_COLOURS = {
     "up": GREEN,
     "offline": colors.HexColor("#bdbdbd"),
+    "no_feed": colors.HexColor("#bdbdbd"),
     "lost": RED,
     "frozen": ORANGE,
     "black": colors.black,
@@ -104,6 +107,10 @@ def timeline(t: Timeline, width: float, labels: dict[str, str]) -> Drawing:
                 d.add(Line(x, y - 4, x, y + 4, strokeColor=GREY, strokeWidth=0.5))
             elif m.kind == "issued":
                 d.add(Line(x, y - 2, x, y + 2, strokeColor=BLUE, strokeWidth=0.8))
+            elif m.kind == "missing":
+                _cross(d, x, y, 2.2, RED)
+            elif m.kind == "declined":
+                _square(d, x, y, 1.8, PURPLE)
             else:
                 colour = RED if m.late else {"receipt": BLUE, "on_scene": ORANGE, "completed": GREEN}[m.kind]
                 r = {"receipt": 1.4, "on_scene": 1.7, "completed": 2.0}[m.kind]
@@ -118,9 +125,11 @@ def timeline(t: Timeline, width: float, labels: dict[str, str]) -> Drawing:
     items = [
         ("issued", BLUE, "line"),
         ("receipt", BLUE, "dot"),
+        ("declined", PURPLE, "square"),
         ("on_scene", ORANGE, "diamond"),
         ("completed", GREEN, "dot"),
         ("late", RED, "dot"),
+        ("missing", RED, "cross"),
         ("deadline", GREY, "line"),
     ]
     for key, colour, shape in items:
@@ -130,28 +139,46 @@ def timeline(t: Timeline, width: float, labels: dict[str, str]) -> Drawing:
             d.add(
                 Polygon([lx - 2, ly, lx, ly + 2, lx + 2, ly, lx, ly - 2], fillColor=colour, strokeColor=None)
             )
+        elif shape == "cross":
+            _cross(d, lx, ly, 2.2, colour)
+        elif shape == "square":
+            _square(d, lx, ly, 1.8, colour)
         else:
             d.add(Circle(lx, ly, 2, fillColor=colour, strokeColor=None))
         label = labels[f"legend_{key}"]
         d.add(_text(lx + 5, ly - 2.5, label, 6.5))
-        lx += 14 + 6.5 * max(len(label), 2) * (1.0 if any(ord(c) > 255 for c in label) else 0.55)
+        lx += 12 + text_width(label, 6.5)
     if t.shown < t.total:
         d.add(_text(x1, ly - 2.5, labels["shown"].format(a=t.shown, b=t.total), 6, "end"))
     return d
 
 
-def latency_bars(bars: list[Bar], threshold: float | None, width: float, labels: dict[str, str]) -> Drawing:
-    """Horizontal bars of mean receipt latency (worst as a tick), with the deadline line."""
+def text_width(s: str, size: float) -> float:
+    """Roughly how wide a label is: CJK characters are square, Latin ones about half."""
+    return sum(size if ord(c) > 255 else size * 0.55 for c in s)
+
+
+def _cross(d: Drawing, x: float, y: float, r: float, colour: colors.Color) -> None:
+    d.add(Line(x - r, y - r, x + r, y + r, strokeColor=colour, strokeWidth=0.9))
+    d.add(Line(x - r, y + r, x + r, y - r, strokeColor=colour, strokeWidth=0.9))
+
+
+def _square(d: Drawing, x: float, y: float, r: float, colour: colors.Color) -> None:
+    d.add(Rect(x - r, y - r, 2 * r, 2 * r, fillColor=colour, strokeColor=None))
+
+
+def latency_bars(bars: list[Bar], width: float, labels: dict[str, str]) -> Drawing:
+    """Horizontal bars of mean receipt latency (worst as a tick), each with its own commands'
+    receipt deadlines (a grey tick, or a band from the shortest to the longest)."""
     row_h = 12.0
-    left, right, bottom = 92.0, 30.0, 22.0
+    left, right, bottom = 92.0, 44.0, 22.0
     n = len(bars)
-    height = bottom + n * row_h + 14
+    height = bottom + n * row_h + 8
     d = _drawing(width, height)
     x0, x1 = left, width - right
     top = bottom + n * row_h
-    vals = [b.value for b in bars if b.value is not None]
-    vmax = max([*vals, threshold or 0.0, 1.0]) * 1.15
-    vmax = min(vmax, max([*vals, 1.0]) * 1.15) if threshold is None else max(vmax, threshold * 1.2)
+    tops = [v for b in bars for v in (b.value, b.worst, b.deadline_hi) if v is not None]
+    vmax = max([*tops, 1.0]) * 1.1
 
     def xpos(v: float) -> float:
         return x0 + (x1 - x0) * min(v, vmax) / vmax
@@ -166,35 +193,37 @@ def latency_bars(bars: list[Bar], threshold: float | None, width: float, labels:
     for i, b in enumerate(bars):
         y = top - (i + 1) * row_h + 2
         d.add(_text(x0 - 4, y + 2.5, b.name[:14], 6.5, "end"))
-        if b.value is None:
-            d.add(_text(x0 + 2, y + 2.5, "—", 6.5))
+        if b.na:
+            d.add(_text(x0 + 2, y + 2.5, labels["na"], 6.5, colour=GREY))
             continue
-        late = threshold is not None and b.value > threshold
-        d.add(
-            Rect(
-                x0,
-                y,
-                max(xpos(b.value) - x0, 0.5),
-                row_h - 4,
-                fillColor=RED if late else BLUE,
-                strokeColor=None,
+        if b.deadline_lo is not None and b.deadline_hi is not None:
+            a, z = xpos(b.deadline_lo), xpos(b.deadline_hi)
+            d.add(Rect(a - 0.6, y - 1.5, max(z - a, 0) + 1.2, row_h - 1, fillColor=GREY, strokeColor=None))
+        if b.value is None:
+            d.add(_text(x0 + 2, y + 2.5, labels["no_response"] if b.owed else "—", 6.5, colour=RED))
+        else:
+            d.add(
+                Rect(
+                    x0,
+                    y,
+                    max(xpos(b.value) - x0, 0.5),
+                    row_h - 4,
+                    fillColor=RED if b.deadline_hi is not None and b.value > b.deadline_hi else BLUE,
+                    strokeColor=None,
+                )
             )
-        )
-        d.add(_text(xpos(b.value) + 2, y + 2, f"{b.value:.0f}", 6))
-        if b.worst is not None:
-            xw = xpos(b.worst)
-            d.add(Line(xw, y - 1, xw, y + row_h - 3, strokeColor=DARK, strokeWidth=0.8))
-    if threshold is not None:
-        x = xpos(threshold)
-        d.add(Line(x, bottom, x, top + 4, strokeColor=RED, strokeWidth=1, strokeDashArray=[3, 2]))
-        d.add(
-            _text(x, top + 6, f"{labels['threshold']} {threshold:g}{labels['seconds']}", 6.5, "middle", RED)
-        )
+            if b.worst is not None:
+                xw = xpos(b.worst)
+                d.add(Line(xw, y - 1, xw, y + row_h - 3, strokeColor=DARK, strokeWidth=0.8))
+        if b.owed:
+            colour = RED if b.late else DARK
+            d.add(_text(x1 + 3, y + 2, f"{b.late}/{b.owed}", 6, colour=colour))
     return d
 
 
 def uptime_strip(strips: list[Strip], span_s: float, width: float, labels: dict[str, str]) -> Drawing:
-    """One strip per department across the drill: green up, grey offline, red/orange/black bad."""
+    """One strip per department across the drill: green up, grey no feed / offline, red lost,
+    orange frozen, black black."""
     row_h = 10.0
     left, right, bottom = 92.0, 36.0, 30.0
     n = len(strips)
@@ -204,12 +233,13 @@ def uptime_strip(strips: list[Strip], span_s: float, width: float, labels: dict[
     top = bottom + n * row_h
     span = max(span_s, 1.0)
     _time_axis(d, x0, x1, bottom, span, top)
+    states = {st for s in strips for _, _, st in s.segments}
     for i, s in enumerate(strips):
         y = top - (i + 1) * row_h + 1.5
         d.add(_text(x0 - 4, y + 1.5, s.name[:14], 6.5, "end"))
-        if s.uptime is None:
+        if s.na or s.uptime is None:
             d.add(Rect(x0, y, x1 - x0, row_h - 3, fillColor=LIGHT, strokeColor=None))
-            d.add(_text(x1 + 3, y + 1.5, labels["not_measured"], 6))
+            d.add(_text(x1 + 3, y + 1.5, labels["na" if s.na else "not_measured"], 6))
             continue
         for a, b, state in s.segments:
             xa = x0 + (x1 - x0) * max(a, 0) / span
@@ -224,12 +254,13 @@ def uptime_strip(strips: list[Strip], span_s: float, width: float, labels: dict[
                     strokeColor=None,
                 )
             )
-        d.add(_text(x1 + 3, y + 1.5, f"{s.uptime * 100:.1f}%", 6))
+        d.add(_text(x1 + 3, y + 1.5, fmt_pct_ratio(s.uptime), 6))
     lx = x0
-    for key, colour in (("up", GREEN), ("offline", STATE_COLOURS["offline"]), ("bad", RED)):
-        d.add(Rect(lx, top + 6, 8, 5, fillColor=colour, strokeColor=None))
+    absent = "no_feed" if "no_feed" in states or "offline" not in states else "offline"
+    for key in ("up", absent, "lost", "frozen", "black"):
+        d.add(Rect(lx, top + 6, 8, 5, fillColor=STATE_COLOURS[key], strokeColor=None))
         d.add(_text(lx + 10, top + 6.5, labels[key], 6.5))
-        lx += 70
+        lx += 18 + text_width(labels[key], 6.5)
     return d
 
 

@@ -168,8 +168,16 @@ def score_command(args: argparse.Namespace) -> int:
         progress.step(steps[2])
     from scoring.output import write_outputs
 
-    write_outputs(card, facts, rubric, pdf_out=args.out, json_out=args.json_out, lang=args.lang,
-                  evaluators=args.evaluator, utc_offset=args.utc_offset)
+    write_outputs(
+        card,
+        facts,
+        rubric,
+        pdf_out=args.out,
+        json_out=args.json_out,
+        lang=args.lang,
+        evaluators=args.evaluator,
+        utc_offset=args.utc_offset,
+    )
     progress.finish()
     grade = card.grade_label(card.grade, args.lang)
     print(
