@@ -317,3 +317,84 @@ def small_multiples(
             if k > 1:
                 d.add(_text(ox + w, oy - 8, xlabels[-1], 5, "end"))
     return d
+
+
+def series_chart(
+    values: list[float], xlabels: list[str], width: float, ymax: float, bands: list[float]
+) -> Drawing:
+    """One line across many drills (points, and dashed lines at the grade bands)."""
+    left, right, bottom, top_pad = 30.0, 10.0, 26.0, 8.0
+    height = 150.0
+    d = _drawing(width, height)
+    x0, x1 = left, width - right
+    y0, y1 = bottom, height - top_pad
+    d.add(Rect(x0, y0, x1 - x0, y1 - y0, fillColor=colors.HexColor("#fafafa"), strokeColor=LIGHT))
+    for b in [0.0, *bands, ymax]:
+        y = y0 + (y1 - y0) * b / ymax
+        d.add(
+            Line(
+                x0,
+                y,
+                x1,
+                y,
+                strokeColor=GREY if b in bands else LIGHT,
+                strokeWidth=0.4,
+                strokeDashArray=[2, 2],
+            )
+        )
+        d.add(_text(x0 - 3, y - 2, f"{b:g}", 6, "end"))
+    k = len(values)
+
+    def xpos(j: int) -> float:
+        return x0 + (x1 - x0) * ((j + 0.5) / k)
+
+    pts: list[float] = []
+    for j, v in enumerate(values):
+        x, y = xpos(j), y0 + (y1 - y0) * min(max(v, 0.0), ymax) / ymax
+        pts += [x, y]
+        d.add(Circle(x, y, 1.6, fillColor=BLUE, strokeColor=None))
+    if len(pts) >= 4:
+        d.add(PolyLine(pts, strokeColor=BLUE, strokeWidth=1))
+    every = max(1, math.ceil(k / 16))  # at most about 16 labels
+    for j in range(0, k, every):
+        d.add(_text(xpos(j), y0 - 9, xlabels[j], 5.5, "middle"))
+    return d
+
+
+STATE_FILL = {
+    "open": RED,
+    "closed": GREEN,
+    "ok": colors.HexColor("#c8e6c9"),
+    "na": colors.HexColor("#e0e0e0"),
+}
+
+
+def state_grid(names: list[str], states: list[list[str]], xlabels: list[str], width: float) -> Drawing:
+    """Items x drills: one coloured cell per item and drill (open, closed, ok, not applicable)."""
+    left, right, bottom = 150.0, 6.0, 16.0
+    row_h = 9.0
+    n = len(names)
+    height = bottom + n * row_h + 4
+    d = _drawing(width, height)
+    x0, x1 = left, width - right
+    k = max((len(s) for s in states), default=1)
+    cw = (x1 - x0) / k
+    top = bottom + n * row_h
+    for i, (name, row) in enumerate(zip(names, states, strict=True)):
+        y = top - (i + 1) * row_h
+        d.add(_text(x0 - 4, y + 2, name[:30], 6, "end"))
+        for j, state in enumerate(row):
+            d.add(
+                Rect(
+                    x0 + j * cw,
+                    y + 0.5,
+                    max(cw - 0.6, 0.4),
+                    row_h - 1,
+                    fillColor=STATE_FILL[state],
+                    strokeColor=None,
+                )
+            )
+    every = max(1, math.ceil(k / 22))
+    for j in range(0, k, every):
+        d.add(_text(x0 + (j + 0.5) * cw, bottom - 8, xlabels[j], 5.5, "middle"))
+    return d

@@ -90,7 +90,9 @@ class LogBuilder:
         self, t_s: float, dept: str, session: str = "s1", source: str = "webrtc", op: str | None = None
     ) -> None:
         """media.published: the department's feed starts (its first video arrives)."""
-        self.add(t_s, "hub", None, "media.published", {"dept": dept, "source": source, "session": session}, op)
+        self.add(
+            t_s, "hub", None, "media.published", {"dept": dept, "source": source, "session": session}, op
+        )
 
     def unpublish(
         self, t_s: float, dept: str, session: str = "s1", source: str = "webrtc", cause: str = "left"
