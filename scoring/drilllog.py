@@ -108,6 +108,9 @@ class Operation:
     # the departments taking part (operation.started.participants; older logs: the whole roster)
     participants: tuple[str, ...] = ()
     participants_listed: bool = False
+    # the chain at the operation's last event (operation.ended, else its last event): names the drill
+    end_seq: int = 0
+    end_hash: str = ""
 
 
 @dataclass(frozen=True)
@@ -174,7 +177,9 @@ def choice_note(starts: Sequence[OperationStart], chosen: OperationStart, op: st
     return note("several_operations", n=len(starts), chosen=chosen.op, others=others)
 
 
-def make_operation(start: OperationStart, end_us: int, ended: bool) -> Operation:
+def make_operation(
+    start: OperationStart, end_us: int, ended: bool, end_seq: int = 0, end_hash: str = ""
+) -> Operation:
     p = start.payload
     roster: list[Department] = []
     seen: set[str] = set()
@@ -206,11 +211,17 @@ def make_operation(start: OperationStart, end_us: int, ended: bool) -> Operation
         roster=tuple(roster),
         participants=participants,
         participants_listed=isinstance(listed, list),
+        end_seq=end_seq,
+        end_hash=end_hash,
     )
 
 
 def operations_in(events: Iterable[Event]) -> list[OperationStart]:
     return [OperationStart(e.seq, e.ts_us, e.op, e.payload) for e in events if e.kind == "operation.started"]
+
+
+def start_hash(events: Sequence[Event], seq: int) -> str:
+    return next((e.hash for e in events if e.seq == seq), "")
 
 
 def from_events(events: Sequence[Event], op: str | None = None) -> DrillLog:
@@ -230,6 +241,7 @@ def from_events(events: Sequence[Event], op: str | None = None) -> DrillLog:
     carry_kinds = set(CARRY_IN_KINDS)
     end_us, ended = start.ts_us, False
     max_us = start.ts_us
+    last = (start.seq, start_hash(events, start.seq))
     for e in events:
         if e.op != start.op:
             if e.seq < start.seq and e.kind in carry_kinds:
@@ -238,6 +250,7 @@ def from_events(events: Sequence[Event], op: str | None = None) -> DrillLog:
         if ended:
             continue
         max_us = max(max_us, e.ts_us)
+        last = (e.seq, e.hash)
         code = codes.get(e.kind)
         if code is not None:
             kinds.append(code)
@@ -253,7 +266,7 @@ def from_events(events: Sequence[Event], op: str | None = None) -> DrillLog:
         np.asarray(kinds, np.int8), np.asarray(seqs, np.int64), np.asarray(tss, np.int64), cids, depts
     )
     return DrillLog(
-        make_operation(start, end_us if ended else max_us, ended),
+        make_operation(start, end_us if ended else max_us, ended, *last),
         parsed,
         carry,
         responses,

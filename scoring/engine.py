@@ -259,7 +259,9 @@ class _Scorer:
         if not gone:
             return []
         code = "no_video_na" if c.params.no_video == "not_applicable" else "no_video_zero"
-        return [note(code, n=len(gone), depts=", ".join(gone))]
+        names = [self.f.names[d] for d in gone]
+        zh, en = "、".join(d.name_zh for d in names), ", ".join(d.name_en for d in names)
+        return [note(code, n=len(gone), names_zh=zh, names_en=en)]
 
     def _na(self, section: str, c: Criterion, rule: str, unit: str, notes: list[Note]) -> CriterionResult:
         return self._result(
@@ -693,6 +695,8 @@ class _Scorer:
             "start_us": op.start_us,
             "end_us": op.end_us,
             "ended": op.ended,
+            "end_seq": op.end_seq,
+            "end_hash": op.end_hash,
             "duration_s": num(f.window_s),
             "level_changes": [{"ts_us": t, "from": a, "to": b} for t, a, b in f.level_changes],
             "evaluators": len(self.ratings.evaluators()),

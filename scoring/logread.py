@@ -340,6 +340,7 @@ class _Located:
     last_seq: int
     end_us: int
     ended: bool
+    end_hash: str = ""
 
 
 def _locate(conn: sqlite3.Connection, op: str | None) -> _Located:
@@ -358,7 +359,15 @@ def _locate(conn: sqlite3.Connection, op: str | None) -> _Located:
         last_seq, end_us = conn.execute(
             "SELECT max(seq), max(ts_us) FROM events WHERE op = ?", (start.op,)
         ).fetchone()
-    return _Located(start, choice_note(starts, start, op), int(last_seq), int(end_us), ended_row is not None)
+    end_hash = conn.execute("SELECT hash FROM events WHERE seq = ?", (last_seq,)).fetchone()[0]
+    return _Located(
+        start,
+        choice_note(starts, start, op),
+        int(last_seq),
+        int(end_us),
+        ended_row is not None,
+        str(end_hash),
+    )
 
 
 def _parsed_part(conn: sqlite3.Connection, at: _Located) -> tuple[list[Parsed], list[Parsed]]:
@@ -387,7 +396,7 @@ def _drill_log(
     extra: tuple[Note, ...] = (),
 ) -> DrillLog:
     return DrillLog(
-        make_operation(at.start, at.end_us, at.ended),
+        make_operation(at.start, at.end_us, at.ended, at.last_seq, at.end_hash),
         parsed,
         carry,
         responses,

@@ -450,7 +450,7 @@ def _departments(log: DrillLog, notes: list[Note]) -> tuple[dict[str, Department
         notes.append(note("not_in_roster", dept=d))
     if op.participants_listed:
         for d in sorted(commanded - taking):
-            notes.append(note("commanded_not_listed", dept=d))
+            notes.append(note("commanded_not_listed", name_zh=names[d].name_zh, name_en=names[d].name_en))
     return names, sorted(names), taking | commanded
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import string
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,13 +54,13 @@ TEMPLATES: dict[str, tuple[str, str]] = {
         "本日志没有 media.published 事件：未测量视频画面，按评分细则视频类评分项不计入得分与满分",
     ),
     "no_video_zero": (
-        "{n} department(s) published no video during the drill ({depts}): scored 0 in the video criteria",
-        "{n}个部门在演练中未推送视频（{depts}）：视频类评分项计0分",
+        "{n} department(s) published no video during the drill ({names_en}): scored 0 in the video criteria",
+        "{n}个部门在演练中未推送视频（{names_zh}）：视频类评分项计0分",
     ),
     "no_video_na": (
-        "{n} department(s) published no video during the drill ({depts}): not applicable in the "
+        "{n} department(s) published no video during the drill ({names_en}): not applicable in the "
         "video criteria",
-        "{n}个部门在演练中未推送视频（{depts}）：视频类评分项不适用",
+        "{n}个部门在演练中未推送视频（{names_zh}）：视频类评分项不适用",
     ),
     "scenario_missing": (
         "the rubric takes deadlines from the scenario, but none was given: the commands' own "
@@ -99,9 +100,9 @@ TEMPLATES: dict[str, tuple[str, str]] = {
         "评分细则中没有评定项 {criterion}",
     ),
     "overall_with_dept": (
-        "{criterion} is rated once for the whole drill; a rating for a department ({dept}) does "
-        "not fit it (the hub now refuses these)",
-        "{criterion} 为总体评定项；针对部门（{dept}）的评定不适用（平台现已拒绝此类评定）",
+        "{criterion} is rated once for the whole drill; a rating for a department ({dept_en}) "
+        "does not fit it (the hub now refuses these)",
+        "{criterion} 为总体评定项；针对部门（{dept_zh}）的评定不适用（平台现已拒绝此类评定）",
     ),
     "needs_dept": (
         "{criterion} is rated per department; a rating without a department does not fit it",
@@ -109,8 +110,8 @@ TEMPLATES: dict[str, tuple[str, str]] = {
     ),
     "unknown_dept": ("no department {dept} in this operation", "本次行动中没有部门 {dept}"),
     "dept_na": (
-        "{dept} is not taking part or was excused",
-        "{dept} 未参演或已请假",
+        "{name_en} is not taking part or was excused",
+        "{name_zh}未参演或已请假",
     ),
     "unknown_item": ("no checklist item {item} in the rubric", "评分细则中没有检查项 {item}"),
     # vetoes
@@ -165,8 +166,17 @@ class Note:
         return self.text("en")
 
 
+def fields(code: str) -> set[str]:
+    """The arguments a note's templates use, in both languages."""
+    return {f for t in TEMPLATES[code] for _, f, _, _ in string.Formatter().parse(t) if f}
+
+
 def note(code: str, **args: Any) -> Note:
-    """A note with arguments (unknown codes are an error at once, not at rendering)."""
+    """A note with arguments; an unknown code or a missing argument is an error at once, not
+    when the note is rendered."""
     if code not in TEMPLATES:
         raise KeyError(f"no note template {code!r}")
+    missing = fields(code) - set(args)
+    if missing:
+        raise KeyError(f"note {code!r} needs {', '.join(sorted(missing))}")
     return Note(code, tuple(sorted(args.items())))

@@ -430,6 +430,7 @@ def appendices(model: ReportModel, w: _Writer) -> list[Flowable]:
         if len(r) > 1 and r[2] == "" and k > 3:
             extra += [("SPAN", (1, i), (-1, i)), ("ALIGN", (1, i), (-1, i), "LEFT")]
     out.append(table(rows, [26 * mm] + [rest] * (k - 1), extra=extra, font_size=6))
+    out.append(w.p(a.dept_legend, "tiny"))
 
     out += [w.p(L["app_ratings"], "h1"), w.p(L["app_ratings_intro"], "small")]
     head = [

@@ -70,13 +70,19 @@ def _observation(o: Observation, crits: dict[str, ObservationCriterion], f: Fact
     if c is None:
         why = note("unknown_criterion", criterion=o.criterion)
     elif c.scope == "overall" and o.dept is not None:
-        why = note("overall_with_dept", criterion=o.criterion, dept=o.dept)
+        who = f.names.get(o.dept)
+        why = note(
+            "overall_with_dept",
+            criterion=o.criterion,
+            dept_zh=who.name_zh if who else o.dept,
+            dept_en=who.name_en if who else o.dept,
+        )
     elif c.scope == "per_department" and o.dept is None:
         why = note("needs_dept", criterion=o.criterion)
     elif o.dept is not None and o.dept not in f.names:
         why = note("unknown_dept", dept=o.dept)
     elif o.dept is not None and not f.dept_ok[f.depts.index(o.dept)]:
-        why = note("dept_na", dept=o.dept)
+        why = note("dept_na", name_zh=f.names[o.dept].name_zh, name_en=f.names[o.dept].name_en)
     if why is not None:
         rec.status, rec.reason = IGNORED, why
     return rec

@@ -55,20 +55,23 @@ class Appendices:
     criteria: list[CriterionEvidence]
     dept_head: list[str]
     dept_rows: list[list[str]]
+    dept_legend: str
     ratings: list[list[str]]
     refs: dict[str, str] = field(default_factory=dict)  # criterion id -> B.n
 
 
 def build_appendices(card: Scorecard, facts: Facts, rubric: Rubric, lang: str, tz: dt.timezone) -> Appendices:
     criteria = _criteria(card, facts, rubric, lang, tz)
-    head, rows = _dept_matrix(card, facts, lang)
+    refs = {c.criterion: c.ref for c in criteria}
+    head, rows, legend = _dept_matrix(card, facts, lang, refs)
     return Appendices(
         _pairs(card.appendix, facts, lang, tz),
         criteria,
         head,
         rows,
+        legend,
         _ratings(card, facts, lang, tz),
-        {c.criterion: c.ref for c in criteria},
+        refs,
     )
 
 
@@ -334,11 +337,13 @@ def _who(o: dict[str, object] | None, lang: str) -> str:
 # --- C: departments ---------------------------------------------------------------------------
 
 
-def _dept_matrix(card: Scorecard, facts: Facts, lang: str) -> tuple[list[str], list[list[str]]]:
+def _dept_matrix(
+    card: Scorecard, facts: Facts, lang: str, refs: dict[str, str]
+) -> tuple[list[str], list[list[str]], str]:
     L = LABELS[lang]
     chosen = set(card.department_sections)
     cols = [c for s in card.sections if s.id in chosen for c in s.criteria if c.applicable and c.departments]
-    head = [L["dept"]] + [f"{c.title.get(lang)} ({fmt_pts(c.max)})" for c in cols]
+    head = [L["dept"]] + [f"{refs.get(c.id, c.id)}\n({fmt_pts(c.max)})" for c in cols]
     head += [L["app_sum"], L["dept_deducted"], L["app_net"], L["max"], L["dept_score"]]
     rows: list[list[str]] = []
     for d in card.departments:
@@ -358,7 +363,8 @@ def _dept_matrix(card: Scorecard, facts: Facts, lang: str) -> tuple[list[str], l
             fmt_pts(d.score),
         ]
         rows.append(cells)
-    return head, rows
+    legend = " · ".join(f"{refs.get(c.id, c.id)} {c.title.get(lang)}" for c in cols)
+    return head, rows, legend
 
 
 # --- D: ratings -------------------------------------------------------------------------------

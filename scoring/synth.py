@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -416,3 +417,33 @@ def random_drill(
     last_t = max(ts for ts, _, _ in b.records) / S - b.t0_us / S
     b.end(max(dur, last_t + 1))
     return b
+
+
+DAY_US = 86_400 * S
+
+
+def year_of_drills(n: int = 66, commands: int = 40, seed: int = 100, t0_us: int = T0_US) -> list[LogBuilder]:
+    """`n` drills spread over a year (as a city's 66 joint drills), each a random drill with its
+    own op id (by date), title and time; write them to one log with write_all or one log each."""
+    out: list[LogBuilder] = []
+    step = max(1, 365 // max(n, 1)) * DAY_US
+    for k in range(n):
+        t = t0_us + k * step + (k % 2) * 5 * 3600 * S  # mornings (9:00) and afternoons (14:00)
+        day = datetime.datetime.fromtimestamp(t / S, datetime.timezone(datetime.timedelta(hours=8)))
+        out.append(
+            random_drill(
+                commands,
+                seed=seed + k,
+                op=f"drill-{day:%Y%m%d}-01",
+                t0_us=t,
+                title=f"第{k + 1}次联合实战演练",
+                duration_s=3600.0,
+            )
+        )
+    return out
+
+
+def write_all(path: str | Path, drills: Sequence[LogBuilder]) -> Path:
+    """Several drills in one log (the hub keeps one log for every operation)."""
+    records = [r for b in drills for r in b.records]
+    return write_records(path, [r for _, _, r in sorted(records, key=lambda x: (x[0], x[1]))])

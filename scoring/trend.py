@@ -22,15 +22,16 @@ TEXT = {
         "n": "序号",
         "date": "日期时间",
         "drill": "演练",
-        "head": "日志头",
+        "head": "演练结束处日志头",
+        "all_drills": "各次演练均适用",
+        "log_line": "日志 {log}：已校验至日志头 {head}",
         "score": "得分 / 总分",
         "percent": "得分率",
         "grade": "等级",
         "notes": "说明",
         "overall": "一、总体得分率趋势",
         "depts": "三、各部门得分（百分制）与平均签收用时",
-        "depts_note": "每格上为部门百分制得分，下为已签收指令的平均签收用时；"
-        "“未响应”表示该次演练未签收任何指令。",
+        "depts_note": "每格为部门百分制得分 · 已签收指令的平均签收用时；“未响应”表示该次演练未签收任何指令。",
         "dept": "部门",
         "change": "变化",
         "improved": "进步的部门（首次至末次至少提高5分）",
@@ -66,15 +67,17 @@ TEXT = {
         "n": "No.",
         "date": "Date and time",
         "drill": "Drill",
-        "head": "Log head",
+        "head": "Log head at its end",
+        "all_drills": "For every drill",
+        "log_line": "Log {log}: verified up to its head {head}",
         "score": "Points / total",
         "percent": "Percent",
         "grade": "Grade",
         "notes": "Notes",
         "overall": "1. Overall percent, drill by drill",
         "depts": "3. Department scores (0–100) and mean receipt latency",
-        "depts_note": "Each cell: the department's score, and below it the mean receipt latency of the "
-        "commands it answered; no response: it answered none in that drill.",
+        "depts_note": "Each cell: the department's score · the mean receipt latency of the commands it "
+        "answered; no response: it answered none in that drill.",
         "dept": "Department",
         "change": "Change",
         "improved": "Improved (at least 5 points up, first drill to last)",
@@ -105,7 +108,7 @@ TEXT = {
         "page": "Page {n}",
     },
 }
-CHUNK = 13  # drills per table on a landscape page
+CHUNK = 13  # at most this many drills per table on a landscape page
 
 
 def render_trend(data: TrendData, out: str | Path, lang: str = "zh", utc_offset: str = "+08:00") -> None:
@@ -133,6 +136,7 @@ def render_trend(data: TrendData, out: str | Path, lang: str = "zh", utc_offset:
     margin = 14 * mm
     width = page[0] - 2 * margin
     n = len(data.drills)
+    per = math.ceil(n / math.ceil(n / CHUNK))  # even chunks: 66 drills -> 6 tables of 11
 
     def P(s: object, style: str = "cell") -> Paragraph:
         return Paragraph(esc(s).replace("\n", "<br/>"), st[style])
@@ -165,6 +169,10 @@ def render_trend(data: TrendData, out: str | Path, lang: str = "zh", utc_offset:
         ),
         P(T["drills"], "h1"),
     ]
+    common = [x for x in data.drills[0].notes if all(x in d.notes for d in data.drills)]
+    sep = "；" if lang == "zh" else "; "
+    if common:
+        flow.append(P(f"{T['all_drills']}: " + sep.join(x.text(lang) for x in common), "small"))
     rows: list[list[Any]] = [
         [P(T[k]) for k in ("n", "date", "drill", "head", "score", "percent", "grade", "notes")]
     ]
@@ -174,24 +182,23 @@ def render_trend(data: TrendData, out: str | Path, lang: str = "zh", utc_offset:
                 f"#{i + 1}",
                 when(d.start_us),
                 P(f"{d.title} ({d.op})"),
-                f"{d.log_head[0]}:{d.log_head[1][:12]}",
+                f"{d.end_head[0]}:{d.end_head[1][:12]}",
                 f"{d.score:.2f} / {d.total:g}",
                 f"{d.percent:.2f}%",
                 d.grade_label[lang],
-                P(
-                    ("；" if lang == "zh" else "; ").join(
-                        x.text(lang) for x in d.notes if x.code != "no_checkpoint"
-                    )
-                ),
+                P(sep.join(x.text(lang) for x in d.notes if x not in common)),
             ]
         )
     widths = [12 * mm, 28 * mm, 70 * mm, 40 * mm, 26 * mm, 18 * mm, 18 * mm]
     flow.append(table(rows, [*widths, width - sum(widths)], extra=[("ALIGN", (4, 1), (5, -1), "RIGHT")]))
+    heads = {(Path(d.log).name, d.log_head) for d in data.drills}
+    for log, (seq, h) in sorted(heads):
+        flow.append(P(T["log_line"].format(log=log, head=f"{seq}:{h}"), "small"))
 
     # departments --------------------------------------------------------------------------------
     flow += [PageBreak(), P(T["depts"], "h1"), P(T["depts_note"], "small")]
-    for lo in range(0, n, CHUNK):
-        idx = list(range(lo, min(n, lo + CHUNK)))
+    for lo in range(0, n, per):
+        idx = list(range(lo, min(n, lo + per)))
         head = [P(T["dept"])] + [P(col(i)) for i in idx]
         last_chunk = idx[-1] == n - 1
         if last_chunk:
@@ -212,14 +219,9 @@ def render_trend(data: TrendData, out: str | Path, lang: str = "zh", utc_offset:
             rows.append(row)
         name_w = 44 * mm
         k = len(head) - 1
-        flow.append(
-            table(
-                rows,
-                [name_w] + [(width - name_w) / k] * k,
-                extra=[*extra, ("ALIGN", (1, 1), (-1, -1), "RIGHT")],
-            )
-        )
-        flow.append(Spacer(1, 3 * mm))
+        widths = [name_w] + [(width - name_w) / k] * k
+        grid = table(rows, widths, extra=[*extra, ("ALIGN", (1, 1), (-1, -1), "RIGHT")])
+        flow.append(KeepTogether([grid, Spacer(1, 3 * mm)]))
     up, down = data.movers()
     for key, ids in (("improved", up), ("slipped", down)):
         text = "、".join(f"{name(i)} ({data.change(i, 'score'):+.2f})" for i in ids) or T["none"]
@@ -251,8 +253,8 @@ def render_trend(data: TrendData, out: str | Path, lang: str = "zh", utc_offset:
 
     # criteria -----------------------------------------------------------------------------------
     flow += [PageBreak(), P(T["criteria"], "h1")]
-    for lo in range(0, n, CHUNK):
-        idx = list(range(lo, min(n, lo + CHUNK)))
+    for lo in range(0, n, per):
+        idx = list(range(lo, min(n, lo + per)))
         rows = [[P(T["criterion"])] + [P(col(i)) for i in idx]]
         for cid, title, points in data.criteria:
             row = [P(f"{title.get(lang)} ({points:g})")]
@@ -262,10 +264,10 @@ def render_trend(data: TrendData, out: str | Path, lang: str = "zh", utc_offset:
             rows.append(row)
         name_w = 56 * mm
         k = len(idx)
-        flow.append(
-            table(rows, [name_w] + [(width - name_w) / k] * k, extra=[("ALIGN", (1, 1), (-1, -1), "RIGHT")])
+        grid = table(
+            rows, [name_w] + [(width - name_w) / k] * k, extra=[("ALIGN", (1, 1), (-1, -1), "RIGHT")]
         )
-        flow.append(Spacer(1, 3 * mm))
+        flow.append(KeepTogether([grid, Spacer(1, 3 * mm)]))
     flow.append(
         KeepTogether(
             [
@@ -350,6 +352,6 @@ def _dept_cell(v: dict[str, Any] | None, T: dict[str, str], lang: str) -> str:
         return T[v["status"]]
     score = "—" if v.get("score") is None else f"{v['score']:.2f}"
     if v.get("receipt_owed") and not v.get("receipt_answered"):
-        return f"{score}\n{T['no_response']}"
+        return f"{score} · {T['no_response']}"
     rec = v.get("receipt_mean_s")
-    return f"{score}\n{fmt_s(rec, lang)}" if rec is not None else score
+    return f"{score} · {fmt_s(rec, lang)}" if rec is not None else score

@@ -37,6 +37,7 @@ class DrillPoint:
     start_us: int
     log_head: tuple[int, str]
     scenario: str | None
+    end_head: tuple[int, str]  # the chain at the drill's last event: names the drill in its log
     score: float
     total: float
     percent: float
@@ -153,6 +154,7 @@ class TrendData:
                     "title": d.title,
                     "start_us": d.start_us,
                     "log_head": {"seq": d.log_head[0], "hash": d.log_head[1]},
+                    "end_head": {"seq": d.end_head[0], "hash": d.end_head[1]},
                     "scenario": d.scenario,
                     "score": pts(d.score),
                     "total": pts(d.total),
@@ -209,6 +211,7 @@ class TrendData:
                 "title": d.title,
                 "start": dt.datetime.fromtimestamp(d.start_us / 1e6, tz).strftime("%Y-%m-%d %H:%M"),
                 "log_head": f"{d.log_head[0]}:{d.log_head[1]}",
+                "end_head": f"{d.end_head[0]}:{d.end_head[1]}",
             }
             w.writerow(
                 base
@@ -246,6 +249,7 @@ CSV_COLUMNS = (
     "title",
     "start",
     "log_head",
+    "end_head",
     "row",
     "id",
     "name",
@@ -316,6 +320,7 @@ def _point(
         op.start_us,
         card.log_head,
         op.scenario,
+        (op.end_seq, op.end_hash),
         card.score,
         card.total,
         card.percent,
