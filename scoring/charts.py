@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from reportlab.graphics.shapes import Circle, Drawing, Line, Polygon, PolyLine, Rect, String
+from reportlab.graphics.shapes import Circle, Drawing, Line, Path, Polygon, PolyLine, Rect, String
 from reportlab.lib import colors
 
 from scoring.report_model import Bar, Strip, Timeline
@@ -92,6 +92,7 @@ def timeline(t: Timeline, width: float, labels: dict[str, str]) -> Drawing:
     def xpos(ts: float) -> float:
         return x0 + (x1 - x0) * min(max(ts, 0.0), span) / span
 
+    marks = _Marks()
     for i, name in enumerate(t.names):
         y = top - (i + 0.5) * row_h
         if i % 2 == 0:
@@ -104,22 +105,20 @@ def timeline(t: Timeline, width: float, labels: dict[str, str]) -> Drawing:
         for m in t.rows[i]:
             x = xpos(m.t_s)
             if m.kind == "deadline":
-                d.add(Line(x, y - 4, x, y + 4, strokeColor=GREY, strokeWidth=0.5))
+                marks.line(GREY, 0.5, x, y - 4, x, y + 4)
             elif m.kind == "issued":
-                d.add(Line(x, y - 2, x, y + 2, strokeColor=BLUE, strokeWidth=0.8))
+                marks.line(BLUE, 0.8, x, y - 2, x, y + 2)
             elif m.kind == "missing":
-                _cross(d, x, y, 2.2, RED)
+                marks.line(RED, 0.9, x - 2.2, y - 2.2, x + 2.2, y + 2.2)
+                marks.line(RED, 0.9, x - 2.2, y + 2.2, x + 2.2, y - 2.2)
             elif m.kind == "declined":
-                _square(d, x, y, 1.8, PURPLE)
+                marks.shape(PURPLE, _square_pts(x, y, 1.8))
             else:
                 colour = RED if m.late else {"receipt": BLUE, "on_scene": ORANGE, "completed": GREEN}[m.kind]
                 r = {"receipt": 1.4, "on_scene": 1.7, "completed": 2.0}[m.kind]
-                if m.kind == "on_scene":
-                    d.add(
-                        Polygon([x - r, y, x, y + r, x + r, y, x, y - r], fillColor=colour, strokeColor=None)
-                    )
-                else:
-                    d.add(Circle(x, y, r, fillColor=colour, strokeColor=None))
+                pts = [x - r, y, x, y + r, x + r, y, x, y - r] if m.kind == "on_scene" else _dot_pts(x, y, r)
+                marks.shape(colour, pts)
+    marks.draw(d)
     # legend
     lx, ly = x0, top + 10
     items = [
@@ -142,9 +141,9 @@ def timeline(t: Timeline, width: float, labels: dict[str, str]) -> Drawing:
         elif shape == "cross":
             _cross(d, lx, ly, 2.2, colour)
         elif shape == "square":
-            _square(d, lx, ly, 1.8, colour)
+            d.add(Polygon(_square_pts(lx, ly, 1.8), fillColor=colour, strokeColor=None))
         else:
-            d.add(Circle(lx, ly, 2, fillColor=colour, strokeColor=None))
+            d.add(Polygon(_dot_pts(lx, ly, 2.0), fillColor=colour, strokeColor=None))
         label = labels[f"legend_{key}"]
         d.add(_text(lx + 5, ly - 2.5, label, 6.5))
         lx += 12 + text_width(label, 6.5)
@@ -163,8 +162,63 @@ def _cross(d: Drawing, x: float, y: float, r: float, colour: colors.Color) -> No
     d.add(Line(x - r, y + r, x + r, y - r, strokeColor=colour, strokeWidth=0.9))
 
 
-def _square(d: Drawing, x: float, y: float, r: float, colour: colors.Color) -> None:
-    d.add(Rect(x - r, y - r, 2 * r, 2 * r, fillColor=colour, strokeColor=None))
+def _square_pts(x: float, y: float, r: float) -> list[float]:
+    return [x - r, y - r, x + r, y - r, x + r, y + r, x - r, y + r]
+
+
+def _dot_pts(x: float, y: float, r: float) -> list[float]:
+    """An octagon: a dot as cheap to draw as a square."""
+    k = r * 0.414
+    return [
+        x - r,
+        y - k,
+        x - k,
+        y - r,
+        x + k,
+        y - r,
+        x + r,
+        y - k,
+        x + r,
+        y + k,
+        x + k,
+        y + r,
+        x - k,
+        y + r,
+        x - r,
+        y + k,
+    ]
+
+
+class _Marks:
+    """Markers batched into one path per colour (thousands of separate shapes draw slowly)."""
+
+    def __init__(self) -> None:
+        self.fills: dict[str, tuple[colors.Color, Path]] = {}
+        self.strokes: dict[tuple[str, float], tuple[colors.Color, Path]] = {}
+
+    def shape(self, colour: colors.Color, pts: list[float]) -> None:
+        key = colour.hexval()
+        if key not in self.fills:
+            self.fills[key] = (colour, Path(fillColor=colour, strokeColor=None))
+        path = self.fills[key][1]
+        path.moveTo(pts[0], pts[1])
+        for i in range(2, len(pts), 2):
+            path.lineTo(pts[i], pts[i + 1])
+        path.closePath()
+
+    def line(self, colour: colors.Color, width: float, xa: float, ya: float, xb: float, yb: float) -> None:
+        key = (colour.hexval(), width)
+        if key not in self.strokes:
+            self.strokes[key] = (colour, Path(strokeColor=colour, strokeWidth=width, fillColor=None))
+        path = self.strokes[key][1]
+        path.moveTo(xa, ya)
+        path.lineTo(xb, yb)
+
+    def draw(self, d: Drawing) -> None:
+        for _, path in self.strokes.values():
+            d.add(path)
+        for _, path in self.fills.values():
+            d.add(path)
 
 
 def latency_bars(bars: list[Bar], width: float, labels: dict[str, str]) -> Drawing:

@@ -113,6 +113,7 @@ def register_bench(bench_sub: Any) -> None:
     b.add_argument("--events", type=int, default=1_000_000)
     b.add_argument("--commands", type=int, default=20_000)
     b.add_argument("--pdf-commands", type=int, default=200)
+    b.add_argument("--trend-drills", type=int, default=66, help="drills in the trend benchmark (trend_66_s)")
     b.add_argument("--workers", type=int, default=None)
     b.add_argument("--dir", help="keep the synthetic logs here and reuse them")
     b.set_defaults(handler=bench_command)

@@ -105,16 +105,19 @@ class PairTable:
 
 
 def _seq(seq: I64, ts: I64) -> list[int | None]:
-    return [None if t == NONE else int(s) for s, t in zip(seq.tolist(), ts.tolist(), strict=True)]
+    out = seq.astype(object)
+    out[ts == NONE] = None
+    return list(out.tolist())
 
 
 def _ts(ts: I64) -> list[int | None]:
-    return [None if t == NONE else int(t) for t in ts.tolist()]
+    return _seq(ts, ts)
 
 
 def _nums(x: F64) -> list[float | None]:
-    r = round_array(x, 3)
-    return [None if v != v else v for v in r.tolist()]
+    out = round_array(x, 3).astype(object)
+    out[np.isnan(x)] = None
+    return list(out.tolist())
 
 
 def pair_table(f: Facts) -> PairTable:

@@ -464,9 +464,10 @@ def write_atomic(path: str | Path, build: Callable[[str], None]) -> None:
         raise
 
 
-def render(model: ReportModel, path: str | Path) -> None:
-    """Write the scorecard PDF."""
+def render(model: ReportModel, path: str | Path) -> int:
+    """Write the scorecard PDF; return its number of pages."""
     register_font()
+    pages = 0
 
     def build(tmp: str) -> None:
         doc = SimpleDocTemplate(
@@ -485,8 +486,11 @@ def render(model: ReportModel, path: str | Path) -> None:
         )
         decor = _page_decor(model)
         doc.build(story(model), onFirstPage=decor, onLaterPages=decor)
+        nonlocal pages
+        pages = doc.page
 
     write_atomic(path, build)
+    return pages
 
 
 def table_page(

@@ -111,8 +111,8 @@ TEXT = {
 CHUNK = 13  # at most this many drills per table on a landscape page
 
 
-def render_trend(data: TrendData, out: str | Path, lang: str = "zh", utc_offset: str = "+08:00") -> None:
-    """Write the trend PDF."""
+def render_trend(data: TrendData, out: str | Path, lang: str = "zh", utc_offset: str = "+08:00") -> int:
+    """Write the trend PDF; return its number of pages."""
     from reportlab.lib import colors
     from reportlab.lib.pagesizes import A4, landscape
     from reportlab.lib.units import mm
@@ -341,8 +341,11 @@ def render_trend(data: TrendData, out: str | Path, lang: str = "zh", utc_offset:
             initialFontSize=8,
         )
         doc.build(flow, onFirstPage=decor, onLaterPages=decor)
+        pages.append(doc.page)
 
+    pages: list[int] = []
     write_atomic(out, build)
+    return pages[-1]
 
 
 def _dept_cell(v: dict[str, Any] | None, T: dict[str, str], lang: str) -> str:

@@ -184,16 +184,9 @@ def test_timeline_marks_missing_receipts_and_draws_declines_apart() -> None:
     missing = next(m for m in model.timeline.rows[model.timeline.names.index("丙局")] if m.kind == "missing")
     assert missing.t_s == pytest.approx(70)  # at its deadline: issued 10 + 60
     drawing = timeline(model.timeline, 500, model.L)
-    fills = [getattr(s, "fillColor", None) for s in drawing.contents]
-    assert PURPLE in fills  # the decline's square, unlike a receipt's blue dot
-    assert (
-        sum(
-            1
-            for s in drawing.contents
-            if getattr(s, "strokeColor", None) == RED and type(s).__name__ == "Line"
-        )
-        >= 2
-    )
+    paths = [x for x in drawing.contents if type(x).__name__ == "Path"]
+    assert any(x.fillColor == PURPLE for x in paths)  # the decline's square, unlike a receipt's blue dot
+    assert any(x.strokeColor == RED and x.fillColor is None for x in paths)  # the missing receipt's cross
     # the receipt chart: each department against its own commands' deadlines (30 and 60 s for a)
     bar = next(b for b in model.bars if b.name == "甲局")
     assert (bar.deadline_lo, bar.deadline_hi, bar.late, bar.owed) == (30.0, 60.0, 1, 2)
