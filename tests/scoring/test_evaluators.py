@@ -4,17 +4,17 @@ silently dropped."""
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from pypdf import PdfReader
 
-from hub.cli import main
 from scoring.drilllog import Department
 from scoring.rubric import bundled
 from scoring.synth import LogBuilder
 
+ScoreCli = Callable[..., tuple[dict, Path]]
 RUBRIC = str(bundled())
 ROSTER = [Department("fire", "消防救援大队", "Fire"), Department("water", "水务局", "Water")]
 
@@ -36,31 +36,9 @@ def drill() -> LogBuilder:
 
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
-def test_ratings_with_authors_superseded_and_refused(tmp_path: Path, lang: str) -> None:
+def test_ratings_with_authors_superseded_and_refused(tmp_path: Path, lang: str, score_cli: ScoreCli) -> None:
     db = drill().write(tmp_path / "events.db")
-    js, pdf = tmp_path / "s.json", tmp_path / "r.pdf"
-    assert (
-        main(
-            [
-                "score",
-                "--log",
-                str(db),
-                "--rubric",
-                RUBRIC,
-                "--json",
-                str(js),
-                "--out",
-                str(pdf),
-                "--lang",
-                lang,
-                "--quiet",
-                "--evaluator",
-                "赵强",
-            ]
-        )
-        == 0
-    )
-    card = json.loads(js.read_text(encoding="utf-8"))
+    card, pdf = score_cli(db, tmp_path, lang, "--evaluator", "赵强")
     by_seq = {r["seq"]: r for r in card["ratings"]}
     status = [(r["criterion"], r["dept"], r["value"], r["status"]) for r in card["ratings"]]
     assert status == [

@@ -4,19 +4,19 @@ check a latency by hand (seq, hub time, latency, deadline); a capped appendix fo
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from pypdf import PdfReader
 
-from hub.cli import main
 from hub.logformat import read_events
 from scoring.drilllog import Department
 from scoring.rubric import bundled
 from scoring.synth import LogBuilder, random_drill
 
+ScoreCli = Callable[..., tuple[dict, Path]]
 RUBRIC = str(bundled())
 BEIJING = dt.timezone(dt.timedelta(hours=8))
 ROSTER = [Department("fire", "消防救援大队", "Fire"), Department("water", "水务局", "Water")]
@@ -41,33 +41,9 @@ def small() -> LogBuilder:
     return lb
 
 
-def score(db: Path, tmp: Path, lang: str = "zh") -> tuple[dict, Path]:
-    js, pdf = tmp / f"s-{lang}.json", tmp / f"r-{lang}.pdf"
-    assert (
-        main(
-            [
-                "score",
-                "--log",
-                str(db),
-                "--rubric",
-                RUBRIC,
-                "--json",
-                str(js),
-                "--out",
-                str(pdf),
-                "--lang",
-                lang,
-                "--quiet",
-            ]
-        )
-        == 0
-    )
-    return json.loads(js.read_text(encoding="utf-8")), pdf
-
-
-def test_every_pair_is_in_the_json_with_its_events(tmp_path: Path) -> None:
+def test_every_pair_is_in_the_json_with_its_events(tmp_path: Path, score_cli: ScoreCli) -> None:
     db = small().write(tmp_path / "events.db")
-    card, _ = score(db, tmp_path)
+    card, _ = score_cli(db, tmp_path)
     table = card["appendix"]["pairs"]
     rows = [dict(zip(table["columns"], r, strict=True)) for r in table["rows"]]
     assert [(r["command"], r["dept"]) for r in rows] == [("C1", "fire"), ("C1", "water")]
@@ -100,9 +76,9 @@ def test_every_pair_is_in_the_json_with_its_events(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
-def test_a_latency_can_be_checked_on_paper(tmp_path: Path, lang: str) -> None:
+def test_a_latency_can_be_checked_on_paper(tmp_path: Path, lang: str, score_cli: ScoreCli) -> None:
     db = small().write(tmp_path / "events.db")
-    card, pdf = score(db, tmp_path, lang)
+    card, pdf = score_cli(db, tmp_path, lang)
     lines = pdf_lines(pdf)
     ev = {(e.kind, e.dept): e for e in read_events(db)}
     issued, ack = ev[("command.issued", "center")], ev[("command.acknowledged", "fire")]
@@ -127,29 +103,9 @@ def test_a_latency_can_be_checked_on_paper(tmp_path: Path, lang: str) -> None:
     assert f"{fire['fraction']:.4f}" in lines and f"{fire['earned']:.2f}" in lines
 
 
-def test_big_drill_appendix_is_capped_with_the_rest_in_json(tmp_path: Path) -> None:
+def test_big_drill_appendix_is_capped_with_the_rest_in_json(tmp_path: Path, score_cli: ScoreCli) -> None:
     db = random_drill(1500, seed=9).write(tmp_path / "events.db")
-    js, pdf = tmp_path / "s.json", tmp_path / "r.pdf"
-    assert (
-        main(
-            [
-                "score",
-                "--log",
-                str(db),
-                "--rubric",
-                RUBRIC,
-                "--json",
-                str(js),
-                "--out",
-                str(pdf),
-                "--lang",
-                "en",
-                "--quiet",
-            ]
-        )
-        == 0
-    )
-    card = json.loads(js.read_text(encoding="utf-8"))
+    card, pdf = score_cli(db, tmp_path, "en")
     total = len(card["appendix"]["pairs"]["rows"])
     assert total == card["operation"]["pairs"] > 4000
     text = " ".join(pdf_lines(pdf))

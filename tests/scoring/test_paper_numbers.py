@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from pypdf import PdfReader
 
-from hub.cli import main
 from hub.logformat import Head
 from scoring.charts import PURPLE, RED, latency_bars, timeline
 from scoring.drilllog import Department, from_events
@@ -24,36 +24,17 @@ from scoring.rubric import bundled, load_rubric, load_rubric_text
 from scoring.scorecard import round_half_up
 from scoring.synth import LogBuilder, random_drill
 
+ScoreCli = Callable[..., tuple[dict, Path]]
 RUBRIC = str(bundled())
 
 
 @pytest.fixture(scope="module")
-def scored(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, dict[str, Path]]:
+def scored(tmp_path_factory: pytest.TempPathFactory, score_cli: ScoreCli) -> tuple[dict, dict[str, Path]]:
     tmp = tmp_path_factory.mktemp("num")
     db = random_drill(120, seed=11).write(tmp / "events.db")
-    pdfs = {}
-    for lang in ("zh", "en"):
-        pdfs[lang] = tmp / f"r-{lang}.pdf"
-        assert (
-            main(
-                [
-                    "score",
-                    "--log",
-                    str(db),
-                    "--rubric",
-                    RUBRIC,
-                    "--json",
-                    str(tmp / "s.json"),
-                    "--out",
-                    str(pdfs[lang]),
-                    "--lang",
-                    lang,
-                    "--quiet",
-                ]
-            )
-            == 0
-        )
-    return json.loads((tmp / "s.json").read_text(encoding="utf-8")), pdfs
+    card, zh = score_cli(db, tmp, "zh")
+    _, en = score_cli(db, tmp, "en")
+    return card, {"zh": zh, "en": en}
 
 
 def lines(pdf: Path) -> list[str]:

@@ -3,17 +3,17 @@ applicable (not 0): no turnout veto, no uptime 0, out of every average, shown wi
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from pypdf import PdfReader
 
-from hub.cli import main
 from scoring.engine import score_events
 from scoring.rubric import bundled, load_rubric
 from scoring.synth import LogBuilder, default_roster, random_drill
 
+ScoreCli = Callable[..., tuple[dict, Path]]
 RUBRIC = str(bundled())
 
 
@@ -81,33 +81,15 @@ def test_older_logs_take_every_roster_department() -> None:
 
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
-def test_paper_shows_not_applicable_departments_and_reasons(tmp_path: Path, lang: str) -> None:
+def test_paper_shows_not_applicable_departments_and_reasons(
+    tmp_path: Path, lang: str, score_cli: ScoreCli
+) -> None:
     roster = default_roster()
     taking = [d.id for d in roster[:12]]
     db = random_drill(60, seed=8, participants=taking, excused=[("water", 900.0, "防汛抢险任务冲突")]).write(
         tmp_path / "events.db"
     )
-    js, pdf = tmp_path / "s.json", tmp_path / "r.pdf"
-    assert (
-        main(
-            [
-                "score",
-                "--log",
-                str(db),
-                "--rubric",
-                RUBRIC,
-                "--json",
-                str(js),
-                "--out",
-                str(pdf),
-                "--lang",
-                lang,
-                "--quiet",
-            ]
-        )
-        == 0
-    )
-    card = json.loads(js.read_text(encoding="utf-8"))
+    card, pdf = score_cli(db, tmp_path, lang)
     status = {p["id"]: p["status"] for p in card["participants"]}
     assert status["water"] == "excused"
     assert sum(s == "not_taking_part" for s in status.values()) == 4
