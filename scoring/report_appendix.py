@@ -27,7 +27,6 @@ from scoring.wording import exact_duration
 
 MAX_APPENDIX_PAIRS = 400  # rows of Appendix A on paper; the JSON has them all
 MAX_LOST_ON = 6  # units named per row of Appendix B
-MAX_SEQS = 8
 
 
 @dataclass

@@ -21,13 +21,10 @@ from scoring.report_text import (
     fmt_pts,
     fmt_s,
     rule_text,
-    seq_list,
     tz_from,
 )
 from scoring.rubric import MetricCriterion, Rubric
 from scoring.scorecard import Scorecard, round_half_up
-
-__all__ = ["LABELS", "ReportModel", "build_report", "dept_label", "fmt_pts", "fmt_s", "tz_from"]
 
 DUE_DAYS = {"不足项": 15, "整改项": 30, "改进项": 90}
 MAX_TIMELINE_PAIRS = 3000
@@ -546,6 +543,3 @@ def _plan(items: list[Finding], names: dict[str, str], lang: str, day: dt.date) 
             )
         )
     return out
-
-
-__all__ += ["Bar", "CriterionRow", "DeptRow", "Marker", "PlanRow", "Strip", "Timeline", "seq_list"]

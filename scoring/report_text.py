@@ -401,14 +401,6 @@ def clock(ts_us: int, tz: dt.timezone, ms: bool = False) -> str:
     return t.strftime("%H:%M:%S.%f")[:12] if ms else t.strftime("%H:%M:%S")
 
 
-def seq_list(seqs: list[int], cap: int, lang: str) -> str:
-    """`#12 #40 #77` with at most `cap`, then `+N`."""
-    text = " ".join(f"#{s}" for s in seqs[:cap])
-    if len(seqs) > cap:
-        text += f" +{len(seqs) - cap}"
-    return text or LABELS[lang]["none"]
-
-
 def dept_label(facts: Facts, did: str, lang: str) -> str:
     """Chinese name in both languages (names are Chinese), the English one added in English."""
     d = facts.names[did]
