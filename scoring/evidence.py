@@ -52,8 +52,8 @@ class PairTable:
     late: F64  # (n, 3) max(0, latency - deadline), NaN when not reached or no deadline
     required: BOOL  # (n, 3) owed: required and not cancelled before it was reached
     missing: BOOL  # (n, 3) owed and never reached
-    overdue: list[list[int]]
-    escalated: list[list[int]]
+    overdue: dict[int, list[int]]  # pair -> seqs of its command.overdue marks
+    escalated: dict[int, list[int]]
     lost: BOOL  # the pair lost points somewhere: late, missing, declined or overdue
 
     def __len__(self) -> int:
@@ -97,8 +97,8 @@ class PairTable:
         cols["declined_seq"] = _seq(f.p_declined_seq, f.p_declined_ts)
         cols["cancelled_seq"] = _seq(f.p_cancel_seq, f.p_cancel_ts)
         cols["cancelled_us"] = _ts(f.p_cancel_ts)
-        cols["overdue_seqs"] = self.overdue
-        cols["escalated_seqs"] = self.escalated
+        cols["overdue_seqs"] = [self.overdue.get(i, []) for i in range(n)]
+        cols["escalated_seqs"] = [self.escalated.get(i, []) for i in range(n)]
         cols["lost_points"] = self.lost.tolist()
         rows = [list(r) for r in zip(*(cols[c] for c in COLUMNS), strict=True)] if n else []
         return {"columns": list(COLUMNS), "rows": rows}
@@ -120,6 +120,13 @@ def _nums(x: F64) -> list[float | None]:
     return list(out.tolist())
 
 
+def _marks_by_pair(marks: list[tuple[int, int]]) -> dict[int, list[int]]:
+    out: dict[int, list[int]] = {}
+    for pair, seq in marks:
+        out.setdefault(pair, []).append(seq)
+    return out
+
+
 def pair_table(f: Facts) -> PairTable:
     """The appendix table of every command x department pair of the operation."""
     n = len(f.p_cmd)
@@ -134,20 +141,15 @@ def pair_table(f: Facts) -> PairTable:
     deadline = f.cmd_deadline[f.p_cmd] if n else np.zeros((0, 3))
     deadline = np.where(required, deadline, np.nan)
     late = np.where(np.isnan(deadline) | np.isnan(latency), np.nan, np.maximum(latency - deadline, 0.0))
-    overdue: list[list[int]] = [[] for _ in range(n)]
-    for _, seq, _, _, pair in f.overdue:
-        if pair >= 0:
-            overdue[pair].append(seq)
-    escalated: list[list[int]] = [[] for _ in range(n)]
-    for _, seq, _, pair in f.escalations:
-        if pair >= 0:
-            escalated[pair].append(seq)
-    has_mark = np.array([bool(o) or bool(e) for o, e in zip(overdue, escalated, strict=True)], np.bool_)
+    overdue = _marks_by_pair([(pair, seq) for _, seq, _, _, pair in f.overdue if pair >= 0])
+    escalated = _marks_by_pair([(pair, seq) for _, seq, _, pair in f.escalations if pair >= 0])
+    has_mark = np.zeros(n, np.bool_)
+    has_mark[list(overdue) + list(escalated)] = True
     lost = (
         (np.nan_to_num(late, nan=0.0) > 1e-9).any(axis=1)
         | missing.any(axis=1)
         | (f.p_declined_ts != NONE)
-        | has_mark.reshape(n)
+        | has_mark
     )
     return PairTable(
         f, latency, deadline, late, required, missing, overdue, escalated, np.asarray(lost, np.bool_)

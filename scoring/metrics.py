@@ -318,8 +318,8 @@ class Facts:
             t = self.p_declined_ts[idx]
         seq[:, 1] = np.where(t == NONE, 0, s)
         ts[:, 1] = np.where(t == NONE, 0, t)
-        labels = [self.cmd_ids[c] for c in cmd.tolist()]
-        return Units(value[idx], self.p_dept[idx], seq, ts, censored[idx], labels, idx.astype(np.int64))
+        # pair units are labelled by their pair (the command is facts.cmd_ids[p_cmd[pair]])
+        return Units(value[idx], self.p_dept[idx], seq, ts, censored[idx], [], idx.astype(np.int64))
 
     def _latency(self, stage: int, params: MetricParams, scenario: ScenarioView | None) -> Units:
         lat, missing = self.latency(stage)
@@ -508,13 +508,23 @@ def build_facts(log: DrillLog, scenario: ScenarioView | None = None) -> Facts:
     width = max(nd, 1)
     pair_key = p_cmd * width + p_dept  # sorted: commands in order, departments sorted
 
-    def pair_of(cid: object, dept: object) -> int:
-        c = cmd_index.get(str(cid))
-        if c is None or not isinstance(dept, str) or dept not in di or not npairs:
-            return -1
-        k = c * width + di[dept]
-        j = int(np.searchsorted(pair_key, k))
-        return j if j < npairs and pair_key[j] == k else -1
+    def pairs_of(keys: list[tuple[object, object]]) -> list[int]:
+        """The pair index of each (command id, department), -1 where there is none."""
+        k = np.array(
+            [
+                cmd_index.get(str(c), -1) * width + di[d] if isinstance(d, str) and d in di else -1
+                for c, d in keys
+            ],
+            np.int64,
+        ).reshape(len(keys))
+        valid = k >= 0
+        j = (
+            np.minimum(np.searchsorted(pair_key, k), max(npairs - 1, 0))
+            if npairs
+            else np.zeros(len(k), np.int64)
+        )
+        found = valid & (pair_key[j] == k) if npairs else np.zeros(len(k), np.bool_)
+        return [int(x) for x in np.where(found, j, -1).tolist()]
 
     # responses -> pairs --------------------------------------------------------------------
     r = log.responses
@@ -554,11 +564,12 @@ def build_facts(log: DrillLog, scenario: ScenarioView | None = None) -> Facts:
 
     cancel_ts = np.full(npairs, NONE, np.int64)
     cancel_seq = np.zeros(npairs, np.int64)
-    for p in log.of_kind("command.cancelled"):
-        for d in p.payload.get("departments") or []:
-            j = pair_of(p.payload.get("command_id"), d)
-            if j >= 0 and p.ts_us < cancel_ts[j]:
-                cancel_ts[j], cancel_seq[j] = p.ts_us, p.seq
+    cancels = [(p, d) for p in log.of_kind("command.cancelled") for d in p.payload.get("departments") or []]
+    for (p, _), j in zip(
+        cancels, pairs_of([(p.payload.get("command_id"), d) for p, d in cancels]), strict=True
+    ):
+        if j >= 0 and p.ts_us < cancel_ts[j]:
+            cancel_ts[j], cancel_seq[j] = p.ts_us, p.seq
 
     # check-in ---------------------------------------------------------------------------
     checkin_ts = np.full(nd, NONE, np.int64)
@@ -569,18 +580,25 @@ def build_facts(log: DrillLog, scenario: ScenarioView | None = None) -> Facts:
             checkin_seq[di[p.dept]] = p.seq
 
     # occurrences ------------------------------------------------------------------------
+    marks = [(p, _payload_dept(p)) for p in log.of_kind("command.overdue")]
+    marks = [(p, d) for p, d in marks if d in di]
     overdue: list[tuple[int, int, int, int, int]] = []
-    for p in log.of_kind("command.overdue"):
-        od = _payload_dept(p)
-        if od in di:
-            named = p.payload.get("stage")
-            stage_i = STAGES.index(named) if named in STAGES else -1
-            overdue.append((di[od], p.seq, p.ts_us, stage_i, pair_of(p.payload.get("command_id"), od)))
-    escalations: list[tuple[int, int, int, int]] = []
-    for p in log.of_kind("command.escalated"):
-        for d in p.payload.get("departments") or []:
-            if isinstance(d, str) and d in di:
-                escalations.append((di[d], p.seq, p.ts_us, pair_of(p.payload.get("command_id"), d)))
+    for (p, od), j in zip(marks, pairs_of([(p.payload.get("command_id"), d) for p, d in marks]), strict=True):
+        named = p.payload.get("stage")
+        stage_i = STAGES.index(named) if named in STAGES else -1
+        overdue.append((di[str(od)], p.seq, p.ts_us, stage_i, j))
+    chased = [
+        (p, d)
+        for p in log.of_kind("command.escalated")
+        for d in p.payload.get("departments") or []
+        if isinstance(d, str) and d in di
+    ]
+    escalations = [
+        (di[d], p.seq, p.ts_us, j)
+        for (p, d), j in zip(
+            chased, pairs_of([(p.payload.get("command_id"), d) for p, d in chased]), strict=True
+        )
+    ]
     disconnects = [
         (di[p.dept], p.seq, p.ts_us)
         for p in log.of_kind("presence.offline")

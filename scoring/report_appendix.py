@@ -134,8 +134,8 @@ def _pairs(table: PairTable | None, facts: Facts, lang: str, tz: dt.timezone) ->
             if dv != NONE
             else "—"
         )
-        marks = [f"{L['app_overdue']} #{s}" for s in table.overdue[i]]
-        marks += [f"{L['app_escalated']} #{s}" for s in table.escalated[i]]
+        marks = [f"{L['app_overdue']} #{s}" for s in table.overdue.get(i, [])]
+        marks += [f"{L['app_escalated']} #{s}" for s in table.escalated.get(i, [])]
         if f.p_cancel_ts[i] != NONE:
             marks.append(f"{L['app_cancelled']} #{int(f.p_cancel_seq[i])}")
         if table.lost[i]:
@@ -189,11 +189,12 @@ def _lost_on(c: CriterionResult, facts: Facts, dept: int | None, lang: str) -> s
     parts: list[str] = []
     for k in idx[:MAX_LOST_ON].tolist():
         d = int(u.dept[k])
-        if u.pair is not None and u.label:
+        if u.pair is not None:
             p = int(u.pair[k])
+            cmd = facts.cmd_ids[int(facts.p_cmd[p])]
             seq = int(facts.p_stage_seq[p, stage])
             reached = facts.p_stage_ts[p, stage] != NONE
-            parts.append(f"{u.label[k]} #{seq}" if reached else f"{u.label[k]} ({L['app_missing']})")
+            parts.append(f"{cmd} #{seq}" if reached else f"{cmd} ({L['app_missing']})")
         elif c.params.get("metric") in VIDEO_METRICS and d >= 0:
             marks = facts.video[facts.depts[d]].marks
             parts.append(" ".join(f"{L.get(kind, kind)} #{seq}" for seq, kind in marks[:4]) or L["no_feed"])
