@@ -242,9 +242,13 @@ def from_events(events: Sequence[Event], op: str | None = None) -> DrillLog:
     end_us, ended = start.ts_us, False
     max_us = start.ts_us
     last = (start.seq, start_hash(events, start.seq))
+    since = max(
+        (e.seq for e in events if e.kind == "hub.started" and e.op == "system" and e.seq < start.seq),
+        default=0,
+    )
     for e in events:
         if e.op != start.op:
-            if e.seq < start.seq and e.kind in carry_kinds:
+            if since <= e.seq < start.seq and e.kind in carry_kinds:
                 carry.append(Parsed(e.seq, e.ts_us, e.role, e.dept, e.kind, e.payload))
             continue
         if ended:

@@ -343,11 +343,15 @@ class _Located:
     end_hash: str = ""
 
 
-def _locate(conn: sqlite3.Connection, op: str | None) -> _Located:
-    """Which operation, and where it ends (its operation.ended, else its last event)."""
-    starts = [
+def _starts(conn: sqlite3.Connection) -> list[OperationStart]:
+    return [
         OperationStart(seq, ts, o, json.loads(payload)) for seq, ts, o, payload in conn.execute(STARTS_SQL)
     ]
+
+
+def _locate(conn: sqlite3.Connection, op: str | None, starts: list[OperationStart] | None = None) -> _Located:
+    """Which operation, and where it ends (its operation.ended, else its last event)."""
+    starts = _starts(conn) if starts is None else starts
     start = choose_operation(starts, op)
     ended_row = conn.execute(
         "SELECT seq, ts_us FROM events WHERE op = ? AND kind = 'operation.ended' ORDER BY seq LIMIT 1",
@@ -378,11 +382,17 @@ def _parsed_part(conn: sqlite3.Connection, at: _Located) -> tuple[list[Parsed], 
             (at.start.op, at.last_seq),
         ).fetchall()
     )
+    # the state the operation starts in: from the hub's last start before it (a restart ends
+    # every connection and feed), so a year of drills in one log is not read again per drill
+    since = conn.execute(
+        "SELECT coalesce(max(seq), 0) FROM events WHERE op = 'system' AND kind = 'hub.started' AND seq < ?",
+        (at.start.seq,),
+    ).fetchone()[0]
     carry = _parsed(
         conn.execute(
             f"SELECT seq, ts_us, role, dept, kind, payload FROM events "
-            f"WHERE seq < ? AND op != ? AND kind IN {_in(CARRY_IN_KINDS)} ORDER BY seq",
-            (at.start.seq, at.start.op),
+            f"WHERE seq >= ? AND seq < ? AND op != ? AND kind IN {_in(CARRY_IN_KINDS)} ORDER BY seq",
+            (since, at.start.seq, at.start.op),
         ).fetchall()
     )
     return parsed, carry
@@ -418,18 +428,19 @@ def unread_wal(path: str | Path) -> Note | None:
     return note("wal_unread", wal=wal.name, size=size)
 
 
-def extract(conn: sqlite3.Connection, op: str | None) -> DrillLog:
-    """Pull one operation's events out of an open log by SQL (no verification)."""
-    at = _locate(conn, op)
+def extract(conn: sqlite3.Connection, op: str | None, starts: list[OperationStart] | None = None) -> DrillLog:
+    """Pull one operation's events out of an open log by SQL (no verification); `starts`: the
+    log's operation.started events, when the caller has them already."""
+    at = _locate(conn, op, starts)
     parsed, carry = _parsed_part(conn, at)
     case = " ".join(f"WHEN '{k}' THEN {i}" for i, k in enumerate(RESPONSE_KINDS))
     rows = conn.execute(
         f"SELECT CASE kind {case} END, seq, ts_us, "
         f"coalesce(CAST(json_extract(payload, '$.command_id') AS TEXT), 'None'), "
         f"coalesce(dept, 'None') "
-        f"FROM events NOT INDEXED WHERE op = ? AND kind IN {_in(RESPONSE_KINDS)} AND seq <= ? "
+        f"FROM events NOT INDEXED WHERE seq >= ? AND seq <= ? AND op = ? AND kind IN {_in(RESPONSE_KINDS)} "
         f"ORDER BY seq",
-        (at.start.op, at.last_seq),
+        (at.start.seq, at.last_seq, at.start.op),
     ).fetchall()
     if rows:
         kinds, seqs, tss, cids, depts = zip(*rows, strict=True)
@@ -448,10 +459,7 @@ def extract(conn: sqlite3.Connection, op: str | None) -> DrillLog:
 def list_operations(path: str | Path) -> list[OperationStart]:
     conn = open_readonly(path)
     try:
-        return [
-            OperationStart(seq, ts, o, json.loads(payload))
-            for seq, ts, o, payload in conn.execute(STARTS_SQL)
-        ]
+        return _starts(conn)
     finally:
         conn.close()
 

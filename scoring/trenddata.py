@@ -352,14 +352,11 @@ def collect(
         checked = heads_for(path, None)
         verifier = Verifier(path, workers, [t.head for t in checked])
         try:
-            ops = [
-                o
-                for o in list_operations(path)
-                if o.op.startswith("drill-") or o.payload.get("kind") == "drill"
-            ]
+            starts = list_operations(path)
+            ops = [o for o in starts if o.op.startswith("drill-") or o.payload.get("kind") == "drill"]
             conn = open_readonly(path)
             try:
-                logs_of = [extract(conn, o.op) for o in ops]
+                logs_of = [extract(conn, o.op, starts) for o in ops]
             finally:
                 conn.close()
         except BaseException:
