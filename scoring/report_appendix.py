@@ -103,9 +103,7 @@ def _stage_cell(t: PairTable, i: int, s: int, lang: str, tz: dt.timezone) -> str
 
 def _pairs(table: PairTable | None, facts: Facts, lang: str, tz: dt.timezone) -> PairsAppendix:
     L = LABELS[lang]
-    off = tz.utcoffset(None)
-    hours = int(off.total_seconds() // 3600) if off is not None else 0
-    intro = L["app_pairs_intro"].format(tz=f"UTC{hours:+03d}:00")
+    intro = L["app_pairs_intro"].format(tz=tz.tzname(None))
     head = [
         "",
         L["app_cmd"],
