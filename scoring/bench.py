@@ -1,4 +1,5 @@
-"""`commandhub bench score`: time scoring a 1,000,000-event synthetic log and drawing a PDF."""
+"""`commandhub bench score`: time scoring a 1,000,000-event synthetic log, drawing PDFs (with the
+evidence appendix), and a trend report over 66 drills."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from scoring.synth import random_drill
+from scoring.synth import random_drill, write_all, year_of_drills
 
 
 def _log(path: Path, commands: int, events: int, seed: int) -> tuple[Path, float]:
@@ -28,6 +29,19 @@ def _log(path: Path, commands: int, events: int, seed: int) -> tuple[Path, float
     return path, time.perf_counter() - t
 
 
+def _year(path: Path, drills: int) -> Path:
+    """A log holding `drills` synthetic drills (a year of them), written unless it is there."""
+    if not path.exists():
+        tmp = path.with_suffix(".part")
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(tmp) + suffix).unlink(missing_ok=True)
+        write_all(tmp, year_of_drills(drills, commands=40))
+        for suffix in ("-wal", "-shm"):
+            Path(str(tmp) + suffix).unlink(missing_ok=True)
+        os.replace(tmp, path)
+    return path
+
+
 def _cpu() -> float:
     """CPU seconds used by this process and its finished children (the chain verifiers)."""
     me = resource.getrusage(resource.RUSAGE_SELF)
@@ -41,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
     from scoring.pdf import register_font, render
     from scoring.report_model import build_report
     from scoring.rubric import bundled, load_rubric
+    from scoring.trend import collect, render_trend
 
     tmpdir = None
     if args.dir:
@@ -61,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         t0 = time.perf_counter()
         log, head = load(big, None, args.workers)
         t_load = time.perf_counter() - t0
-        card, _ = score_drill(log, rubric, head)
+        card, facts = score_drill(log, rubric, head)
         score_s = time.perf_counter() - t0
         cpu_all = _cpu() - cpu0
         t1 = time.perf_counter()
@@ -83,13 +98,28 @@ def run(args: argparse.Namespace) -> int:
         register_font()  # counted: a fresh process loads the CJK font once
         font_s = time.perf_counter() - t2
         model = build_report(card2, facts2, rubric, "zh")
-        render(model, out)
+        pages = render(model, out)
         pdf_s = time.perf_counter() - t2
         print(
             f"pdf: {pdf_s:.3f}s for 16 departments, {args.pdf_commands} commands, font load "
-            f"{font_s:.3f}s included ({out.stat().st_size / 1e3:.0f} kB)",
+            f"{font_s:.3f}s included ({out.stat().st_size / 1e3:.0f} kB, {pages} pages with the appendix)",
             flush=True,
         )
+        big_out = folder / "bench-report-big.pdf"
+        t3 = time.perf_counter()
+        big_pages = render(build_report(card, facts, rubric, "zh"), big_out)
+        pdf_big_s = time.perf_counter() - t3
+        print(
+            f"pdf of the big drill: {pdf_big_s:.3f}s, {big_pages} pages for {card.operation['pairs']} "
+            "command-department pairs (the appendix prints a capped share; score.json has them all)",
+            flush=True,
+        )
+        year = _year(folder / f"bench-trend-{args.trend_drills}.db", args.trend_drills)
+        t4 = time.perf_counter()
+        data = collect([str(year)], rubric, args.workers)
+        trend_pages = render_trend(data, folder / "bench-trend.pdf", "zh")
+        trend_s = time.perf_counter() - t4
+        print(f"trend: {trend_s:.3f}s for {len(data.drills)} drills ({trend_pages} pages)", flush=True)
         ok = score_s <= 3.0 and pdf_s <= 2.0
         print(
             f"targets: score <= 3 s {'met' if score_s <= 3.0 else 'MISSED'}, "
@@ -109,6 +139,13 @@ def run(args: argparse.Namespace) -> int:
                         "events": head.seq,
                         "commands": args.commands,
                         "pdf_commands": args.pdf_commands,
+                        "pdf_pages": pages,
+                        "json_s": round(json_s, 3),
+                        "json_mb": round(len(text) / 1e6, 1),
+                        "pdf_big_s": round(pdf_big_s, 3),
+                        "pdf_big_pages": big_pages,
+                        f"trend_{args.trend_drills}_s": round(trend_s, 3),
+                        "trend_pages": trend_pages,
                         "targets_met": ok,
                     }
                 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import re
 import sys
 import time
@@ -10,7 +11,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 EXIT_USAGE = 2  # bad rubric, scenario, arguments or operation: nothing written
-EXIT_CHAIN = 3  # the log's hash chain does not verify: nothing written
+EXIT_CHAIN = 3  # the chain does not verify, or the log does not extend a checkpoint: nothing written
 
 
 class Progress:
@@ -78,15 +79,29 @@ def register(sub: Any) -> None:
         "--evaluator",
         action="append",
         default=[],
-        help="evaluator's name for the cover and sign-off (repeatable)",
+        help="evaluator's name for the cover and sign-off (repeatable; names in the log are listed too)",
+    )
+    p.add_argument(
+        "--head",
+        metavar="SEQ:HASH",
+        help="a log head handed over out of band: refuse (exit 3) a log that does not extend it",
     )
     _common(p)
     p.set_defaults(handler=score_command)
 
-    t = sub.add_parser("trend", help="department scores and latencies across many drills (PDF)")
+    t = sub.add_parser("trend", help="scores, criteria and departments across many drills (PDF)")
     t.add_argument("--logs", nargs="+", required=True, help="event logs; every drill in each")
+    t.add_argument(
+        "--scenario",
+        action="append",
+        default=[],
+        help="scenario YAML or bundled name; one applies to every drill, several by the drill's scenario id",
+    )
     t.add_argument("--out", required=True, help="trend PDF to write")
     t.add_argument("--json", dest="json_out", help="trend data JSON to write")
+    t.add_argument(
+        "--csv", dest="csv_out", help="one row per drill and item (overall, criterion, department)"
+    )
     _common(t)
     t.set_defaults(handler=trend_command)
 
@@ -98,6 +113,7 @@ def register_bench(bench_sub: Any) -> None:
     b.add_argument("--events", type=int, default=1_000_000)
     b.add_argument("--commands", type=int, default=20_000)
     b.add_argument("--pdf-commands", type=int, default=200)
+    b.add_argument("--trend-drills", type=int, default=66, help="drills in the trend benchmark (trend_66_s)")
     b.add_argument("--workers", type=int, default=None)
     b.add_argument("--dir", help="keep the synthetic logs here and reuse them")
     b.set_defaults(handler=bench_command)
@@ -112,18 +128,20 @@ def scenario_path(name: str) -> Path:
     return bundled if bundled.exists() else p
 
 
-def _load_inputs(args: argparse.Namespace) -> tuple[Any, Any] | int:
+def _load_inputs(args: argparse.Namespace) -> tuple[Any, list[Any]] | int:
     from hub.yamlsrc import YamlSourceError
     from scoring.rubric import load_rubric
     from scoring.scenario import load_scenario
 
+    names = args.scenario if isinstance(args.scenario, list) else [args.scenario] if args.scenario else []
     try:
         rubric = load_rubric(args.rubric)
-        name = getattr(args, "scenario", None)
-        scenario = load_scenario(scenario_path(name)) if name else None
+        scenarios = [load_scenario(scenario_path(n)) for n in names]
     except YamlSourceError as exc:
         return _fail(str(exc), EXIT_USAGE)
-    return rubric, scenario
+    except OSError as exc:
+        return _fail(f"{exc.filename}: {exc.strerror}", EXIT_USAGE)
+    return rubric, scenarios
 
 
 def _check_outputs(*paths: str | None) -> int:
@@ -138,9 +156,10 @@ def _write_text(path: str, text: str) -> None:
 
 
 def score_command(args: argparse.Namespace) -> int:
-    from hub.logformat import ChainError, LogFormatError
+    from hub.logformat import ChainError, Head, LogFormatError
     from scoring.drilllog import OperationNotFoundError
     from scoring.engine import ScoringError, score_log
+    from scoring.trusthead import TrustError
 
     if not args.out and not args.json_out:
         return _fail("nothing to write: give --out report.pdf and/or --json score.json", EXIT_USAGE)
@@ -148,6 +167,10 @@ def score_command(args: argparse.Namespace) -> int:
         return code
     if not re.fullmatch(r"[+-]\d{1,2}(:\d{2})?", args.utc_offset):
         return _fail(f"--utc-offset {args.utc_offset!r}: write e.g. +08:00", EXIT_USAGE)
+    try:
+        head = Head.parse(args.head) if args.head else None
+    except ValueError as exc:
+        return _fail(f"--head: {exc}", EXIT_USAGE)
     steps = ["reading the rubric", "verifying the log and scoring"]
     if args.out:
         steps.append("drawing the PDF")
@@ -156,25 +179,38 @@ def score_command(args: argparse.Namespace) -> int:
     loaded = _load_inputs(args)
     if isinstance(loaded, int):
         return loaded
-    rubric, scenario = loaded
+    rubric, scenarios = loaded
     progress.step(steps[1])
     try:
-        card, facts = score_log(args.log, rubric, scenario, args.operation, args.workers)
+        card, facts = score_log(
+            args.log, rubric, scenarios[0] if scenarios else None, args.operation, args.workers, head
+        )
     except ChainError as exc:
         return _fail(f"{args.log}: refusing to score: {exc}", EXIT_CHAIN)
+    except TrustError as exc:
+        return _fail(f"{args.log}: refusing to score: signed head: {exc}", EXIT_CHAIN)
     except (LogFormatError, OperationNotFoundError, ScoringError) as exc:
         return _fail(f"{args.log}: {exc}", EXIT_USAGE)
     if args.out:
         progress.step(steps[2])
     from scoring.output import write_outputs
 
-    write_outputs(card, facts, rubric, pdf_out=args.out, json_out=args.json_out, lang=args.lang,
-                  evaluators=args.evaluator, utc_offset=args.utc_offset)
+    write_outputs(
+        card,
+        facts,
+        rubric,
+        pdf_out=args.out,
+        json_out=args.json_out,
+        lang=args.lang,
+        evaluators=args.evaluator,
+        utc_offset=args.utc_offset,
+    )
     progress.finish()
     grade = card.grade_label(card.grade, args.lang)
+    checked = "".join(f"  checked against {c['source']} head {c['seq']}" for c in card.checkpoints)
     print(
-        f"{card.operation['id']}: {card.score:.2f}/{card.total:g} ({card.percent:.1f}%) {grade}"
-        f"  log head {card.log_head[0]}:{card.log_head[1][:12]}  rubric {card.rubric_sha256[:12]}"
+        f"{card.operation['id']}: {card.score:.2f}/{card.total:g} ({card.percent:.2f}%) {grade}"
+        f"  log head {card.log_head[0]}:{card.log_head[1][:12]}  rubric {card.rubric_sha256[:12]}{checked}"
     )
     return 0
 
@@ -182,28 +218,37 @@ def score_command(args: argparse.Namespace) -> int:
 def trend_command(args: argparse.Namespace) -> int:
     from hub.logformat import ChainError, LogFormatError
     from scoring.engine import ScoringError
+    from scoring.report_text import tz_from
     from scoring.trend import collect, render_trend
+    from scoring.trusthead import TrustError
 
-    if code := _check_outputs(args.out, args.json_out):
+    if code := _check_outputs(args.out, args.json_out, args.csv_out):
         return code
+    if not re.fullmatch(r"[+-]\d{1,2}(:\d{2})?", args.utc_offset):
+        return _fail(f"--utc-offset {args.utc_offset!r}: write e.g. +08:00", EXIT_USAGE)
     loaded = _load_inputs(args)
     if isinstance(loaded, int):
         return loaded
-    rubric, _ = loaded
+    rubric, scenarios = loaded
     progress = Progress([f"scoring {p}" for p in args.logs] + ["drawing the PDF"], quiet=args.quiet)
     try:
-        data = collect(args.logs, rubric, args.workers, on_log=progress.step)
+        data = collect(args.logs, rubric, args.workers, on_log=progress.step, scenarios=scenarios)
     except ChainError as exc:
         return _fail(f"refusing to score: {exc}", EXIT_CHAIN)
+    except TrustError as exc:
+        return _fail(f"refusing to score: signed head: {exc}", EXIT_CHAIN)
     except (LogFormatError, ScoringError, ValueError) as exc:
         return _fail(str(exc), EXIT_USAGE)
     progress.step("drawing the PDF")
-    render_trend(data, args.out, args.lang, args.utc_offset)
-    if args.json_out:
-        from scoring.pdf import write_atomic
+    from scoring.pdf import write_atomic
 
-        text = data.to_json()
-        write_atomic(args.json_out, lambda tmp: _write_text(tmp, text))
+    render_trend(data, args.out, args.lang, args.utc_offset)
+    for path, text in (
+        (args.json_out, data.to_json()),
+        (args.csv_out, data.to_csv(tz_from(args.utc_offset))),
+    ):
+        if path:
+            write_atomic(path, functools.partial(_write_text, text=text))
     progress.finish()
     print(f"{len(data.drills)} drills, {len(data.depts)} departments -> {args.out}")
     return 0

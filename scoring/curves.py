@@ -29,9 +29,6 @@ class Linear:
         out = np.clip((self.zero_at - x) / span, 0.0, 1.0)
         return np.asarray(np.where(np.isnan(x), 0.0, out), np.float64)
 
-    def describe(self) -> str:
-        return f"linear: 1 at {_fmt(self.full_at)}, 0 at {_fmt(self.zero_at)}"
-
 
 @dataclass(frozen=True)
 class Steps:
@@ -52,11 +49,6 @@ class Steps:
         out[np.isnan(x)] = 0.0
         return out
 
-    def describe(self) -> str:
-        word = "<=" if self.better == "lower" else ">="
-        parts = [f"{word} {_fmt(t)}: {f:g}" for t, f in self.thresholds]
-        return "steps: " + ", ".join(parts) + f", else {self.otherwise:g}"
-
 
 @dataclass(frozen=True)
 class PerUnit:
@@ -74,9 +66,6 @@ class PerUnit:
         out = np.clip(1.0 - self.minus * units, 0.0, 1.0)
         return np.asarray(np.where(np.isnan(x), 0.0, out), np.float64)
 
-    def describe(self) -> str:
-        return f"per_unit: 1 up to {_fmt(self.full_at)}, -{self.minus:g} per {_fmt(self.unit)} beyond"
-
 
 Curve = Linear | Steps | PerUnit
 
@@ -84,10 +73,6 @@ Curve = Linear | Steps | PerUnit
 def apply(curve: Curve, values: F64) -> F64:
     """Fractions for `values` (NaN, meaning no value, gives 0)."""
     return curve(np.asarray(values, np.float64))
-
-
-def _fmt(v: float) -> str:
-    return f"{v:g}"
 
 
 def zero_point(curve: Curve) -> float | None:

@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hub.logformat import Event
+from scoring.notes import Note, note
 
 # Response kinds kept as columns (they are most of a big log); codes index RESPONSE_KINDS.
 RESPONSE_KINDS = (
@@ -38,15 +39,22 @@ PARSED_KINDS = (
     "observation.recorded",
     "checklist.ticked",
     "inject.released",
+    "dept.excused",
+    "media.published",
+    "media.unpublished",
     "video.lost",
     "video.frozen",
     "video.black",
     "video.restored",
 )
-# Kinds before the operation that set the state it starts in (who is online, whose video is out).
+# Kinds before the operation that set the state it starts in (who is online, whose feed is
+# live, whose video is out; whether the hub logs media events at all).
 CARRY_IN_KINDS = (
+    "hub.started",
     "presence.online",
     "presence.offline",
+    "media.published",
+    "media.unpublished",
     "video.lost",
     "video.frozen",
     "video.black",
@@ -97,6 +105,12 @@ class Operation:
     end_us: int
     ended: bool
     roster: tuple[Department, ...]
+    # the departments taking part (operation.started.participants; older logs: the whole roster)
+    participants: tuple[str, ...] = ()
+    participants_listed: bool = False
+    # the chain at the operation's last event (operation.ended, else its last event): names the drill
+    end_seq: int = 0
+    end_hash: str = ""
 
 
 @dataclass(frozen=True)
@@ -125,7 +139,7 @@ class DrillLog:
     parsed: list[Parsed]
     carry_in: list[Parsed]
     responses: Responses = field(default_factory=Responses.empty)
-    notes: tuple[str, ...] = ()
+    notes: tuple[Note, ...] = ()
 
     def of_kind(self, *kinds: str) -> list[Parsed]:
         return [p for p in self.parsed if p.kind in kinds]
@@ -155,18 +169,17 @@ def choose_operation(starts: Sequence[OperationStart], op: str | None) -> Operat
     return (drills or list(starts))[-1]
 
 
-def choice_note(starts: Sequence[OperationStart], chosen: OperationStart, op: str | None) -> str:
+def choice_note(starts: Sequence[OperationStart], chosen: OperationStart, op: str | None) -> Note | None:
     """A note when the operation was picked among several, naming the others."""
     if op is not None or len(starts) <= 1:
-        return ""
+        return None
     others = ", ".join(s.op for s in starts if s.op != chosen.op)
-    return (
-        f"the log holds {len(starts)} operations; scored the latest drill, {chosen.op} "
-        f"(others: {others}; choose with --operation)"
-    )
+    return note("several_operations", n=len(starts), chosen=chosen.op, others=others)
 
 
-def make_operation(start: OperationStart, end_us: int, ended: bool) -> Operation:
+def make_operation(
+    start: OperationStart, end_us: int, ended: bool, end_seq: int = 0, end_hash: str = ""
+) -> Operation:
     p = start.payload
     roster: list[Department] = []
     seen: set[str] = set()
@@ -179,6 +192,11 @@ def make_operation(start: OperationStart, end_us: int, ended: bool) -> Operation
         seen.add(did)
         roster.append(Department(did, str(entry.get("name_zh") or did), str(entry.get("name_en") or did)))
     speed = p.get("speed")
+    listed = p.get("participants")
+    if isinstance(listed, list):
+        participants = tuple(sorted({str(d) for d in listed if isinstance(d, str) and d != "center"}))
+    else:
+        participants = tuple(sorted(d.id for d in roster))
     return Operation(
         id=start.op,
         title=str(p.get("title") or start.op),
@@ -191,6 +209,10 @@ def make_operation(start: OperationStart, end_us: int, ended: bool) -> Operation
         end_us=max(end_us, start.ts_us),
         ended=ended,
         roster=tuple(roster),
+        participants=participants,
+        participants_listed=isinstance(listed, list),
+        end_seq=end_seq,
+        end_hash=end_hash,
     )
 
 
@@ -198,11 +220,15 @@ def operations_in(events: Iterable[Event]) -> list[OperationStart]:
     return [OperationStart(e.seq, e.ts_us, e.op, e.payload) for e in events if e.kind == "operation.started"]
 
 
+def start_hash(events: Sequence[Event], seq: int) -> str:
+    return next((e.hash for e in events if e.seq == seq), "")
+
+
 def from_events(events: Sequence[Event], op: str | None = None) -> DrillLog:
     """Build a DrillLog from events in seq order (the pure path; see logread for the fast one)."""
     starts = operations_in(events)
     start = choose_operation(starts, op)
-    note = choice_note(starts, start, op)
+    chosen = choice_note(starts, start, op)
     parsed: list[Parsed] = []
     carry: list[Parsed] = []
     kinds: list[int] = []
@@ -215,14 +241,20 @@ def from_events(events: Sequence[Event], op: str | None = None) -> DrillLog:
     carry_kinds = set(CARRY_IN_KINDS)
     end_us, ended = start.ts_us, False
     max_us = start.ts_us
+    last = (start.seq, start_hash(events, start.seq))
+    since = max(
+        (e.seq for e in events if e.kind == "hub.started" and e.op == "system" and e.seq < start.seq),
+        default=0,
+    )
     for e in events:
         if e.op != start.op:
-            if e.seq < start.seq and e.kind in carry_kinds:
+            if since <= e.seq < start.seq and e.kind in carry_kinds:
                 carry.append(Parsed(e.seq, e.ts_us, e.role, e.dept, e.kind, e.payload))
             continue
         if ended:
             continue
         max_us = max(max_us, e.ts_us)
+        last = (e.seq, e.hash)
         code = codes.get(e.kind)
         if code is not None:
             kinds.append(code)
@@ -238,9 +270,9 @@ def from_events(events: Sequence[Event], op: str | None = None) -> DrillLog:
         np.asarray(kinds, np.int8), np.asarray(seqs, np.int64), np.asarray(tss, np.int64), cids, depts
     )
     return DrillLog(
-        make_operation(start, end_us if ended else max_us, ended),
+        make_operation(start, end_us if ended else max_us, ended, *last),
         parsed,
         carry,
         responses,
-        (note,) if note else (),
+        (chosen,) if chosen else (),
     )

@@ -8,7 +8,7 @@ import multiprocessing
 import os
 import sqlite3
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from json.encoder import encode_basestring
@@ -38,6 +38,7 @@ from scoring.drilllog import (
     choose_operation,
     make_operation,
 )
+from scoring.notes import Note, note
 
 __all__ = [
     "ChainError",
@@ -210,8 +211,8 @@ def _combine(chunks: list[ChunkResult]) -> Head:
     return Head(last_seq, prev)
 
 
-def _check_head(path: str, head: Head | None) -> None:
-    if head is None or head.seq == 0:
+def _check_head(path: str, head: Head) -> None:
+    if head.seq == 0:
         return
     conn = open_readonly(path)
     try:
@@ -249,12 +250,12 @@ class Verifier:
         self,
         path: str | Path,
         workers: int | None = None,
-        head: Head | None = None,
+        heads: Sequence[Head] = (),
         op: str | None = None,
         last_seq: int = 0,
     ) -> None:
         self.path = str(path)
-        self.head = head
+        self.heads = tuple(heads)
         self.op, self.last_seq = op, last_seq
         self._responses: Responses | None = None
         self.max_seq = _max_seq(self.path)
@@ -302,18 +303,17 @@ class Verifier:
                 [c for p in parts for c in p.command_id],
                 [d for p in parts for d in p.dept],
             )
-        if self.head is not None:
-            if self.head.seq > got.seq:
-                raise ChainError(
-                    got.seq + 1, f"log ends before the given head seq {self.head.seq} (truncated)"
-                )
-            _check_head(self.path, self.head)
+        for head in self.heads:
+            if head.seq > got.seq:
+                raise ChainError(got.seq + 1, f"log ends before the given head seq {head.seq} (truncated)")
+            _check_head(self.path, head)
         return got
 
 
-def verify_log(path: str | Path, workers: int | None = None, head: Head | None = None) -> Head:
-    """Verify a log file's whole chain (same verdicts as hub.logformat.verify_file)."""
-    return Verifier(path, workers, head).result()
+def verify_log(path: str | Path, workers: int | None = None, heads: Sequence[Head] = ()) -> Head:
+    """Verify a log file's whole chain (same verdicts as hub.logformat.verify_file), and that
+    it extends each of `heads`."""
+    return Verifier(path, workers, heads).result()
 
 
 # operation.started rows through the (op, kind) index: far faster than a scan on kind alone
@@ -336,17 +336,22 @@ def _parsed(rows: list[tuple[Any, ...]]) -> list[Parsed]:
 @dataclass(frozen=True)
 class _Located:
     start: OperationStart
-    note: str
+    note: Note | None
     last_seq: int
     end_us: int
     ended: bool
+    end_hash: str = ""
 
 
-def _locate(conn: sqlite3.Connection, op: str | None) -> _Located:
-    """Which operation, and where it ends (its operation.ended, else its last event)."""
-    starts = [
+def _starts(conn: sqlite3.Connection) -> list[OperationStart]:
+    return [
         OperationStart(seq, ts, o, json.loads(payload)) for seq, ts, o, payload in conn.execute(STARTS_SQL)
     ]
+
+
+def _locate(conn: sqlite3.Connection, op: str | None, starts: list[OperationStart] | None = None) -> _Located:
+    """Which operation, and where it ends (its operation.ended, else its last event)."""
+    starts = _starts(conn) if starts is None else starts
     start = choose_operation(starts, op)
     ended_row = conn.execute(
         "SELECT seq, ts_us FROM events WHERE op = ? AND kind = 'operation.ended' ORDER BY seq LIMIT 1",
@@ -358,7 +363,15 @@ def _locate(conn: sqlite3.Connection, op: str | None) -> _Located:
         last_seq, end_us = conn.execute(
             "SELECT max(seq), max(ts_us) FROM events WHERE op = ?", (start.op,)
         ).fetchone()
-    return _Located(start, choice_note(starts, start, op), int(last_seq), int(end_us), ended_row is not None)
+    end_hash = conn.execute("SELECT hash FROM events WHERE seq = ?", (last_seq,)).fetchone()[0]
+    return _Located(
+        start,
+        choice_note(starts, start, op),
+        int(last_seq),
+        int(end_us),
+        ended_row is not None,
+        str(end_hash),
+    )
 
 
 def _parsed_part(conn: sqlite3.Connection, at: _Located) -> tuple[list[Parsed], list[Parsed]]:
@@ -369,38 +382,65 @@ def _parsed_part(conn: sqlite3.Connection, at: _Located) -> tuple[list[Parsed], 
             (at.start.op, at.last_seq),
         ).fetchall()
     )
+    # the state the operation starts in: from the hub's last start before it (a restart ends
+    # every connection and feed), so a year of drills in one log is not read again per drill
+    since = conn.execute(
+        "SELECT coalesce(max(seq), 0) FROM events WHERE op = 'system' AND kind = 'hub.started' AND seq < ?",
+        (at.start.seq,),
+    ).fetchone()[0]
     carry = _parsed(
         conn.execute(
             f"SELECT seq, ts_us, role, dept, kind, payload FROM events "
-            f"WHERE seq < ? AND op != ? AND kind IN {_in(CARRY_IN_KINDS)} ORDER BY seq",
-            (at.start.seq, at.start.op),
+            f"WHERE seq >= ? AND seq < ? AND op != ? AND kind IN {_in(CARRY_IN_KINDS)} ORDER BY seq",
+            (since, at.start.seq, at.start.op),
         ).fetchall()
     )
     return parsed, carry
 
 
-def _drill_log(at: _Located, parsed: list[Parsed], carry: list[Parsed], responses: Responses) -> DrillLog:
+def _drill_log(
+    at: _Located,
+    parsed: list[Parsed],
+    carry: list[Parsed],
+    responses: Responses,
+    extra: tuple[Note, ...] = (),
+) -> DrillLog:
     return DrillLog(
-        make_operation(at.start, at.end_us, at.ended),
+        make_operation(at.start, at.end_us, at.ended, at.last_seq, at.end_hash),
         parsed,
         carry,
         responses,
-        (at.note,) if at.note else (),
+        ((at.note,) if at.note else ()) + extra,
     )
 
 
-def extract(conn: sqlite3.Connection, op: str | None) -> DrillLog:
-    """Pull one operation's events out of an open log by SQL (no verification)."""
-    at = _locate(conn, op)
+def unread_wal(path: str | Path) -> Note | None:
+    """A note when the log has a write-ahead file SQLite cannot read (a read-only folder: the
+    log was opened immutable, so events still in the WAL are not seen)."""
+    p = Path(path)
+    wal = Path(str(p) + "-wal")
+    try:
+        size = wal.stat().st_size
+    except OSError:
+        return None
+    if size == 0 or os.access(p.parent, os.W_OK):
+        return None
+    return note("wal_unread", wal=wal.name, size=size)
+
+
+def extract(conn: sqlite3.Connection, op: str | None, starts: list[OperationStart] | None = None) -> DrillLog:
+    """Pull one operation's events out of an open log by SQL (no verification); `starts`: the
+    log's operation.started events, when the caller has them already."""
+    at = _locate(conn, op, starts)
     parsed, carry = _parsed_part(conn, at)
     case = " ".join(f"WHEN '{k}' THEN {i}" for i, k in enumerate(RESPONSE_KINDS))
     rows = conn.execute(
         f"SELECT CASE kind {case} END, seq, ts_us, "
         f"coalesce(CAST(json_extract(payload, '$.command_id') AS TEXT), 'None'), "
         f"coalesce(dept, 'None') "
-        f"FROM events NOT INDEXED WHERE op = ? AND kind IN {_in(RESPONSE_KINDS)} AND seq <= ? "
+        f"FROM events NOT INDEXED WHERE seq >= ? AND seq <= ? AND op = ? AND kind IN {_in(RESPONSE_KINDS)} "
         f"ORDER BY seq",
-        (at.start.op, at.last_seq),
+        (at.start.seq, at.last_seq, at.start.op),
     ).fetchall()
     if rows:
         kinds, seqs, tss, cids, depts = zip(*rows, strict=True)
@@ -419,16 +459,13 @@ def extract(conn: sqlite3.Connection, op: str | None) -> DrillLog:
 def list_operations(path: str | Path) -> list[OperationStart]:
     conn = open_readonly(path)
     try:
-        return [
-            OperationStart(seq, ts, o, json.loads(payload))
-            for seq, ts, o, payload in conn.execute(STARTS_SQL)
-        ]
+        return _starts(conn)
     finally:
         conn.close()
 
 
 def load(
-    path: str | Path, op: str | None = None, workers: int | None = None, head: Head | None = None
+    path: str | Path, op: str | None = None, workers: int | None = None, heads: Sequence[Head] = ()
 ) -> tuple[DrillLog, Head]:
     """Verify the chain and extract one operation; raise ChainError if the chain is broken.
 
@@ -441,7 +478,7 @@ def load(
         at = _locate(conn, op)
     finally:
         conn.close()
-    verifier = Verifier(path, workers, head, at.start.op, at.last_seq)
+    verifier = Verifier(path, workers, heads, at.start.op, at.last_seq)
     try:
         conn = open_readonly(path)
         try:
@@ -452,4 +489,5 @@ def load(
         verifier.close()
         raise
     verified = verifier.result()
-    return _drill_log(at, parsed, carry, verifier.responses()), verified
+    wal = unread_wal(path)
+    return _drill_log(at, parsed, carry, verifier.responses(), (wal,) if wal else ()), verified

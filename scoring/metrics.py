@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,8 +23,11 @@ from scoring.drilllog import (
     Operation,
     Parsed,
 )
+from scoring.notes import Note, note
 from scoring.rubric import MetricParams
 from scoring.scenario import ScenarioView
+from scoring.videotime import KINDS as VIDEO_KINDS
+from scoring.videotime import DeptVideo, Source, dept_video, event_dept
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -46,6 +50,7 @@ class Units:
     ev_ts: I64  # (n, k)
     censored: BOOL
     label: list[str] = field(default_factory=list)
+    pair: I64 | None = None  # index into the facts' pairs, for pair units
 
     def __len__(self) -> int:
         return len(self.value)
@@ -59,16 +64,11 @@ class Units:
             self.ev_ts[idx],
             self.censored[idx],
             [self.label[i] for i in idx] if self.label else [],
+            None if self.pair is None else self.pair[idx],
         )
 
-
-@dataclass(frozen=True)
-class Segment:
-    """A stretch of one department's video: up, offline, lost, frozen or black."""
-
-    start_us: int
-    end_us: int
-    state: str
+    def with_value(self, value: F64) -> Units:
+        return Units(value, self.dept, self.ev_seq, self.ev_ts, self.censored, self.label, self.pair)
 
 
 @dataclass(frozen=True)
@@ -85,8 +85,44 @@ class Inject:
 
 
 @dataclass(frozen=True)
-class Rating:
-    """An evaluator's latest P/S/M/U rating for one criterion (and department, or none)."""
+class Evaluator:
+    """Who recorded a rating: the name from their token and the token id prefix (either may be
+    unknown: older logs carry only an 8-hex id in `evaluator`, older ticks nothing)."""
+
+    id: str | None
+    name: str | None
+
+    @property
+    def key(self) -> str:
+        return self.id or (f"name:{self.name}" if self.name else "unknown")
+
+    def label(self, lang: str) -> str:
+        if self.name and self.id:
+            return f"{self.name} ({self.id})"
+        if self.name:
+            return self.name
+        if self.id:
+            return f"评估员 {self.id}" if lang == "zh" else f"evaluator {self.id}"
+        return "未记录" if lang == "zh" else "not recorded"
+
+
+HEX8 = re.compile(r"[0-9a-f]{8}")
+
+
+def author_of(payload: Mapping[str, Any]) -> Evaluator:
+    """The evaluator of an observation.recorded / checklist.ticked payload."""
+    name, eid = payload.get("evaluator"), payload.get("evaluator_id")
+    name = name if isinstance(name, str) and name.strip() else None
+    if isinstance(eid, str) and eid:
+        return Evaluator(eid, name)
+    if name is not None and HEX8.fullmatch(name):  # older logs: the token id prefix
+        return Evaluator(name, None)
+    return Evaluator(None, name)
+
+
+@dataclass(frozen=True)
+class Observation:
+    """An evaluator's P/S/M/U rating event, as logged (which one counts is the engine's call)."""
 
     criterion: str
     dept: str | None
@@ -94,15 +130,32 @@ class Rating:
     note: str
     seq: int
     ts_us: int
+    author: Evaluator
 
 
 @dataclass(frozen=True)
 class Tick:
+    """A checklist tick event, as logged."""
+
     item: str
     checked: bool
     note: str
     seq: int
     ts_us: int
+    author: Evaluator
+
+
+@dataclass(frozen=True)
+class Excusal:
+    """A department excused during the operation (dept.excused)."""
+
+    dept: str
+    reason: str
+    seq: int
+    ts_us: int
+
+
+TAKING_PART, EXCUSED, NOT_TAKING_PART = "taking_part", "excused", "not_taking_part"
 
 
 @dataclass
@@ -112,6 +165,9 @@ class Facts:
     op: Operation
     depts: list[str]
     names: dict[str, Department]
+    dept_status: list[str]  # TAKING_PART, EXCUSED or NOT_TAKING_PART, per department
+    dept_ok: BOOL  # taking part and not excused: scored
+    excused: dict[str, Excusal]
     # commands
     cmd_ids: list[str]
     cmd_text: list[str]
@@ -126,28 +182,31 @@ class Facts:
     p_dept: I64
     p_stage_ts: I64  # (n, 3) first time each stage was reached (a later stage implies earlier ones)
     p_stage_seq: I64
+    p_receipt_kind: I64  # the response code that was the receipt (-1: none)
     p_declined_ts: I64
     p_declined_seq: I64
     p_delivered_ts: I64
+    p_delivered_seq: I64
     p_cancel_ts: I64
+    p_cancel_seq: I64
     # per department
     checkin_ts: I64
     checkin_seq: I64
-    uptime: F64  # NaN when video is not measured
-    frozen_black_s: F64
+    video: dict[str, DeptVideo]
+    video_source: Source  # media: from the feeds; presence: older logs, from connections
     video_measured: bool
-    video_segments: dict[str, list[Segment]]
-    video_evidence: dict[str, list[tuple[int, int]]]
-    # occurrence events: (dept index, seq, ts, stage index or -1)
-    overdue: list[tuple[int, int, int, int]]
-    escalations: list[tuple[int, int, int]]
+    uptime: F64
+    frozen_black_s: F64
+    no_feed: BOOL  # no live video at all during the drill
+    # occurrence events: (dept index, seq, ts, stage index or -1, pair index or -1)
+    overdue: list[tuple[int, int, int, int, int]]
+    escalations: list[tuple[int, int, int, int]]  # (dept, seq, ts, pair or -1)
     disconnects: list[tuple[int, int, int]]
     injects: list[Inject]
-    ratings: dict[tuple[str, str | None], Rating]
-    ticks: dict[str, Tick]
+    observations: list[Observation]  # valid ratings in log order
+    ticks: list[Tick]
     level_changes: list[tuple[int, str, str]]
-    evaluators: int
-    notes: list[str]
+    notes: list[Note]
 
     @property
     def n_depts(self) -> int:
@@ -167,7 +226,14 @@ class Facts:
 
     # --- per-unit metric values -----------------------------------------------------------
     def units(self, spec: MetricSpec, params: MetricParams, scenario: ScenarioView | None) -> Units:
-        """The metric's value for each unit (department, pair, event or inject)."""
+        """The metric's value for each unit (department, pair, event or inject); units of
+        departments not taking part or excused are left out (not applicable)."""
+        u = self._units(spec, params, scenario)
+        if len(u) and not self.dept_ok.all():
+            u = u.select((u.dept < 0) | self.dept_ok[np.maximum(u.dept, 0)])
+        return u
+
+    def _units(self, spec: MetricSpec, params: MetricParams, scenario: ScenarioView | None) -> Units:
         name = spec.name
         if name in ("checkin_latency", "checked_in"):
             return self._checkin(name, params)
@@ -181,7 +247,7 @@ class Facts:
         if name in ("overdue", "escalated", "disconnects"):
             return self._occurrences(name, params)
         if name in ("video_uptime", "frozen_black_s"):
-            return self._video(name)
+            return self._video(name, params)
         if name in ("injects_on_time", "inject_delay"):
             return self._injects(name, params)
         raise ScoringError(f"metric {name} is not implemented")
@@ -252,7 +318,8 @@ class Facts:
             t = self.p_declined_ts[idx]
         seq[:, 1] = np.where(t == NONE, 0, s)
         ts[:, 1] = np.where(t == NONE, 0, t)
-        return Units(value[idx], self.p_dept[idx], seq, ts, censored[idx], [self.cmd_ids[c] for c in cmd])
+        # pair units are labelled by their pair (the command is facts.cmd_ids[p_cmd[pair]])
+        return Units(value[idx], self.p_dept[idx], seq, ts, censored[idx], [], idx.astype(np.int64))
 
     def _latency(self, stage: int, params: MetricParams, scenario: ScenarioView | None) -> Units:
         lat, missing = self.latency(stage)
@@ -275,9 +342,9 @@ class Facts:
     def _occurrences(self, name: str, params: MetricParams) -> Units:
         if name == "overdue":
             stage = STAGES.index(params.stage) if params.stage else -1
-            rows = [(d, s, t) for d, s, t, st in self.overdue if stage < 0 or st == stage]
+            rows = [(d, s, t) for d, s, t, st, _ in self.overdue if stage < 0 or st == stage]
         elif name == "escalated":
-            rows = self.escalations
+            rows = [(d, s, t) for d, s, t, _ in self.escalations]
         else:
             rows = self.disconnects
         n = len(rows)
@@ -286,18 +353,24 @@ class Facts:
         ts = np.array([r[2] for r in rows], np.int64).reshape(n, 1)
         return Units(np.ones(n), dept, seq, ts, np.zeros(n, np.bool_))
 
-    def _video(self, name: str) -> Units:
+    def _video(self, name: str, params: MetricParams) -> Units:
         n = self.n_depts
-        k = max([len(v) for v in self.video_evidence.values()] + [1])
+        k = max([len(v.evidence) for v in self.video.values()] + [1])
         seq = np.zeros((n, k), np.int64)
         ts = np.zeros((n, k), np.int64)
         for i, d in enumerate(self.depts):
-            for j, (s, t) in enumerate(self.video_evidence.get(d, [])):
+            for j, (s, t) in enumerate(self.video[d].evidence):
                 seq[i, j], ts[i, j] = s, t
-        value = self.uptime if name == "video_uptime" else self.frozen_black_s
-        if not self.video_measured:
+        value = (self.uptime if name == "video_uptime" else self.frozen_black_s).astype(np.float64)
+        censored = np.zeros(n, np.bool_)
+        if name == "frozen_black_s":  # no feed at all: no picture, as bad as frozen throughout
+            value = np.where(self.no_feed, self.window_s, value)
+            censored = self.no_feed.copy()
+        usable = self.video_measured and (self.video_source == "media" or params.presence_fallback)
+        if not usable:
             value = np.full(n, np.nan)
-        return Units(value.astype(np.float64), np.arange(n, dtype=np.int64), seq, ts, np.zeros(n, np.bool_))
+        u = Units(value, np.arange(n, dtype=np.int64), seq, ts, censored)
+        return u.select(~self.no_feed) if params.no_video == "not_applicable" else u
 
     def _injects(self, name: str, params: MetricParams) -> Units:
         n = len(self.injects)
@@ -321,7 +394,8 @@ class Facts:
 
     # --- vetoes ---------------------------------------------------------------------------
     def critical_pairs(self) -> BOOL:
-        return np.asarray(self.cmd_critical[self.p_cmd] & (self.p_cancel_ts == NONE), np.bool_)
+        ok = self.dept_ok[self.p_dept] if len(self.p_dept) else np.zeros(0, np.bool_)
+        return np.asarray(self.cmd_critical[self.p_cmd] & (self.p_cancel_ts == NONE) & ok, np.bool_)
 
     def final_stage(self) -> I64:
         """Per pair, the last stage its command requires (0 receipt, 1 on scene, 2 completed)."""
@@ -357,33 +431,58 @@ def _seconds(value: Any) -> float:
     return float(value)
 
 
+def _departments(log: DrillLog, notes: list[Note]) -> tuple[dict[str, Department], list[str], set[str]]:
+    """Every department the operation names (roster, plus any that received commands) and
+    those taking part (listed, or all of the roster in older logs; commanded ones count)."""
+    op = log.operation
+    names = {d.id: d for d in op.roster}
+    taking = set(op.participants)
+    for d in sorted(taking - set(names)):
+        notes.append(note("unknown_participant", dept=d))
+    taking &= set(names)
+    commanded: set[str] = set()
+    for p in log.of_kind("command.issued"):
+        for d in p.payload.get("departments") or []:
+            if isinstance(d, str) and d != "center":
+                commanded.add(d)
+    for d in sorted(commanded - set(names)):
+        names[d] = Department(d, d, d)
+        notes.append(note("not_in_roster", dept=d))
+    if op.participants_listed:
+        for d in sorted(commanded - taking):
+            notes.append(note("commanded_not_listed", name_zh=names[d].name_zh, name_en=names[d].name_en))
+    return names, sorted(names), taking | commanded
+
+
+def _excusals(log: DrillLog, known: set[str]) -> dict[str, Excusal]:
+    out: dict[str, Excusal] = {}
+    for p in log.of_kind("dept.excused"):
+        d = p.payload.get("dept")
+        if isinstance(d, str) and d in known and d not in out:
+            out[d] = Excusal(d, str(p.payload.get("reason") or ""), p.seq, p.ts_us)
+    return out
+
+
 def build_facts(log: DrillLog, scenario: ScenarioView | None = None) -> Facts:
     """Measure everything the metrics need from one operation's events."""
     op = log.operation
-    notes: list[str] = []
-    names = {d.id: d for d in op.roster}
-    issued = log.of_kind("command.issued")
-    extra: set[str] = set()
-    for p in issued:
-        for d in p.payload.get("departments") or []:
-            if isinstance(d, str) and d not in names and d != "center":
-                extra.add(d)
-    for d in sorted(extra):
-        names[d] = Department(d, d, d)
-        notes.append(f"department {d} received commands but is not in the operation's roster")
-    depts = sorted(names)
+    notes: list[Note] = list(log.notes)
+    if not op.ended:
+        last = max([p.seq for p in log.parsed] + [int(log.responses.seq.max()) if len(log.responses) else 0])
+        notes.append(note("not_ended", seq=last))
+    names, depts, taking = _departments(log, notes)
+    excused = _excusals(log, set(depts))
+    status = [EXCUSED if d in excused else TAKING_PART if d in taking else NOT_TAKING_PART for d in depts]
     di = {d: i for i, d in enumerate(depts)}
     nd = len(depts)
 
     # commands ---------------------------------------------------------------------------
     cmd_index: dict[str, int] = {}
     cmd_rows: list[Parsed] = []
-    for p in issued:
+    for p in log.of_kind("command.issued"):
         cid = str(p.payload.get("command_id"))
         if cid in cmd_index:
-            notes.append(
-                f"command {cid} issued twice; the first issue (seq {cmd_rows[cmd_index[cid]].seq}) counts"
-            )
+            notes.append(note("issued_twice", cid=cid, seq=cmd_rows[cmd_index[cid]].seq))
             continue
         cmd_index[cid] = len(cmd_rows)
         cmd_rows.append(p)
@@ -406,13 +505,32 @@ def build_facts(log: DrillLog, scenario: ScenarioView | None = None) -> Facts:
     p_cmd = np.asarray(pc, np.int64)
     p_dept = np.asarray(pd, np.int64)
     npairs = len(p_cmd)
-    pair_key = p_cmd * max(nd, 1) + p_dept  # sorted: commands in order, departments sorted
+    width = max(nd, 1)
+    pair_key = p_cmd * width + p_dept  # sorted: commands in order, departments sorted
+
+    def pairs_of(keys: list[tuple[object, object]]) -> list[int]:
+        """The pair index of each (command id, department), -1 where there is none."""
+        k = np.array(
+            [
+                cmd_index.get(str(c), -1) * width + di[d] if isinstance(d, str) and d in di else -1
+                for c, d in keys
+            ],
+            np.int64,
+        ).reshape(len(keys))
+        valid = k >= 0
+        j = (
+            np.minimum(np.searchsorted(pair_key, k), max(npairs - 1, 0))
+            if npairs
+            else np.zeros(len(k), np.int64)
+        )
+        found = valid & (pair_key[j] == k) if npairs else np.zeros(len(k), np.bool_)
+        return [int(x) for x in np.where(found, j, -1).tolist()]
 
     # responses -> pairs --------------------------------------------------------------------
     r = log.responses
     r_cmd = np.fromiter((cmd_index.get(c, -1) for c in r.command_id), np.int64, len(r))
     r_dept = np.fromiter((di.get(d, -1) for d in r.dept), np.int64, len(r))
-    key = r_cmd * max(nd, 1) + r_dept
+    key = r_cmd * width + r_dept
     pos = np.searchsorted(pair_key, key) if npairs else np.zeros(len(r), np.int64)
     pos = np.minimum(pos, max(npairs - 1, 0))
     ok = (r_cmd >= 0) & (r_dept >= 0) & (npairs > 0)
@@ -428,32 +546,30 @@ def build_facts(log: DrillLog, scenario: ScenarioView | None = None) -> Facts:
     de_t, de_s = firsts[DECLINED]
     stage_ts = np.full((npairs, 3), NONE, np.int64)
     stage_seq = np.zeros((npairs, 3), np.int64)
-    # completed
-    stage_ts[:, 2], stage_seq[:, 2] = co_t, co_s
-    # on scene: first of on_scene or completed
-    cand_t = np.stack([on_t, co_t], axis=1)
+    rows_ = np.arange(npairs)
+    stage_ts[:, 2], stage_seq[:, 2] = co_t, co_s  # completed
+    cand_t = np.stack([on_t, co_t], axis=1)  # on scene: first of on_scene or completed
     cand_s = np.stack([on_s, co_s], axis=1)
     pick = np.argmin(cand_t, axis=1)
-    stage_ts[:, 1] = cand_t[np.arange(npairs), pick]
-    stage_seq[:, 1] = cand_s[np.arange(npairs), pick]
+    stage_ts[:, 1] = cand_t[rows_, pick]
+    stage_seq[:, 1] = cand_s[rows_, pick]
     # receipt: first of acknowledged, on_scene, completed or declined (any answer is a receipt)
     cand_t = np.stack([ack_t, on_t, co_t, de_t], axis=1)
     cand_s = np.stack([ack_s, on_s, co_s, de_s], axis=1)
     pick = np.argmin(cand_t, axis=1)
-    stage_ts[:, 0] = cand_t[np.arange(npairs), pick]
-    stage_seq[:, 0] = cand_s[np.arange(npairs), pick]
+    stage_ts[:, 0] = cand_t[rows_, pick]
+    stage_seq[:, 0] = cand_s[rows_, pick]
+    codes = np.array([ACKNOWLEDGED, ON_SCENE, COMPLETED, DECLINED], np.int64)
+    receipt_kind = np.where(stage_ts[:, 0] == NONE, -1, codes[pick] if npairs else 0).astype(np.int64)
 
     cancel_ts = np.full(npairs, NONE, np.int64)
-    for p in log.of_kind("command.cancelled"):
-        c = cmd_index.get(str(p.payload.get("command_id")))
-        if c is None:
-            continue
-        for d in p.payload.get("departments") or []:
-            if isinstance(d, str) and d in di and npairs:
-                k = c * max(nd, 1) + di[d]
-                j = int(np.searchsorted(pair_key, k))
-                if j < npairs and pair_key[j] == k:
-                    cancel_ts[j] = min(int(cancel_ts[j]), p.ts_us)
+    cancel_seq = np.zeros(npairs, np.int64)
+    cancels = [(p, d) for p in log.of_kind("command.cancelled") for d in p.payload.get("departments") or []]
+    for (p, _), j in zip(
+        cancels, pairs_of([(p.payload.get("command_id"), d) for p, d in cancels]), strict=True
+    ):
+        if j >= 0 and p.ts_us < cancel_ts[j]:
+            cancel_ts[j], cancel_seq[j] = p.ts_us, p.seq
 
     # check-in ---------------------------------------------------------------------------
     checkin_ts = np.full(nd, NONE, np.int64)
@@ -464,24 +580,32 @@ def build_facts(log: DrillLog, scenario: ScenarioView | None = None) -> Facts:
             checkin_seq[di[p.dept]] = p.seq
 
     # occurrences ------------------------------------------------------------------------
-    overdue: list[tuple[int, int, int, int]] = []
-    for p in log.of_kind("command.overdue"):
-        d = _payload_dept(p)
-        if d in di:
-            st = p.payload.get("stage")
-            overdue.append((di[d], p.seq, p.ts_us, STAGES.index(st) if st in STAGES else -1))
-    escalations: list[tuple[int, int, int]] = []
-    for p in log.of_kind("command.escalated"):
-        for d in p.payload.get("departments") or []:
-            if isinstance(d, str) and d in di:
-                escalations.append((di[d], p.seq, p.ts_us))
+    marks = [(p, _payload_dept(p)) for p in log.of_kind("command.overdue")]
+    marks = [(p, d) for p, d in marks if d in di]
+    overdue: list[tuple[int, int, int, int, int]] = []
+    for (p, od), j in zip(marks, pairs_of([(p.payload.get("command_id"), d) for p, d in marks]), strict=True):
+        named = p.payload.get("stage")
+        stage_i = STAGES.index(named) if named in STAGES else -1
+        overdue.append((di[str(od)], p.seq, p.ts_us, stage_i, j))
+    chased = [
+        (p, d)
+        for p in log.of_kind("command.escalated")
+        for d in p.payload.get("departments") or []
+        if isinstance(d, str) and d in di
+    ]
+    escalations = [
+        (di[d], p.seq, p.ts_us, j)
+        for (p, d), j in zip(
+            chased, pairs_of([(p.payload.get("command_id"), d) for p, d in chased]), strict=True
+        )
+    ]
     disconnects = [
         (di[p.dept], p.seq, p.ts_us)
         for p in log.of_kind("presence.offline")
         if p.dept in di and p.payload.get("reason") in ("heartbeat", "error")
     ]
 
-    video = _video(log, depts)
+    video = _video_facts(log, depts)
 
     # injects ----------------------------------------------------------------------------
     injects: list[Inject] = []
@@ -513,38 +637,50 @@ def build_facts(log: DrillLog, scenario: ScenarioView | None = None) -> Facts:
     for iid, (title, at) in planned_by_id.items():
         if iid not in seen and iid not in conditional:
             injects.append(Inject(iid, title, "", at, None, 0, 0))
-            notes.append(f"inject {iid} is planned in the scenario but was never released")
+            notes.append(note("inject_never_released", iid=iid))
 
     # evaluators -------------------------------------------------------------------------
-    ratings: dict[tuple[str, str | None], Rating] = {}
-    actors: set[tuple[str, str | None]] = set()
+    observations: list[Observation] = []
     for p in log.of_kind("observation.recorded"):
         rating = p.payload.get("rating")
         if rating not in ("P", "S", "M", "U"):
-            notes.append(f"observation at seq {p.seq} has no valid rating ({rating!r}); ignored")
+            notes.append(note("bad_rating", seq=p.seq, rating=repr(rating)))
             continue
-        d = p.payload.get("dept")
-        key2 = (str(p.payload.get("criterion")), str(d) if isinstance(d, str) else None)
-        ratings[key2] = Rating(
-            key2[0], key2[1], str(rating), str(p.payload.get("note") or ""), p.seq, p.ts_us
+        rated = p.payload.get("dept")
+        observations.append(
+            Observation(
+                str(p.payload.get("criterion")),
+                rated if isinstance(rated, str) else None,
+                str(rating),
+                str(p.payload.get("note") or ""),
+                p.seq,
+                p.ts_us,
+                author_of(p.payload),
+            )
         )
-        actors.add((p.role, p.dept))
-    ticks: dict[str, Tick] = {}
-    for p in log.of_kind("checklist.ticked"):
-        item = str(p.payload.get("item"))
-        ticks[item] = Tick(
-            item, p.payload.get("checked") is True, str(p.payload.get("note") or ""), p.seq, p.ts_us
+    ticks = [
+        Tick(
+            str(p.payload.get("item")),
+            p.payload.get("checked") is True,
+            str(p.payload.get("note") or ""),
+            p.seq,
+            p.ts_us,
+            author_of(p.payload),
         )
-        actors.add((p.role, p.dept))
+        for p in log.of_kind("checklist.ticked")
+    ]
     level_changes = [
         (p.ts_us, str(p.payload.get("from")), str(p.payload.get("to")))
         for p in log.of_kind("operation.level_changed")
     ]
-
+    window = max(op.end_us - op.start_us, 1)
     return Facts(
         op=op,
         depts=depts,
         names=names,
+        dept_status=status,
+        dept_ok=np.array([s == TAKING_PART for s in status], np.bool_).reshape(nd),
+        excused=excused,
         cmd_ids=[str(p.payload.get("command_id")) for p in cmd_rows],
         cmd_text=[str(p.payload.get("text") or "") for p in cmd_rows],
         cmd_seq=np.asarray([p.seq for p in cmd_rows], np.int64).reshape(nc),
@@ -557,134 +693,51 @@ def build_facts(log: DrillLog, scenario: ScenarioView | None = None) -> Facts:
         p_dept=p_dept,
         p_stage_ts=stage_ts,
         p_stage_seq=stage_seq,
+        p_receipt_kind=receipt_kind,
         p_declined_ts=de_t,
         p_declined_seq=de_s,
         p_delivered_ts=firsts[DELIVERED][0],
+        p_delivered_seq=firsts[DELIVERED][1],
         p_cancel_ts=cancel_ts,
+        p_cancel_seq=cancel_seq,
         checkin_ts=checkin_ts,
         checkin_seq=checkin_seq,
-        uptime=video.uptime,
-        frozen_black_s=video.frozen_black_s,
+        video=video.depts,
+        video_source=video.source,
         video_measured=video.measured,
-        video_segments=video.segments,
-        video_evidence=video.evidence,
+        uptime=np.array([video.depts[d].up_us / window for d in depts], np.float64).reshape(nd),
+        frozen_black_s=np.array(
+            [video.depts[d].frozen_black_us / US * op.speed for d in depts], np.float64
+        ).reshape(nd),
+        no_feed=np.array([video.depts[d].live_us == 0 for d in depts], np.bool_).reshape(nd),
         overdue=overdue,
         escalations=escalations,
         disconnects=disconnects,
         injects=injects,
-        ratings=ratings,
+        observations=observations,
         ticks=ticks,
         level_changes=level_changes,
-        evaluators=len(actors),
-        notes=list(log.notes) + notes + video.notes,
+        notes=notes,
     )
 
 
 @dataclass
 class _Video:
-    uptime: F64
-    frozen_black_s: F64
+    depts: dict[str, DeptVideo]
+    source: Source
     measured: bool
-    segments: dict[str, list[Segment]]
-    evidence: dict[str, list[tuple[int, int]]]
-    notes: list[str]
 
 
-VIDEO_BAD = ("video.lost", "video.frozen", "video.black")
-
-
-def _video(log: DrillLog, depts: list[str]) -> _Video:
-    """Per department: share of the window online with good video, and frozen/black seconds."""
-    op = log.operation
-    start, end = op.start_us, op.end_us
+def _video_facts(log: DrillLog, depts: list[str]) -> _Video:
+    """Which source tells when video was live (media events, else presence), and each
+    department's segments. A hub that announces media events in hub.started
+    (`media_events`) is taken at its word even when nobody published."""
+    events = [*log.carry_in, *(p for p in log.parsed if p.kind in VIDEO_KINDS)]
+    announced = any(p.kind == "hub.started" and p.payload.get("media_events") for p in log.carry_in)
+    source: Source = "media" if announced or any(p.kind == "media.published" for p in events) else "presence"
     known = set(depts)
-    conns: dict[str, set[str]] = {d: set() for d in depts}
-    bad: dict[str, str | None] = dict.fromkeys(depts)
-    evidence: dict[str, list[tuple[int, int]]] = {d: [] for d in depts}
-    measured = False
-
-    def apply(p: Parsed) -> str | None:
-        nonlocal measured
-        if p.kind in ("presence.online", "presence.offline"):
-            d = p.dept
-            if d not in known or p.role != "department":
-                return None
-            conn = str(p.payload.get("conn"))
-            if p.kind == "presence.online":
-                conns[d].add(conn)
-            elif conn in conns[d]:
-                conns[d].discard(conn)
-            else:
-                conns[d].clear()
-        else:
-            d = _payload_dept(p)
-            if d not in known:
-                return None
-            if p.kind == "video.restored":
-                bad[d] = None
-            else:
-                bad[d] = p.kind.split(".")[1]
-        measured = True
-        return d
-
-    def state(d: str) -> str:
-        if not conns[d]:
-            return "offline"
-        return bad[d] or "up"
-
-    for p in log.carry_in:
-        d = apply(p)
-        if d is not None:
-            evidence[d].append((p.seq, p.ts_us))
-    segments: dict[str, list[Segment]] = {d: [] for d in depts}
-    since = dict.fromkeys(depts, start)
-    current = {d: state(d) for d in depts}
-    fb = dict.fromkeys(depts, 0)
-    up = dict.fromkeys(depts, 0)
-
-    def close(d: str, t: int) -> None:
-        t = min(max(t, start), end)
-        if t > since[d]:
-            segments[d].append(Segment(since[d], t, current[d]))
-            if current[d] == "up":
-                up[d] += t - since[d]
-        since[d] = max(since[d], t)
-
-    frozen_black_since: dict[str, int | None] = {
-        d: start if bad[d] in ("frozen", "black") else None for d in depts
-    }
-    kinds = ("presence.online", "presence.offline", *VIDEO_BAD, "video.restored")
-    for p in log.parsed:
-        if p.kind not in kinds:
-            continue
-        d = apply(p)
-        if d is None:
-            continue
-        evidence[d].append((p.seq, p.ts_us))
-        t = min(max(p.ts_us, start), end)
-        new = state(d)
-        if new != current[d]:
-            close(d, t)
-            current[d] = new
-        fbs = frozen_black_since[d]
-        is_fb = bad[d] in ("frozen", "black")
-        if fbs is None and is_fb:
-            frozen_black_since[d] = t
-        elif fbs is not None and not is_fb:
-            fb[d] += t - fbs
-            frozen_black_since[d] = None
-    for d in depts:
-        close(d, end)
-        fbs = frozen_black_since[d]
-        if fbs is not None:
-            fb[d] += end - fbs
-    window = max(end - start, 1)
-    uptime = np.array([up[d] / window for d in depts], np.float64).reshape(len(depts))
-    frozen = np.array([fb[d] / US * op.speed for d in depts], np.float64).reshape(len(depts))
-    notes: list[str] = []
-    if not measured:
-        notes.append(
-            "no presence or video events for any department: video uptime not measured; "
-            "video criteria are left out of both the earned and the maximum points"
-        )
-    return _Video(uptime, frozen, measured, segments, evidence, notes)
+    measured = source == "media" or any(
+        p.kind in VIDEO_KINDS and event_dept(p, source) in known for p in events
+    )
+    op = log.operation
+    return _Video(dept_video(events, depts, op.start_us, op.end_us, source), source, measured)

@@ -13,9 +13,17 @@ if TYPE_CHECKING:
     from scoring.scorecard import Scorecard
 
 
-def write_outputs(card: Scorecard, facts: Facts, rubric: Rubric, *, pdf_out: str | Path | None,
-                  json_out: str | Path | None, lang: str = "zh",
-                  evaluators: Sequence[str] = (), utc_offset: str = "+08:00") -> None:
+def write_outputs(
+    card: Scorecard,
+    facts: Facts,
+    rubric: Rubric,
+    *,
+    pdf_out: str | Path | None,
+    json_out: str | Path | None,
+    lang: str = "zh",
+    evaluators: Sequence[str] = (),
+    utc_offset: str = "+08:00",
+) -> None:
     """Write the scorecard JSON and/or the PDF report (imports reportlab only for the PDF)."""
     if pdf_out is not None:
         from scoring.pdf import render

@@ -19,6 +19,7 @@ Deadline = float | Literal["from_command", "from_scenario"]
 RATINGS = ("P", "S", "M", "U")
 SEVERITIES = ("不足项", "整改项", "改进项")
 EPS = 1e-9
+VIDEO_METRICS = ("video_uptime", "frozen_black_s")
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,9 @@ class MetricParams:
     within: float | None = None
     tolerance: float = 60.0
     stage: str | None = None
+    # video metrics, from the rubric's `video:` options
+    no_video: Literal["zero", "not_applicable"] = "zero"
+    presence_fallback: bool = True
 
 
 @dataclass(frozen=True)
@@ -148,6 +152,15 @@ class Veto:
 
 
 @dataclass(frozen=True)
+class VideoOptions:
+    """The rubric's `video:` key: what a department with no feed scores, and what older logs
+    without media events (uptime only from connection presence) do."""
+
+    no_video: Literal["zero", "not_applicable"] = "zero"
+    without_media_events: Literal["presence", "not_measured"] = "presence"
+
+
+@dataclass(frozen=True)
 class Rubric:
     id: str
     title: Text
@@ -164,6 +177,7 @@ class Rubric:
     file: str
     uses_scenario: bool = False
     notes: tuple[str, ...] = field(default_factory=tuple)
+    video: VideoOptions = field(default_factory=lambda: VideoOptions())
 
     def grade_for(self, percent: float) -> Grade:
         for g in self.grades:
@@ -297,6 +311,7 @@ class _Builder:
         self.curves: dict[str, Curve] = {}
         self.ids: set[str] = set()
         self.uses_scenario = False
+        self.video = VideoOptions()
 
     # curves -----------------------------------------------------------------------------
     def curve(self, path: Path_) -> Curve:
@@ -369,6 +384,15 @@ class _Builder:
         within = r.duration((*path, "within")) if "within" in m else None
         tolerance = r.duration((*path, "tolerance")) if "tolerance" in m else 60.0
         stage = r.choice((*path, "stage"), STAGES) if "stage" in m else None
+        if spec.name in VIDEO_METRICS:
+            return MetricParams(
+                deadline,
+                within,
+                tolerance,
+                stage,
+                self.video.no_video,
+                self.video.without_media_events == "presence",
+            )
         return MetricParams(deadline, within, tolerance, stage)
 
     def metric_spec(self, path: Path_) -> MetricSpec:
@@ -496,8 +520,22 @@ class _Builder:
             "deductions",
             "vetoes",
             "department_score",
+            "video",
         )
         m = r.mapping((), top, ("id", "title", "version", "total", "grades", "sections"))
+        if "video" in m:
+            r.mapping(("video",), ("no_video", "without_media_events"))
+            self.video = VideoOptions(
+                "not_applicable"
+                if "no_video" in m["video"]
+                and r.choice(("video", "no_video"), ("zero", "not_applicable")) == "not_applicable"
+                else "zero",
+                "not_measured"
+                if "without_media_events" in m["video"]
+                and r.choice(("video", "without_media_events"), ("presence", "not_measured"))
+                == "not_measured"
+                else "presence",
+            )
         rid = r.ident(("id",))
         title = r.text(("title",))
         version = str(m["version"])
@@ -699,6 +737,7 @@ class _Builder:
             sha,
             self.r.doc.file,
             self.uses_scenario,
+            video=self.video,
         )
 
 

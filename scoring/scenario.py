@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from hub.yamlsrc import Doc, load_file, parse_duration
+from scoring.notes import Note, note
 
 STAGE_KEYS = ("receipt", "on_scene", "completed")
 
@@ -24,7 +25,7 @@ class ScenarioView:
     levels: Mapping[str, Mapping[str, float]]
     injects: tuple[tuple[str, str, float], ...]  # (id, title, planned seconds from start)
     sha256: str = ""
-    notes: tuple[str, ...] = field(default_factory=tuple)
+    notes: tuple[Note, ...] = field(default_factory=tuple)
     conditional: frozenset[str] = frozenset()  # contingency injects: released only if needed
 
     def deadline(self, level: str, stage: str) -> float:
@@ -48,7 +49,7 @@ def scenario_from_data(data: Any, sha256: str = "", doc: Doc | None = None) -> S
         if doc is not None:
             raise doc.error((), "a scenario must be a mapping")
         raise ValueError("a scenario must be a mapping")
-    notes: list[str] = []
+    notes: list[Note] = []
     levels: dict[str, dict[str, float]] = {}
     raw_levels = data.get("levels")
     if isinstance(raw_levels, Mapping):
@@ -62,7 +63,7 @@ def scenario_from_data(data: Any, sha256: str = "", doc: Doc | None = None) -> S
                     if secs is None:
                         if doc is not None:
                             raise doc.error(("levels", name, stage), f"bad duration {stages[stage]!r}")
-                        notes.append(f"scenario level {name} {stage}: bad duration ignored")
+                        notes.append(note("scenario_bad_duration", level=name, stage=stage))
                         continue
                     parsed[stage] = secs
             levels[str(name)] = parsed

@@ -5,15 +5,42 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
+from scoring.notes import Note
 from scoring.rubric import Text
 
+if TYPE_CHECKING:
+    from scoring.evidence import PairTable
+    from scoring.metrics import Units
+    from scoring.ratings import RatingRecord
+
 I64 = npt.NDArray[np.int64]
-SCHEMA = "commandhub.scorecard/1"
+F64 = npt.NDArray[np.float64]
+SCHEMA = "commandhub.scorecard/2"
+
+
+def round_half_up(x: float, places: int) -> float:
+    """The one rounding rule: `places` decimals, halves away from zero, after float noise below
+    1e-6 of the last place is removed (so 2.675 and 0.1 + 0.2 round as written)."""
+    scale = 10.0**places
+    v = round(abs(x) * scale, 6)
+    return math.copysign(math.floor(v + 0.5), x) / scale + 0.0
+
+
+def round_array(x: F64, places: int) -> F64:
+    """round_half_up over an array (NaN stays NaN)."""
+    scale = 10.0**places
+    v = np.round(np.abs(x) * scale, 6)
+    return np.asarray(np.copysign(np.floor(v + 0.5), x) / scale + 0.0, np.float64)
+
+
+def sum_pts(xs: list[float]) -> float:
+    """The sum of printed (2-decimal) points, exact."""
+    return round_half_up(math.fsum(xs), 2)
 
 
 def evidence_of(seq: I64, ts: I64) -> Evidence:
@@ -68,6 +95,8 @@ class DeptResult:
     units: int
     evidence: Evidence
     note: str = ""
+    # scored; not_applicable (nothing to measure), excused, not_taking_part, no_video, not_rated
+    status: str = "scored"
 
 
 @dataclass
@@ -86,9 +115,13 @@ class CriterionResult:
     rule: str
     evidence: Evidence
     departments: dict[str, DeptResult] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
     action: Text | None = None
+    params: dict[str, Any] = field(default_factory=dict)  # metric, stage, deadline source
+    # the units measured and each one's fraction under the curve (for the paper; not in the JSON)
+    detail: Units | None = None
+    detail_fraction: F64 | None = None
 
 
 @dataclass
@@ -122,9 +155,10 @@ class VetoResult:
     title: Text
     triggered: bool
     cap: str
-    detail: str
+    detail: Note
     evidence: Evidence
     departments: list[str]
+    pairs: list[tuple[str, str]] = field(default_factory=list)  # (command, department)
 
 
 @dataclass
@@ -138,6 +172,9 @@ class DeptScore:
     max: float
     deducted: float
     stats: dict[str, float | int | None]
+    status: str = "taking_part"  # taking_part, excused, not_taking_part
+    reason: str = ""  # the excusal's reason
+    evidence: Evidence = field(default_factory=lambda: Evidence.empty())  # e.g. the dept.excused event
 
 
 @dataclass
@@ -165,7 +202,14 @@ class Scorecard:
     injects: list[dict[str, Any]]
     observations: list[dict[str, Any]]
     checklist: list[dict[str, Any]]
-    notes: list[str]
+    notes: list[Note]
+    ratings: list[RatingRecord] = field(default_factory=list)  # every rating event, with its status
+    evaluators: list[dict[str, Any]] = field(default_factory=list)
+    checkpoints: list[dict[str, Any]] = field(default_factory=list)  # heads the log was checked against
+    video: dict[str, Any] = field(default_factory=dict)
+    appendix: PairTable | None = None
+    participants: list[dict[str, Any]] = field(default_factory=list)  # each department's status
+    department_sections: list[str] = field(default_factory=list)  # sections of the department score
 
     def grade_label(self, gid: str | None, lang: str) -> str:
         for g in self.grades:
@@ -207,7 +251,14 @@ class Scorecard:
             "injects": self.injects,
             "observations": self.observations,
             "checklist": self.checklist,
-            "notes": self.notes,
+            "notes": [n.text("en") for n in self.notes],
+            "ratings": [r.to_json() for r in self.ratings],
+            "evaluators": self.evaluators,
+            "checkpoints": self.checkpoints,
+            "video": self.video,
+            "participants": self.participants,
+            "department_sections": self.department_sections,
+            "appendix": {"pairs": self.appendix.to_json() if self.appendix is not None else None},
         }
 
     def to_json(self) -> str:
@@ -222,17 +273,17 @@ class Scorecard:
 
 def pts(x: float | None) -> float | None:
     """Points and percentages: 2 decimals."""
-    return None if x is None or not math.isfinite(x) else round(float(x) + 0.0, 2) + 0.0
+    return None if x is None or not math.isfinite(x) else round_half_up(float(x), 2)
 
 
 def frac(x: float | None) -> float | None:
     """Fractions: 4 decimals."""
-    return None if x is None or not math.isfinite(x) else round(float(x) + 0.0, 4) + 0.0
+    return None if x is None or not math.isfinite(x) else round_half_up(float(x), 4)
 
 
 def num(x: float | None) -> float | None:
     """Measured values (seconds, ratios): 3 decimals."""
-    return None if x is None or not math.isfinite(x) else round(float(x) + 0.0, 3) + 0.0
+    return None if x is None or not math.isfinite(x) else round_half_up(float(x), 3)
 
 
 def _text(t: Text | None) -> dict[str, str] | None:
@@ -248,6 +299,7 @@ def _dept_result(d: DeptResult) -> dict[str, Any]:
         "units": d.units,
         "evidence": d.evidence.to_json(),
         "note": d.note,
+        "status": d.status,
     }
 
 
@@ -267,9 +319,10 @@ def _criterion(c: CriterionResult) -> dict[str, Any]:
         "rule": c.rule,
         "evidence": c.evidence.to_json(),
         "departments": {k: _dept_result(v) for k, v in sorted(c.departments.items())},
-        "notes": c.notes,
+        "notes": [n.text("en") for n in c.notes],
         "extra": c.extra,
         "action": _text(c.action),
+        "params": c.params,
     }
 
 
@@ -306,9 +359,10 @@ def _veto(v: VetoResult) -> dict[str, Any]:
         "title": _text(v.title),
         "triggered": v.triggered,
         "cap": v.cap,
-        "detail": v.detail,
+        "detail": v.detail.text("en"),
         "evidence": v.evidence.to_json(),
         "departments": v.departments,
+        "pairs": [list(p) for p in v.pairs],
     }
 
 
@@ -324,4 +378,7 @@ def _dept_score(d: DeptScore) -> dict[str, Any]:
         "max": pts(d.max),
         "deducted": pts(d.deducted),
         "stats": stats,
+        "status": d.status,
+        "reason": d.reason,
+        "evidence": d.evidence.to_json(),
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -61,26 +62,50 @@ class LogBuilder:
         self._n += 1
         self.records.append((ts, self._n, rec))
 
-    def start(self, roster: Sequence[Department] | None = None) -> LogBuilder:
+    def start(
+        self, roster: Sequence[Department] | None = None, participants: Sequence[str] | None = None
+    ) -> LogBuilder:
+        """operation.started; `participants` (sorted ids) as the hub logs them, or none (older logs)."""
         people = self.roster if roster is None else roster
-        self.add(
-            0,
-            "commander",
-            "center",
-            "operation.started",
-            {
-                "title": self.title,
-                "kind": "drill",
-                "level": self.level,
-                "scenario": self.scenario,
-                "speed": self.speed,
-                "roster": [
-                    {"id": d.id, "name_zh": d.name_zh, "name_en": d.name_en, "groups": [], "tier": "city"}
-                    for d in people
-                ],
-            },
-        )
+        payload: dict[str, Any] = {
+            "title": self.title,
+            "kind": "drill",
+            "level": self.level,
+            "scenario": self.scenario,
+            "speed": self.speed,
+            "roster": [
+                {"id": d.id, "name_zh": d.name_zh, "name_en": d.name_en, "groups": [], "tier": "city"}
+                for d in people
+            ],
+        }
+        if participants is not None:
+            payload["participants"] = sorted(participants)
+        self.add(0, "commander", "center", "operation.started", payload)
         return self
+
+    def excuse(self, t_s: float, dept: str, reason: str) -> None:
+        """dept.excused: the commander excuses a department during the drill."""
+        self.add(t_s, "commander", "center", "dept.excused", {"dept": dept, "reason": reason})
+
+    def publish(
+        self, t_s: float, dept: str, session: str = "s1", source: str = "webrtc", op: str | None = None
+    ) -> None:
+        """media.published: the department's feed starts (its first video arrives)."""
+        self.add(
+            t_s, "hub", None, "media.published", {"dept": dept, "source": source, "session": session}, op
+        )
+
+    def unpublish(
+        self, t_s: float, dept: str, session: str = "s1", source: str = "webrtc", cause: str = "left"
+    ) -> None:
+        """media.unpublished: the feed ends."""
+        self.add(
+            t_s,
+            "hub",
+            None,
+            "media.unpublished",
+            {"dept": dept, "source": source, "session": session, "cause": cause},
+        )
 
     def end(self, t_s: float) -> None:
         self.add(t_s, "commander", "center", "operation.ended", {"reason": "drill over"})
@@ -145,31 +170,43 @@ class LogBuilder:
             {"command_id": cid, "dept": dept, "stage": stage, "deadline_ts_us": self.t0_us + int(t_s * S)},
         )
 
-    def video(self, t_s: float, dept: str, what: str) -> None:
-        """what: lost, frozen, black or restored."""
+    def video(self, t_s: float, dept: str, what: str, was: str = "frozen", duration_s: float = 0.0) -> None:
+        """what: lost, frozen, black or restored (with `was` and the measured `duration_s`)."""
         self.add(
             t_s,
             "hub",
             None,
             f"video.{what}",
-            {"dept": dept} | ({"was": "frozen", "duration_s": 0.0} if what == "restored" else {}),
+            {"dept": dept} | ({"was": was, "duration_s": duration_s} if what == "restored" else {}),
         )
 
     def observe(
-        self, t_s: float, criterion: str, rating: str, dept: str | None = None, note: str = ""
+        self,
+        t_s: float,
+        criterion: str,
+        rating: str,
+        dept: str | None = None,
+        note: str = "",
+        evaluator: str | None = None,
+        evaluator_id: str | None = None,
     ) -> None:
-        self.add(
-            t_s,
-            "evaluator",
-            "center",
-            "observation.recorded",
-            {"criterion": criterion, "rating": rating, "note": note, "dept": dept},
-        )
+        """observation.recorded; `evaluator` is the name (or, in older logs, an 8-hex token id)."""
+        payload: dict[str, Any] = {"criterion": criterion, "rating": rating, "note": note, "dept": dept}
+        payload |= _author(evaluator, evaluator_id)
+        self.add(t_s, "evaluator", "center", "observation.recorded", payload)
 
-    def tick(self, t_s: float, item: str, checked: bool = True, note: str = "") -> None:
-        self.add(
-            t_s, "evaluator", "center", "checklist.ticked", {"item": item, "checked": checked, "note": note}
-        )
+    def tick(
+        self,
+        t_s: float,
+        item: str,
+        checked: bool = True,
+        note: str = "",
+        evaluator: str | None = None,
+        evaluator_id: str | None = None,
+    ) -> None:
+        payload: dict[str, Any] = {"item": item, "checked": checked, "note": note}
+        payload |= _author(evaluator, evaluator_id)
+        self.add(t_s, "evaluator", "center", "checklist.ticked", payload)
 
     def inject(self, t_s: float, iid: str, planned_s: float, title: str = "", type_: str = "event") -> None:
         self.add(
@@ -202,6 +239,15 @@ class LogBuilder:
         return write_records(path, self.sorted_records(), batch)
 
 
+def _author(name: str | None, token_id: str | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if name is not None:
+        out["evaluator"] = name
+    if token_id is not None:
+        out["evaluator_id"] = token_id
+    return out
+
+
 def write_records(path: str | Path, records: list[Record], batch: int = 50_000) -> Path:
     """Append records to a (new) log file in batches."""
     conn = create(path, synchronous="OFF")
@@ -223,10 +269,16 @@ def random_drill(
     op: str = "drill-20260601-01",
     t0_us: int = T0_US,
     title: str = "2026年汛期防汛联合实战演练",
+    media: bool = True,
+    participants: Sequence[str] | None = None,
+    excused: Sequence[tuple[str, float, str]] = (),
 ) -> LogBuilder:
     """A plausible drill: check-ins, commands with responses, video trouble, injects, ratings.
 
-    With `target_events`, link.stats events are added until the log has about that many events.
+    With `media` the hub logs media.published/unpublished (one department joins without a
+    camera); without, the log looks like an older hub's. `participants` (ids) take part, and
+    `excused` (dept, time, reason) are excused during the drill. With `target_events`,
+    link.stats events are added until the log has about that many events.
     """
     rnd = random.Random(seed)
     b = LogBuilder(
@@ -244,9 +296,17 @@ def random_drill(
         {"version": "0.1.0", "roster_sha256": "0" * 64, "departments": depts},
         op="system",
     )
+    if participants is not None:
+        depts = [d for d in depts if d in set(participants)]
+        nd = len(depts)
+    no_camera = depts[1] if media and nd >= 8 else None  # joins by phone: never publishes video
     for i, d in enumerate(depts):
         b.online(-300 + i, d, op="system")
-    b.start()
+        if media and d != no_camera:
+            b.publish(-295 + i, d, op="system")
+    b.start(participants=participants)
+    for d, at, reason in excused:
+        b.excuse(at, d, reason)
     for i, d in enumerate(depts):
         if i == nd - 3 and nd >= 8:
             continue  # one department never checks in
@@ -311,17 +371,23 @@ def random_drill(
             s = rnd.uniform(60, dur - 600)
             what = rnd.choice(["frozen", "black", "lost"])
             b.video(s, d, what)
-            b.video(s + rnd.uniform(5, 120), d, "restored")
+            span = rnd.uniform(5, 120)
+            b.video(s + span, d, "restored", was=what, duration_s=round(span + 2.0, 3))
     for d in rnd.sample(depts, min(2, nd)):
         s = rnd.uniform(600, dur - 900)
+        back = s + rnd.uniform(30, 300)
         b.offline(s, d, reason="heartbeat")
-        b.online(s + rnd.uniform(30, 300), d, conn="c2")
-    # evaluators
-    b.observe(dur - 120, "command_coordination", rnd.choice("PSM"), note="指挥部开设及时")
+        b.online(back, d, conn="c2")
+        if media and d != no_camera:
+            b.unpublish(s, d, cause="connection")
+            b.publish(back + 1.5, d, session="s2")
+    # evaluators: names from their tokens (an id prefix beside each)
+    lead, field_ = ("王明", "a1b2c3d4"), ("李华", "e5f6a7b8")
+    b.observe(dur - 120, "command_coordination", rnd.choice("PSM"), None, "指挥部开设及时", *lead)
     for d in depts:
-        b.observe(dur - 100, "field_operations", rnd.choice("PPSSSMU"), dept=d)
+        b.observe(dur - 100, "field_operations", rnd.choice("PPSSSMU"), d, "", *field_)
     for item in ("plan_approved", "safety_brief", "comms_check"):
-        b.tick(dur - 60, item)
+        b.tick(dur - 60, item, True, "", *lead)
     if target_events:
         have = len(b.records) + 1
         need = max(0, target_events - have)
@@ -351,3 +417,33 @@ def random_drill(
     last_t = max(ts for ts, _, _ in b.records) / S - b.t0_us / S
     b.end(max(dur, last_t + 1))
     return b
+
+
+DAY_US = 86_400 * S
+
+
+def year_of_drills(n: int = 66, commands: int = 40, seed: int = 100, t0_us: int = T0_US) -> list[LogBuilder]:
+    """`n` drills spread over a year (as a city's 66 joint drills), each a random drill with its
+    own op id (by date), title and time; write them to one log with write_all or one log each."""
+    out: list[LogBuilder] = []
+    step = max(1, 365 // max(n, 1)) * DAY_US
+    for k in range(n):
+        t = t0_us + k * step + (k % 2) * 5 * 3600 * S  # mornings (9:00) and afternoons (14:00)
+        day = datetime.datetime.fromtimestamp(t / S, datetime.timezone(datetime.timedelta(hours=8)))
+        out.append(
+            random_drill(
+                commands,
+                seed=seed + k,
+                op=f"drill-{day:%Y%m%d}-01",
+                t0_us=t,
+                title=f"第{k + 1}次联合实战演练",
+                duration_s=3600.0,
+            )
+        )
+    return out
+
+
+def write_all(path: str | Path, drills: Sequence[LogBuilder]) -> Path:
+    """Several drills in one log (the hub keeps one log for every operation)."""
+    records = [r for b in drills for r in b.records]
+    return write_records(path, [r for _, _, r in sorted(records, key=lambda x: (x[0], x[1]))])

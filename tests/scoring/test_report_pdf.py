@@ -65,7 +65,7 @@ def test_scorecard_pdf_reads_back(
     assert code == 0
     card = json.loads(js.read_text(encoding="utf-8"))
     text = flat(pdf_text(out))
-    assert f"{card['score']:.1f}/100" in text  # the overall score on the cover
+    assert f"{card['score']:.2f}/100" in text  # the overall score on the cover, as in the JSON
     grade = next(g for g in card["grades"] if g["id"] == card["grade"])
     assert flat(grade[lang]) in text
     for d in default_roster():  # every department, Chinese names in both languages
