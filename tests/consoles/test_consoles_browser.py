@@ -190,7 +190,7 @@ async def test_push_reaches_the_other_department(hub: RunningHub, pages: Pages) 
                      "push to all shown")
     # take it back
     await commander.click("#unpush")
-    await eventually(lambda: _gone(fire, pushed), 5, "feed taken back")
+    await eventually(lambda: _gone(fire, pushed), 10, "feed taken back")
     # mute police, talk to fire only
     await commander.click("#focus-mute")
     await eventually(lambda: _text_is(commander, "#focus-mute", "取消静音"), 5, "mute shown")

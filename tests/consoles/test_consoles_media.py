@@ -47,6 +47,21 @@ BREAK_FIRST_ATTEMPT = """(() => {
 })();"""
 
 
+# The first answer carries a wrong DTLS fingerprint: ICE connects, the handshake fails.
+BREAK_FIRST_DTLS = """(() => {
+  let answers = 1;
+  const srd = RTCPeerConnection.prototype.setRemoteDescription;
+  RTCPeerConnection.prototype.setRemoteDescription = function (desc) {
+    if (answers > 0 && desc && desc.type === 'answer') {
+      answers -= 1;
+      desc = { type: 'answer', sdp: desc.sdp.replace(/^(a=fingerprint:\\S+ )([0-9A-F]{2})/gim,
+        (m, head, first) => head + (first === '00' ? '11' : '00')) };
+    }
+    return srd.call(this, desc);
+  };
+})();"""
+
+
 @pytest_asyncio.fixture(loop_scope="module")
 async def nowhere_hub(tmp_path: Path) -> AsyncIterator[RunningHub]:
     running = await start_hub(ServeOptions(data=tmp_path / "data", port=0, ice_hosts=[NOWHERE]))
@@ -58,12 +73,12 @@ async def nowhere_hub(tmp_path: Path) -> AsyncIterator[RunningHub]:
 
 
 async def debug(page: Any) -> dict[str, Any]:
-    result: dict[str, Any] = await page.evaluate("() => window.chDebug()")
+    result: dict[str, Any] = await page.evaluate("() => window.chDebug ? window.chDebug() : {failures: []}")
     return result
 
 
 async def _failures(page: Any, n: int) -> Any:
-    d = await debug(page)
+    d = await debug(page)  # before the page has started: no failures yet
     return d["failures"] if len(d["failures"]) >= n else None
 
 
@@ -128,6 +143,17 @@ async def test_an_ice_timeout_is_shown_and_retried(hub: RunningHub, pages: Pages
     assert await commander.locator("#wall-media").is_hidden()
     assert (await debug(commander))["generation"] >= 2
     await playing(fire, "#slot-main", 15)
+
+
+async def test_a_dtls_failure_is_shown_and_retried(hub: RunningHub, pages: Pages) -> None:
+    page = await pages.open("department", "department", "water", width=1366, height=768, lang="en",
+                            init_script=BREAK_FIRST_DTLS, rtc_tuning={"backoffMs": [1500]})
+    failures = await eventually(lambda: _failures(page, 1), 30, "the handshake fails")
+    assert failures[0]["cause"] == "dtls_failed" and failures[0]["side"] == "browser", failures
+    badge = await page.inner_text("#media")
+    assert "DTLS handshake failed" in badge and "retry" in badge, badge
+    await pages.shot(page, "en-1366x768")
+    await eventually(lambda: _state(page, "connected"), 20, "reconnected after the DTLS failure")
 
 
 async def test_the_hubs_own_ice_timeout_frame_is_shown(hub: RunningHub, pages: Pages) -> None:

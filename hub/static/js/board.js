@@ -183,7 +183,7 @@ export class StatusBoard {
     cell.dataset.key = key;
     cell.dataset.state = shown;
     cell.className = `cell st-${shown}${done ? " done" : ""}${!online ? " offline-now" : ""}`;
-    // [name ... timer] [STATE (offline now) (thumbnail)] then details: latency, overdue, reason, report
+    // [name] [STATE (offline now) (thumbnail) ... timer] then details: latency, overdue, reason, report
     const line = el("div", { class: "cell-line" }, el("span", { class: "cell-state" }, t(`state.${shown}`)));
     if (!online && shown !== "offline") line.append(el("span", { class: "cell-tag" }, t("board.offlineNow")));
     if (snap && this.o.token) {
@@ -191,8 +191,8 @@ export class StatusBoard {
       line.append(el("a", { class: "cell-snap", href: url, target: "_blank", rel: "noopener", title: t("reports.snapshot") },
         el("img", { src: url, alt: t("reports.snapshot"), loading: "lazy" })));
     }
-    const parts = [el("div", { class: "cell-head" }, el("span", { class: "cell-name" }, name),
-      el("span", { class: "cell-timer" }, dur(elapsed))), line];
+    line.append(el("span", { class: "cell-timer" }, dur(elapsed)));
+    const parts = [el("div", { class: "cell-name" }, name), line];
     const ack = p.times_us.acknowledged;
     if (shown === "overdue") {
       parts.push(el("div", { class: "cell-over" }, `${over.map((s) => t(`stage.${s}`)).join("/")} ${t("board.overdue")} · ${t(`state.${p.state}`)}`));

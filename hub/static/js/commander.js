@@ -8,7 +8,7 @@ import { CommandStore, DEFAULT_DEADLINES, STAGES } from "./commands.js";
 import { StatusBoard } from "./board.js";
 import { FieldReports } from "./reports.js";
 import { Journal } from "./journal.js";
-import { loadHistory } from "./history.js";
+import { foldEvent, restore } from "./history.js";
 import { MediaStatus } from "./mediastatus.js";
 import { TargetFinder } from "./targets.js";
 import { newId } from "./ws.js";
@@ -93,11 +93,7 @@ async function onWelcome(f, reconnected) {
   if (!S.welcomed) {
     S.welcomed = true;
     // closed commands and earlier field reports, from the log (the snapshot has open commands only)
-    await loadHistory(S.token, { op: st.operation?.id, upTo: st.head.seq }, (ev) => {
-      store.fold(ev, S.stateSeq);
-      board.note(ev);
-      reports.add(ev);
-    });
+    await restore(S.token, st, { store, board, reports });
     $("#target-find").focus();
   }
   board.render();
@@ -122,10 +118,7 @@ function onEvent(ev) {
   S.lastSeq = ev.seq;
   journal.add(ev);
   const p = ev.payload || {};
-  const cmd = store.fold(ev, S.stateSeq);
-  if (cmd) board.update(cmd, ev.kind);
-  if (board.note(ev)) board.tick();
-  reports.add(ev);
+  foldEvent(ev, S.stateSeq, { store, board, reports });
   if (ev.seq <= S.stateSeq) {
     if (ev.kind === "inject.released") S.released.add(p.inject_id);
     return;
@@ -310,7 +303,15 @@ function statsText(st) {
   return `${num(st.bitrate_kbps)} kbps · ${num(st.fps)} fps · loss ${num(st.loss_pct, 1)}% · RTT ${num(st.rtt_ms)} ms`;
 }
 
+// One at a time: on a loaded machine getStats can take longer than the interval.
+let checking = false;
 async function checkTiles() {
+  if (checking) return;
+  checking = true;
+  try { await checkTilesNow(); } finally { checking = false; }
+}
+
+async function checkTilesNow() {
   const stats = rtc ? await rtc.inboundVideo() : new Map();
   const now = performance.now();
   for (const [d, tile] of tiles) {
@@ -332,7 +333,11 @@ async function checkTiles() {
   }
 }
 
+let polling = false;
+let pollAgain = false; // asked while a poll was running (a route change): poll once more after it
 async function pollState() {
+  if (polling) { pollAgain = true; return; }
+  polling = true;
   try {
     const resp = await fetch("/api/state", { headers: { Authorization: `Bearer ${S.token}` }, cache: "no-store" });
     if (!resp.ok) return;
@@ -352,7 +357,10 @@ async function pollState() {
     for (const d of S.depts) updateTile(d.id);
     if (presence && board) board.tick();
     if (S.focus) renderFocusStatus();
-  } catch (_) { /* next poll */ }
+  } catch (_) { /* next poll */ } finally {
+    polling = false;
+    if (pollAgain) { pollAgain = false; pollState(); }
+  }
 }
 
 // ---------------------------------------------------------------- enlarged tile, routing

@@ -21,8 +21,12 @@ export function el(tag, attrs = {}, ...children) {
     if (c == null || c === false) continue;
     e.append(c instanceof Node ? c : document.createTextNode(String(c)));
   }
+  // what people typed in Chinese keeps Chinese glyphs on an English page
+  if (e.classList.contains("user-text") && HAN.test(e.textContent)) e.lang = "zh-CN";
   return e;
 }
+
+const HAN = /\p{Script=Han}/u;
 
 export function pad(n) { return String(n).padStart(2, "0"); }
 

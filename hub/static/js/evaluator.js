@@ -7,7 +7,7 @@ import { CommandStore } from "./commands.js";
 import { StatusBoard } from "./board.js";
 import { FieldReports } from "./reports.js";
 import { Journal } from "./journal.js";
-import { loadHistory } from "./history.js";
+import { foldEvent, restore } from "./history.js";
 import { newId } from "./ws.js";
 
 const S = { byId: {}, depts: [], center: null, operation: null, stateSeq: 0, lastSeq: 0, rubric: null, ticked: {},
@@ -49,11 +49,7 @@ async function onWelcome(f, reconnected) {
   if (!S.welcomed) {
     S.welcomed = true;
     // commands closed before this page opened stay on the board (the snapshot has open ones only)
-    await loadHistory(S.token, { op: st.operation?.id, upTo: st.head.seq }, (ev) => {
-      store.fold(ev, S.stateSeq);
-      board.note(ev);
-      reports.add(ev);
-    });
+    await restore(S.token, st, { store, board, reports });
   }
   renderCenter();
   board.render();
@@ -72,10 +68,7 @@ function onFrame(f) {
   journal.add(ev);
   const p = ev.payload || {};
   if (ev.kind === "checklist.ticked") { S.ticked[p.item] = p.checked; renderChecklist(); }
-  const cmd = store.fold(ev, S.stateSeq);
-  if (cmd) board.update(cmd, ev.kind);
-  if (board.note(ev)) board.tick();
-  reports.add(ev);
+  foldEvent(ev, S.stateSeq, { store, board, reports });
   if (ev.seq <= S.stateSeq) return;
   if (ev.kind === "presence.online" || ev.kind === "presence.offline") {
     if (ev.role === "department" && S.byId[ev.dept]) { S.byId[ev.dept].online = ev.kind === "presence.online"; board.tick(); }

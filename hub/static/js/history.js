@@ -1,6 +1,7 @@
-// What happened before this page loaded: the command, field-report and snapshot events of the
-// running operation (or the latest events when none runs), read from GET /api/events (roles
-// that read the whole log), so closed commands and earlier reports are there after a reload.
+// The log folded into a page's command store, board and field reports: first what happened
+// before the page loaded (the command, report and snapshot events of the running operation, or
+// the latest events when none runs, from GET /api/events, for roles that read the whole log),
+// so closed commands and earlier reports are there after a reload; then each live event.
 // Bounded: at most MAX_PAGES pages of PAGE events.
 
 const PAGE = 5000;
@@ -25,4 +26,19 @@ export async function loadHistory(token, { op, upTo }, onEvent) {
     if (!body.events.length || body.next <= after) return;
     after = body.next;
   }
+}
+
+// One event into the store, the board and the report panel (history or live); `quiet`: fold
+// only, the caller draws once at the end.
+export function foldEvent(ev, stateSeq, { store, board, reports, quiet = false }) {
+  const cmd = store.fold(ev, stateSeq);
+  if (cmd && !quiet) board.update(cmd, ev.kind);
+  if (board.note(ev) && !quiet) board.tick();
+  reports.add(ev, !quiet);
+}
+
+// At the first welcome: the history up to the snapshot's head (the caller then draws).
+export async function restore(token, state, parts) {
+  await loadHistory(token, { op: state.operation?.id, upTo: state.head.seq },
+    (ev) => foldEvent(ev, state.head.seq, { ...parts, quiet: true }));
 }

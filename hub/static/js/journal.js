@@ -134,7 +134,8 @@ export class Journal {
       case "video.lost": case "video.frozen": case "video.black":
         return [`${n(p.dept)}${p.reason ? ` (${p.reason})` : p.cause ? ` (${p.cause})` : ""}`];
       case "video.restored": return [`${n(p.dept)} (${p.was}, ${num(p.duration_s, 1)} ${t("sec")})`];
-      case "link.stats": return [`${n(p.dept || ev.dept)} ${p.kind || ""}: ${num(p.bitrate_kbps)} kbps, ${num(p.fps)} fps, loss ${num(p.loss_pct, 1)}%, RTT ${num(p.rtt_ms, 1)} ms`];
+      case "link.stats": return [`${n(p.dept || ev.dept)} ${p.track || ""}: ${num(p.bitrate_kbps)} kbps${p.track === "video"
+        ? `, ${num(p.fps)} fps` : ""}, loss ${num(p.loss_pct, 1)}%, RTT ${num(p.rtt_ms, 1)} ms`];
       case "media.recording": return [`${n(p.dept)} ${String(p.path || "").split("/").pop()}`];
       case "route.changed": return [`${p.action} ${n(p.source || p.dept)}${p.targets ? ` → ${list(p.targets)}` : ""}`];
       case "operation.started": return [u(p.title), ` (${t(`op.${p.kind}`)}, ${p.level})`];

@@ -16,8 +16,8 @@ export class FieldReports {
     this.early = new Map(); // report_id -> snapshot path that came before its report
   }
 
-  // Returns true when the event changed the panel.
-  add(ev) {
+  // Returns true when the event changed the panel (redrawn unless `draw` is false).
+  add(ev, draw = true) {
     const p = ev.payload || {};
     if (ev.kind === "report.field") {
       if (this.byReport.has(p.report_id)) return false;
@@ -25,14 +25,14 @@ export class FieldReports {
       this.items.push(item);
       this.byReport.set(p.report_id, item);
       if (this.items.length > MAX) this.byReport.delete(this.items.shift().ev.payload.report_id);
-      this.render();
+      if (draw) this.render();
       return true;
     }
     if (ev.kind === "media.snapshot" && p.report_id) {
       const item = this.byReport.get(p.report_id);
       if (!item) { this.early.set(p.report_id, p.path); return false; }
       item.snap = p.path;
-      this.render();
+      if (draw) this.render();
       return true;
     }
     return false;
