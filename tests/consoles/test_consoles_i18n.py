@@ -111,8 +111,10 @@ async def test_english_mode_has_no_chinese_outside_operator_text(hub: RunningHub
     await pages.shot(fire, "en-fire-1366x768")
     await pages.shot(police, "en-police-1366x768")
     await pages.shot(evaluator, "en-evaluator-1366x768")
-    await evaluator.set_viewport_size({"width": 1920, "height": 1080})
-    await pages.shot(evaluator, "en-evaluator-1920x1080")
+    for name, page in (("evaluator", evaluator), ("fire", fire)):
+        await page.set_viewport_size({"width": 1920, "height": 1080})
+        await pages.shot(page, f"en-{name}-1920x1080")
+        await page.set_viewport_size({"width": 1366, "height": 768})
     assert await han(commander) == []
 
     # a page that was Chinese and switches in place: everything follows
@@ -129,8 +131,10 @@ async def test_english_mode_has_no_chinese_outside_operator_text(hub: RunningHub
         await page.click("#lang")
     await eventually(lambda: _text_is(fire, "#report h2", "现场报告"), 5, "fire back in Chinese")
     assert "截图已保存" in await fire.inner_text("#report-list")
-    await pages.shot(fire, "zh-fire-1366x768")
-    await pages.shot(evaluator, "zh-evaluator-1366x768")
+    for name, page in (("evaluator", evaluator), ("fire", fire)):
+        await pages.shot(page, f"zh-{name}-1366x768")
+        await page.set_viewport_size({"width": 1920, "height": 1080})
+        await pages.shot(page, f"zh-{name}-1920x1080")
     assert (await evaluator.inner_text("#pdf-status")).startswith("评分报告已下载")
 
 
