@@ -312,7 +312,8 @@ async function checkTiles() {
 }
 
 async function checkTilesNow() {
-  const stats = rtc ? await rtc.inboundVideo() : new Map();
+  const mids = [...tiles.values()].map((tile) => tile.mid).filter((mid) => mid != null);
+  const stats = rtc && mids.length ? await rtc.inboundVideo(mids) : new Map();
   const now = performance.now();
   for (const [d, tile] of tiles) {
     const before = [S.clientWarn[d], S.localFps[d]];

@@ -179,21 +179,21 @@ export class RtcLink {
     if (this.o.onStatus) this.o.onStatus(this.status);
   }
 
-  // Per receiving mid: frames decoded so far and the decoder's fps (the browser's own view).
-  async inboundVideo() {
+  // For the given receiving mids: frames decoded so far and the decoder's fps (the browser's
+  // own view). One receiver's stats each (cheaper than the whole connection's report).
+  async inboundVideo(mids) {
     const out = new Map();
     if (!this.pc) return out;
-    let report;
-    try { report = await this.pc.getStats(); } catch (_) { return out; }
-    const byTrack = new Map();
-    for (const tr of this.pc.getTransceivers()) {
-      if (tr.mid != null && tr.receiver.track) byTrack.set(tr.receiver.track.id, tr.mid);
-    }
-    report.forEach((r) => {
-      if (r.type !== "inbound-rtp" || r.kind !== "video") return;
-      const mid = r.mid ?? byTrack.get(r.trackIdentifier);
-      if (mid != null) out.set(String(mid), { frames: r.framesDecoded || 0, fps: r.framesPerSecond ?? null });
-    });
+    const wanted = new Set([...mids].map(String));
+    const trs = this.pc.getTransceivers().filter((tr) => tr.mid != null && wanted.has(tr.mid) && tr.receiver.track
+      && tr.receiver.track.kind === "video");
+    await Promise.all(trs.map(async (tr) => {
+      let report;
+      try { report = await tr.receiver.getStats(); } catch (_) { return; }
+      report.forEach((r) => {
+        if (r.type === "inbound-rtp" && r.kind === "video") out.set(tr.mid, { frames: r.framesDecoded || 0, fps: r.framesPerSecond ?? null });
+      });
+    }));
     return out;
   }
 
