@@ -68,7 +68,11 @@ TILES_JS = """() => [...document.querySelectorAll('.tile')].map(t => {
   const hit = el => { if (!el || !el.textContent.trim()) return false; const r = el.getBoundingClientRect();
     return !(r.right <= nr.left || r.left >= nr.right || r.bottom <= nr.top || r.top >= nr.bottom); };
   const flags = [...t.querySelectorAll('.tile-flags .badge')];
-  return {dept: t.dataset.dept, name: n.textContent,
+  const v = t.querySelector('.tile-verdict').getBoundingClientRect();
+  const overVerdict = flags.filter(f => { const r = f.getBoundingClientRect();
+    return t.querySelector('.tile-verdict').textContent.trim() && !(r.bottom <= v.top || r.top >= v.bottom
+      || r.right <= v.left || r.left >= v.right); }).map(f => f.textContent);
+  return {dept: t.dataset.dept, name: n.textContent, overVerdict,
     inside: nr.top >= tr.top - 1 && nr.bottom <= tr.bottom + 1
       && nr.left >= tr.left - 1 && nr.right <= tr.right + 1,
     ellipsis: getComputedStyle(n).textOverflow === 'ellipsis' || getComputedStyle(n).whiteSpace === 'nowrap',
@@ -236,6 +240,7 @@ async def test_tiles_show_both_verdicts_and_whole_names(hub: RunningHub, pages: 
             await eventually(lambda lang=lang: _name_is(commander, lang), 5, "names in the language")
             for t in await commander.evaluate(TILES_JS):
                 assert t["inside"] and not t["ellipsis"] and not t["overlaps"], (w, h, lang, t)
+                assert not t["overVerdict"], (w, h, lang, t)  # the badge covers no verdict either
             await pages.shot(commander, f"tiles-{lang}-{w}x{h}")
     # the camera goes dark: this browser says so, and says it is its own verdict
     await fire.evaluate(

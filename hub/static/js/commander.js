@@ -175,8 +175,9 @@ function renderRoster() {
         // preventDefault: the Enter must not also press the dialog's button that gets the focus
         onkeydown: (e) => { if (e.key === "Enter") { e.preventDefault(); openFocus(d.id); } } },
       video,
-      el("div", { class: "tile-top" }, el("span", { class: "presence" }), el("span", { class: "tile-name" })),
-      el("div", { class: "tile-flags" }),
+      // badges on their own line under the name (never over it, nor over the verdicts)
+      el("div", { class: "tile-top" }, el("span", { class: "presence" }), el("span", { class: "tile-name" }),
+        el("div", { class: "tile-flags" })),
       el("div", { class: "tile-warn" }),
       el("div", { class: "tile-verdict" }, el("span", { class: "v-hub" }), el("span", { class: "v-local" })));
       tiles.set(d.id, { root, video, mid: null });
