@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,7 +65,6 @@ class IceConfig:
         )
 
 
-_original_get_host_addresses: Callable[..., list[str]] = aioice.ice.get_host_addresses
 _installed_hosts: tuple[str, ...] | None = None
 _installed_auto = False
 
