@@ -125,7 +125,8 @@ class TokenAuthority:
         if role is Role.COMMANDER:
             dept = dept or "center"
         if dept and self._dept_ids is not None and dept not in self._dept_ids and dept != "center":
-            raise AuthError("bad_request", f"unknown department {dept!r}")
+            raise AuthError("bad_request", f"unknown department {dept!r} (valid: "
+                            f"{', '.join(sorted(self._dept_ids))}; `commandhub roster` lists them)")
         claims: dict[str, Any] = {"role": str(role), "dept": dept, "op": operation,
                                   "iat": now, "nbf": now, "exp": now + ttl_s,
                                   "jti": uuid.uuid4().hex}

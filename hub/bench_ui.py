@@ -3,7 +3,8 @@
 A hub on loopback, Debian's headless Chromium (Playwright) with a fake camera, one commander
 page and one department page (both publishing video, as in use). For each command the
 commander types the text and presses Enter; the commander page stamps the moment its send
-handler runs (`performance.timeOrigin + performance.now()`), the department page stamps the
+handler runs (`performance.timeOrigin + performance.now()`; picking the target before typing is
+not timed), the department page stamps the
 animation frame after the command's card is in its inbox. Both pages run in one browser on one
 machine, so the two stamps share a clock; the check of that (`clock_skew_ms`) is printed too.
 Commands are sent one at a time. p50/p99 by nearest rank (with 50 samples p99 is the maximum).
@@ -89,13 +90,14 @@ async def run(commands: int = 50, chromium: str | None = None, dept: str = "fire
                         await page.locator("#conn[data-state=online]").wait_for(timeout=20_000)
                         pages.append(page)
                     department, commander = pages
-                    await commander.click(f'.dept-chip[data-dept="{dept}"]')
                     await asyncio.sleep(1.0)  # let both peer connections settle
                     skew = abs(await commander.evaluate(NOW_JS) - await department.evaluate(NOW_JS))
                     samples: list[float] = []
                     parts: list[tuple[float, float, float]] = []  # to hub commit, to page, render
                     for i in range(commands):
                         cid = f"C{i + 1}"
+                        # sending clears the targets: pick the department again, as a commander would
+                        await commander.click(f'.dept-chip[data-dept="{dept}"]')
                         await commander.fill("#cmd-text", f"压测指令 {i + 1}：立即签收")
                         await commander.press("#cmd-text", "Enter")
                         await department.wait_for_function(

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 # Imports happen here, but each module keeps its heavy imports inside the command functions.
 COMMAND_MODULES = [
     "hub.cli_hub",
+    "hub.cli_roster",
     "hub.bench_media",
     "hub.bench_ui",
     "scoring.cli",

@@ -34,7 +34,8 @@ def register(sub: Any) -> None:
     p.add_argument("--allow-origin", action="append", default=[],
                    help="extra allowed browser Origin for /ws (repeatable)")
     p.add_argument("--ice-host", action="append", default=[],
-                   help="address(es) offered as WebRTC host candidates (default: all interfaces)")
+                   help="address(es) offered as WebRTC host candidates (repeatable; default: "
+                        "every interface address and 127.0.0.1, printed at start)")
     p.add_argument("--synchronous", choices=["FULL", "NORMAL"], default="FULL")
     p.add_argument("--record", action=argparse.BooleanOptionalAction, default=True,
                    help="record every department feed and the wall to DATA/recordings")

@@ -128,7 +128,9 @@ def normalise_issue(
     try:
         departments = resolve(targets)
     except KeyError as exc:
-        raise CommandError("unknown_target", f"targets: no department or group {exc.args[0]!r}") from exc
+        valid = getattr(exc, "valid", "")  # the roster's list of valid ids
+        raise CommandError("unknown_target", f"targets: no department or group {exc.args[0]!r}"
+                           + (f" ({valid})" if valid else "")) from exc
     priority = request.get("priority", "routine")
     if priority not in PRIORITIES:
         raise CommandError("bad_request", f"priority: one of {', '.join(PRIORITIES)}")

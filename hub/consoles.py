@@ -3,7 +3,8 @@
 - `POST /api/snapshots` (department): a JPEG from the department's camera (at most 1 MiB),
   saved under DATA/snapshots/ and logged as `media.snapshot` (path relative to DATA, sha256,
   dept, command_id, report_id, source "browser").
-- `GET /api/snapshots/{name}`: a saved snapshot (read-all roles, or the department that sent it).
+- `GET /api/snapshots/{name}`: a saved snapshot, the browser's or the hub's own (read-all roles,
+  or the department it shows).
 - `POST /api/report` (commander, evaluator): the scorecard PDF of the current or last operation,
   scored from the hub's own log with the bundled rubric (scoring package).
 - `GET /api/rubric`: the bundled rubric's observation criteria and checklist items (evaluator form).
@@ -32,7 +33,10 @@ from hub.service import Hub, HubError
 
 MAX_SNAPSHOT = 1024 * 1024
 SNAPSHOT_DIR = "snapshots"
-SNAPSHOT_NAME_RE = re.compile(r"^[a-z0-9_-]{1,64}-\d{1,20}-[0-9a-f]{12}\.jpg$")
+# a browser's upload (dept-TS_US-SHA12.jpg) or the hub's own (media/record.py write_snapshot:
+# dept-YYYYMMDD-HHMMSS-MICROS-REF.jpg); nothing else is served
+SNAPSHOT_NAME_RE = re.compile(r"^[a-z0-9_-]{1,64}-(\d{1,20}-[0-9a-f]{12}"
+                              r"|\d{8}-\d{6}-\d{6}-[A-Za-z0-9_-]{1,40})\.jpg$")
 SCENARIO_ID_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 CONSOLES_HUB_KEY = web.AppKey("consoles_hub", Hub)
 REPORT_LOCK_KEY = web.AppKey("report_lock", asyncio.Lock)

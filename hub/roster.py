@@ -1,9 +1,10 @@
-"""The roster: the command center and the departments, with names, groups and tiers."""
+"""The roster: the command center and the departments (in wall order), their groups and tiers."""
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -20,6 +21,17 @@ class RosterError(Exception):
     """The roster file is invalid; the message names file:line:col and the key."""
 
 
+class UnknownTargetError(KeyError):
+    """A target names no department or group; `args[0]` is the name, `valid` lists the ids."""
+
+    def __init__(self, name: str, valid: str) -> None:
+        super().__init__(name)
+        self.name, self.valid = name, valid
+
+    def __str__(self) -> str:
+        return f"no department or group {self.name!r} ({self.valid})"
+
+
 @dataclass(frozen=True, slots=True)
 class Department:
     id: str
@@ -34,11 +46,22 @@ class Department:
                 "groups": list(self.groups), "tier": self.tier}
 
 
+@dataclass(frozen=True, slots=True)
+class GroupName:
+    """A group's display names (the roster's `groups:` section); the id when not given."""
+
+    name_zh: str
+    name_en: str
+
+
 @dataclass(frozen=True)
 class Roster:
+    """`departments` in wall order (the order of the file): pages lay out tiles and cells so."""
+
     center: Department
     departments: tuple[Department, ...]
     sha256: str = ""
+    group_names: Mapping[str, GroupName] = field(default_factory=dict)
     by_id: dict[str, Department] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -56,8 +79,25 @@ class Roster:
                 out.setdefault(g, []).append(d.id)
         return out
 
+    def group_info(self) -> list[dict[str, Any]]:
+        """Every group with its display names and members (wall order), in order of first use."""
+        out = []
+        for gid, members in self.groups.items():
+            name = self.group_names.get(gid) or GroupName(gid, gid)
+            out.append({"id": gid, "name_zh": name.name_zh, "name_en": name.name_en,
+                        "members": members})
+        return out
+
+    def valid_ids(self) -> str:
+        """The valid targets, for error messages: department ids, group ids, `all`."""
+        return (f"departments: {', '.join(self.ids)}; groups: {', '.join(self.groups)}; "
+                "or all (`commandhub roster` lists them)")
+
     def resolve(self, targets: list[str]) -> list[str]:
-        """Department ids, groups or `all` -> sorted unique department ids; KeyError names the bad one."""
+        """Department ids, groups or `all` -> sorted unique department ids.
+
+        An unknown name raises UnknownTargetError (a KeyError) that lists the valid ids.
+        """
         groups = self.groups
         out: set[str] = set()
         for t in targets:
@@ -68,7 +108,7 @@ class Roster:
             elif t in groups:
                 out.update(groups[t])
             else:
-                raise KeyError(t)
+                raise UnknownTargetError(t, self.valid_ids())
         return sorted(out)
 
     def to_list(self) -> list[dict[str, Any]]:
@@ -102,11 +142,31 @@ def _dept(doc: Doc, raw: Any, path: tuple[str | int, ...], seen: set[str]) -> De
     return Department(did, raw["name_zh"], raw["name_en"], tuple(groups), tier, source)
 
 
+def _group_names(doc: Doc, raw: Any) -> dict[str, GroupName]:
+    if not isinstance(raw, dict):
+        raise doc.error(("groups",), "must be a mapping: group id -> {name_zh, name_en}")
+    out: dict[str, GroupName] = {}
+    for gid, names in raw.items():
+        path: tuple[str | int, ...] = ("groups", gid)
+        if not ID_RE.match(gid):
+            raise doc.error(path, f"{gid!r} is not a valid group id (a-z, 0-9, _ and -, max 32)")
+        if not isinstance(names, dict):
+            raise doc.error(path, "must be a mapping with name_zh and name_en")
+        for key in ("name_zh", "name_en"):
+            if not isinstance(names.get(key), str) or not names[key].strip():
+                raise doc.error((*path, key), "required, a non-empty string")
+        extra = set(names) - {"name_zh", "name_en"}
+        if extra:
+            raise doc.error((*path, sorted(extra)[0]), "unknown key")
+        out[gid] = GroupName(names["name_zh"], names["name_en"])
+    return out
+
+
 def parse_roster(doc: Doc, text: str) -> Roster:
     data = doc.data
     if not isinstance(data, dict):
         raise doc.error((), "the roster must be a mapping with center and departments")
-    unknown = set(data) - {"center", "departments"}
+    unknown = set(data) - {"center", "departments", "groups"}
     if unknown:
         raise doc.error((sorted(unknown)[0],), "unknown key")
     seen: set[str] = set()
@@ -124,12 +184,23 @@ def parse_roster(doc: Doc, text: str) -> Roster:
             raise doc.error(("departments", i, "id"), f"{d.id!r} is reserved")
         depts.append(d)
     ids = {d.id for d in depts}
+    names = _group_names(doc, data["groups"]) if "groups" in data else None
+    used: set[str] = set()
     for i, d in enumerate(depts):
-        for g in d.groups:
+        for j, g in enumerate(d.groups):
             if g in ids:
                 raise doc.error(("departments", i, "groups"), f"group {g!r} clashes with a department id")
+            if names is not None and g not in names:
+                raise doc.error(("departments", i, "groups", j),
+                                f"group {g!r} is not declared under groups: (give it name_zh, name_en)")
+            used.add(g)
+    for g in names or {}:
+        if g not in used:
+            raise doc.error(("groups", g), f"group {g!r} has no members (no department lists it)")
+        if g in ids or g in RESERVED:
+            raise doc.error(("groups", g), f"group {g!r} clashes with a department or reserved id")
     sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    return Roster(center, tuple(depts), sha)
+    return Roster(center, tuple(depts), sha, names or {})
 
 
 def load_roster(path: str | Path | None = None) -> Roster:

@@ -291,7 +291,8 @@ async def roster_handler(request: web.Request) -> web.Response:
     await authenticate(request)
     hub = request.app[HUB_KEY]
     return web.json_response({"center": hub.roster.center.to_dict(),
-                              "departments": hub.roster.to_list(), "groups": hub.roster.groups})
+                              "departments": hub.roster.to_list(), "groups": hub.roster.groups,
+                              "group_info": hub.roster.group_info()})
 
 
 async def metrics_handler(request: web.Request) -> web.Response:

@@ -295,7 +295,7 @@ class Hub:
                 if everything or (principal.dept is not None and principal.dept in c.progress)]
         return {"operation": st.operation.to_dict() if st.operation else None,
                 "center": self.roster.center.to_dict(), "departments": depts,
-                "groups": self.roster.groups, "commands": cmds,
+                "groups": self.roster.groups, "group_info": self.roster.group_info(), "commands": cmds,
                 "commander_online": "commander:center" in st.online,
                 "head": {"seq": self.log.head.seq, "hash": self.log.head.hash}}
 

@@ -15,7 +15,7 @@ from aiortc import RTCPeerConnection, RTCRtpTransceiver, RTCSessionDescription
 from aiortc import sdp as aiortc_sdp
 
 from hub import forward, router
-from hub.ice import IceConfig, apply_host_addresses
+from hub.ice import IceConfig, NoCandidatesError, apply_host_addresses, require_candidates
 from hub.linkstats import LinkStats, collect_link_stats, format_metrics
 from hub.peers import PacketSource, Participant, Slot
 from hub.tap import FeedTap
@@ -197,6 +197,10 @@ class VideoHub:
             self._setup_transceiver(participant, transceiver)
         answer = await pc.createAnswer()
         await pc.setLocalDescription(answer)
+        try:  # an answer nobody can reach is an error now, not a 20 s ice_timeout later
+            require_candidates(pc.localDescription.sdp if pc.localDescription else "")
+        except NoCandidatesError as exc:
+            raise VideoError("no_ice_candidates", str(exc)) from exc
         return participant
 
     def _setup_transceiver(self, participant: Participant, transceiver: RTCRtpTransceiver) -> None:

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from hub.consoles import attach_consoles
 from hub.eventlog import HUB, Actor
-from hub.ice import IceConfig
+from hub.ice import IceConfig, installed_automatically, installed_hosts
 from hub.media_wiring import attach_media
 from hub.server import METRICS_EXTRAS_KEY, STATE_EXTRAS_KEY
 from hub.service import Hub, HubError, Session
@@ -41,6 +41,8 @@ def attach_video(hub: Hub, ice: IceConfig) -> VideoHub:
                      on_error=on_error, departments=hub.roster.ids)
 
     def video_error(exc: VideoError) -> HubError:
+        if exc.code == "bad_route" and "unknown" in exc.message:  # name the valid ids
+            return HubError(exc.code, f"{exc} ({hub.roster.valid_ids()})")
         return HubError(exc.code, str(exc))
 
     async def offer(s: Session, msg: dict[str, Any]) -> dict[str, Any]:
@@ -107,6 +109,8 @@ async def attach_extensions(app: web.Application, hub: Hub, opts: Any) -> None:
     video = attach_video(hub, ice)
     app[VIDEO_HUB_KEY] = video
     app[STATE_EXTRAS_KEY].append(lambda: {"video": video.stats()})
+    app[STATE_EXTRAS_KEY].append(lambda: {"ice": {"hosts": list(installed_hosts() or ()),
+                                                  "automatic": installed_automatically()}})
     app[METRICS_EXTRAS_KEY].append(video.metrics_text)
     attach_consoles(app, hub)
 

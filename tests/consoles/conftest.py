@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -68,9 +69,19 @@ class Pages:
 
     async def open(self, page: str, role: str | None = None, dept: str | None = None, *,
                    token: str | None = None, label: str | None = None,
-                   width: int = 1600, height: int = 900) -> Any:
-        ctx = await self.browser.new_context(viewport={"width": width, "height": height})
+                   width: int = 1600, height: int = 900, lang: str | None = None,
+                   rtc_tuning: dict[str, Any] | None = None, init_script: str | None = None) -> Any:
+        """Open a console page in a fresh context; `lang` ("en"/"zh") is set before it loads,
+        `rtc_tuning` shortens the page's media timeouts and backoff (window.chRtcTuning)."""
+        ctx = await self.browser.new_context(viewport={"width": width, "height": height},
+                                             accept_downloads=True)
         self.contexts.append(ctx)
+        if lang is not None:
+            await ctx.add_init_script(f"localStorage.setItem('commandhub.lang', {json.dumps(lang)});")
+        if rtc_tuning is not None:
+            await ctx.add_init_script(f"window.chRtcTuning = {json.dumps(rtc_tuning)};")
+        if init_script is not None:
+            await ctx.add_init_script(init_script)
         p = await ctx.new_page()
         name = label or dept or role or page
         p.on("pageerror", lambda e: self.errors.append(f"{name}: {e}"))

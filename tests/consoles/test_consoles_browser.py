@@ -66,9 +66,10 @@ async def test_command_round_trip(hub: RunningHub, pages: Pages) -> None:
         ack = mine[1]
         assert ack.payload["client_msg_id"] == f"{d}-C1-receipt"
         latency = (ack.ts_us - issued.ts_us) / 1e6
-        text = await commander.inner_text(f'.board-row[data-cmd="C1"] .cell[data-dept="{d}"] .cell-latency')
+        # done with the receipt: the cell's timer stopped at the receipt latency
+        text = await commander.inner_text(f'.board-row[data-cmd="C1"] .cell[data-dept="{d}"] .cell-timer')
         # JS toFixed rounds exact ties up, Python's format to even: accept either
-        assert text in (f"签收 {latency:.1f}秒", f"签收 {math.floor(latency * 10 + 0.5) / 10:.1f}秒"), \
+        assert text in (f"{latency:.1f}秒", f"{math.floor(latency * 10 + 0.5) / 10:.1f}秒"), \
             (text, latency)
         tip = await commander.get_attribute(f'.board-row[data-cmd="C1"] .cell[data-dept="{d}"]', "title")
         assert tip is not None and f"+{latency:.3f}s" in tip
@@ -76,10 +77,17 @@ async def test_command_round_trip(hub: RunningHub, pages: Pages) -> None:
         assert any(e.kind == "presence.online" and (e.dept == who or (who == "commander"
                    and e.role == "commander")) for e in events), who
     assert kinds.count("command.acknowledged") == 2
-    # the journal shows them
-    journal = await commander.inner_text(".journal-list")
-    assert "command.acknowledged" in journal and TEXT in journal
+    # the journal shows them, kinds in the operator's language (the raw kind in the tooltip)
+    receipts = commander.locator('.journal-list .jrow[data-kind="command.acknowledged"]')
+    await eventually(lambda: _count_is(receipts, 2), 5, "two receipts in the journal")
+    assert await receipts.first.locator(".jkind").inner_text() == "签收"
+    assert await receipts.first.locator(".jkind").get_attribute("title") == "command.acknowledged"
+    assert TEXT in await commander.inner_text(".journal-list")
     assert not [e for e in pages.errors if "Failed to load resource" not in e], pages.errors
+
+
+async def _count_is(locator: Any, n: int) -> bool:
+    return bool(await locator.count() == n)
 
 
 async def _has_class(locator: Any, cls: str) -> bool:
@@ -149,22 +157,40 @@ async def test_push_reaches_the_other_department(hub: RunningHub, pages: Pages) 
     await playing(commander, '.tile[data-dept="police"] video', 20)
     await playing(fire, "#slot-main", 15)
     assert await fire.locator('.pushed-feed[data-dept="police"]').count() == 0
-    # enlarge police, push it to every department
+    # enlarge police; the push menu offers all, each group by name, and each other department
     await commander.click('.tile[data-dept="police"]')
     await commander.locator("#focus").wait_for()
     await playing(commander, "#focus-video", 10)
-    await commander.click("#push-all")
+    values = await commander.eval_on_selector_all("#push-target option", "os => os.map(o => o.value)")
+    assert values[0] == "all" and "police" not in values and "fire" in values and "public-safety" in values
+    labels = await commander.eval_on_selector_all("#push-target option", "os => os.map(o => o.textContent)")
+    assert any(lab.startswith("公共安全") for lab in labels), labels
+    # to one department only
+    await commander.select_option("#push-target", "fire")
+    await commander.click("#push-go")
     pushed = '.pushed-feed[data-dept="police"]'
     await fire.locator(pushed).wait_for(timeout=5000)
     r = await playing(fire, f"{pushed} video", 10)
     assert r["width"] > 0
     assert "公安110" in await fire.inner_text(f"{pushed} .feed-label")
-    await eventually(lambda: commander.inner_text("#focus-pushed"), 5, "push shown")
+    await eventually(lambda: _text_is(commander, "#focus-pushed", "已推送至: 消防救援大队"), 5,
+                     "push to fire shown")
     await pages.shot(commander, "commander-focus")
     await pages.shot(fire, "fire-pushed")
+    # to a group the source belongs to: "pushed to" names the others, never the source itself
+    await commander.select_option("#push-target", "public-safety")
+    await commander.click("#push-go")
+    await eventually(lambda: _text_is(commander, "#focus-pushed",
+                                      "已推送至: 应急管理局、消防救援大队、卫健委/120急救"),
+                     5, "push to a group shown without the source")
+    # to all
+    await commander.select_option("#push-target", "all")
+    await commander.click("#push-go")
+    await eventually(lambda: _text_is(commander, "#focus-pushed", "已推送至: 全部其他部门"), 5,
+                     "push to all shown")
     # take it back
     await commander.click("#unpush")
-    await eventually(lambda: _gone(fire, pushed), 5, "feed taken back")
+    await eventually(lambda: _gone(fire, pushed), 10, "feed taken back")
     # mute police, talk to fire only
     await commander.click("#focus-mute")
     await eventually(lambda: _text_is(commander, "#focus-mute", "取消静音"), 5, "mute shown")
@@ -173,14 +199,18 @@ async def test_push_reaches_the_other_department(hub: RunningHub, pages: Pages) 
     await eventually(lambda: "talk" in [e.payload["action"] for e in log(hub) if e.kind == "route.changed"],
                      5, "talk logged")
     routes = [e.payload for e in log(hub) if e.kind == "route.changed"]
-    assert [r["action"] for r in routes] == ["push", "unpush", "mute", "talk"], routes
-    assert routes[0]["source"] == "police"
+    assert [r["action"] for r in routes] == ["push", "push", "push", "unpush", "mute", "talk"], routes
+    assert routes[0]["source"] == "police" and routes[0]["targets"] == ["fire"]
+    assert routes[1]["targets"] == ["emergency", "police", "fire", "health120"]
+    assert routes[2]["targets"] == "all"
     # police's camera goes black: its tile warns
     await police.evaluate(
         "() => document.querySelector('#self-video').srcObject.getVideoTracks()[0].enabled = false")
     tile = commander.locator('.tile[data-dept="police"]')
     await eventually(lambda: _attr_in(tile, "data-warn", ("black", "frozen")), 10, "black tile warning")
-    assert "⚠" in await tile.locator(".tile-warn").inner_text()
+    # the warning says who saw it: this browser (本机), not the hub
+    assert (await tile.locator(".tile-warn").inner_text()).startswith("⚠ 本机:")
+    assert (await tile.locator(".v-local").inner_text()).startswith("本机: ⚠")
     await pages.shot(commander, "black-warning")
 
 

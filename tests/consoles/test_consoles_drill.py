@@ -68,8 +68,8 @@ async def test_drill_overdue_escalation_and_scorecard(hub: RunningHub, pages: Pa
     await evaluator.locator(".obs-item").wait_for(timeout=5000)
     await evaluator.check('#checklist input[data-item="comms_check"]')
     await eventually(lambda: "checklist.ticked" in kinds(hub), 5, "tick logged")
-    journal = await evaluator.inner_text(".journal-list")
-    assert "command.escalated" in journal and "observation.recorded" in journal
+    for kind in ("command.escalated", "observation.recorded"):
+        await evaluator.locator(f'.journal-list .jrow[data-kind="{kind}"]').first.wait_for(timeout=5000)
 
     # stop the drill; the evaluator produces the scorecard PDF
     await commander.click("#op-stop")

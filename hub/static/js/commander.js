@@ -1,42 +1,51 @@
-// Commander console: video wall, command composer, status board, journal, drill bar, audio.
+// Commander console: video wall, command composer (mouse or keyboard), status board, field
+// reports, journal, drill bar, audio.
 
-import { $, $$, boot, dur, el, toast } from "./common.js";
-import { getLang, nameOf, onLangChange, t } from "./i18n.js";
+import { $, $$, boot, dur, el, num, toast, wallOrder } from "./common.js";
+import { getLang, joinNames, nameOf, onLangChange, t } from "./i18n.js";
 import { RtcLink, VideoWatch } from "./rtc.js";
 import { CommandStore, DEFAULT_DEADLINES, STAGES } from "./commands.js";
 import { StatusBoard } from "./board.js";
+import { FieldReports } from "./reports.js";
 import { Journal } from "./journal.js";
+import { foldEvent, restore } from "./history.js";
+import { MediaStatus } from "./mediastatus.js";
+import { TargetFinder } from "./targets.js";
 import { newId } from "./ws.js";
 
 const S = {
-  depts: [], byId: {}, groups: {}, center: null, operation: null,
+  depts: [], byId: {}, order: {}, groups: {}, groupInfo: {}, center: null, operation: null,
   stateSeq: 0, lastSeq: 0, routes: { pushes: {}, muted: [], talk_to: null },
-  stats: {}, hubWarn: {}, clientWarn: {}, focus: null,
-  selDepts: new Set(), selGroups: new Set(), selAll: false,
-  injects: [], released: new Set(), scenarioFor: null,
+  stats: {}, hubHealth: {}, clientWarn: {}, localFps: {}, focus: null,
+  selDepts: new Set(), selGroups: new Set(), selAll: false, picks: [], // picks: "g:id" / "d:id", in pick order
+  injects: [], released: new Set(), scenarioFor: null, welcomed: false,
 };
 const store = new CommandStore();
-const tiles = new Map(); // dept -> {root, video, ...}
+const tiles = new Map(); // dept -> {root, video, mid}
 const audios = new Map(); // mid -> <audio>
 const watch = new VideoWatch();
+const frames = new Map(); // mid -> {frames, at, changedAt}: for the browser's own fps and freezes
+const FROZEN_MS = 2500;
 // Timing marks for the UI benchmark (commandhub bench ui): when send was pressed.
 window.chMetrics = { sent: [] };
 
-let sock, rtc, board, journal;
+let sock, rtc, board, journal, reports, finder, media;
 
 async function main() {
   const started = await boot("commander", { onWelcome, onFrame });
   if (!started) return;
   sock = started.sock;
   S.token = started.token;
+  media = new MediaStatus($("#media"), [$("#wall-media")]);
   rtc = new RtcLink(sock, {
     videoSlots: 16, audioSlots: 16, publish: true,
     onSlots: bindSlots,
+    onStatus: (st) => media.update(st),
     onLocalError: () => toast(t("dept.noCamera"), "error"),
   });
   // for tests and support: what the page's WebRTC link looks like
   window.chDebug = () => ({ slots: rtc.slots, pc: rtc.pc && rtc.pc.connectionState, rtc: rtc.lastState,
-    generation: rtc.generation, ws: sock.lastStatus });
+    generation: rtc.generation, ws: sock.lastStatus, media: rtc.status, failures: rtc.history });
   setInterval(pollState, 2500);
   setInterval(checkTiles, 1000);
   setInterval(tickDrill, 500);
@@ -44,30 +53,51 @@ async function main() {
   wireDrillBar();
   wireFocus();
   wireAudio();
-  onLangChange(() => { renderRoster(); board.render(); journal.render(); renderDrill(); });
+  wireKeys();
+  onLangChange(() => {
+    renderRoster(); board.render(); journal.render(); reports.render(); renderDrill(); renderDeadlineInputs();
+    finder.render(); if (S.focus) openFocus(S.focus);
+  });
 }
 
-function onWelcome(f, reconnected) {
+function groupInfoOf(st) {
+  const list = st.group_info || Object.entries(st.groups || {}).map(([id, members]) => ({ id, name_zh: id, name_en: id, members }));
+  return Object.fromEntries(list.map((g) => [g.id, g]));
+}
+
+async function onWelcome(f, reconnected) {
   const st = f.state;
   S.center = st.center;
   S.depts = st.departments;
   S.byId = Object.fromEntries(st.departments.map((d) => [d.id, d]));
+  S.order = wallOrder(st.departments);
   S.groups = st.groups;
+  S.groupInfo = groupInfoOf(st);
   S.operation = st.operation;
   S.stateSeq = st.head.seq;
-  store.commands.clear();
-  store.load(st.commands);
+  store.reload(st.commands);
   if (!board) {
-    board = new StatusBoard({ store, root: $("#board"), depts: S.byId, nowUs: () => sock.hubNowMs() * 1000,
-      onEscalate: escalate, onCancel: cancelCommand });
-    journal = new Journal({ root: $("#journal"), depts: S.byId, center: S.center });
+    board = new StatusBoard({ store, root: $("#board"), legend: $("#board-legend"), depts: S.byId, order: S.order,
+      token: S.token, nowUs: () => sock.hubNowMs() * 1000, onEscalate: escalate, onCancel: cancelCommand });
+    journal = new Journal({ root: $("#journal"), depts: S.byId, center: S.center, groups: S.groupInfo, order: S.order });
+    reports = new FieldReports({ root: $("#reports"), depts: S.byId, token: S.token });
+    finder = new TargetFinder({ input: $("#target-find"), list: $("#target-suggest"), options: targetOptions,
+      onPick: pickTarget, onBack: unpickLast, onDone: () => $("#cmd-text").focus(), onHelp: () => showHelp(true) });
   } else {
-    board.o.depts = S.byId;
-    journal.o.depts = S.byId;
+    Object.assign(board.o, { depts: S.byId, order: S.order });
+    Object.assign(journal.o, { depts: S.byId, groups: S.groupInfo, order: S.order });
+    reports.o.depts = S.byId;
   }
   renderRoster();
-  board.render();
   renderDrill();
+  if (!S.welcomed) {
+    S.welcomed = true;
+    // closed commands and earlier field reports, from the log (the snapshot has open commands only)
+    await restore(S.token, st, { store, board, reports });
+    $("#target-find").focus();
+  }
+  board.render();
+  reports.render();
   const after = reconnected ? S.lastSeq : Math.max(0, st.head.seq - 300);
   sock.request("subscribe", { after }).catch((e) => toast(`subscribe: ${e.message}`, "error"));
   rtc.start();
@@ -77,7 +107,10 @@ function onWelcome(f, reconnected) {
 function onFrame(f) {
   if (f.type === "event") onEvent(f.event);
   else if (f.type === "rtc.slots") rtc.applySlots(f);
-  else if (f.type === "error") toast(`${f.code}: ${f.message}`, "error");
+  else if (f.type === "error") {
+    if (f.re == null && rtc.hubError(f)) return; // our media link: shown in the video badge
+    toast(`${f.code}: ${f.message}`, "error");
+  }
 }
 
 function onEvent(ev) {
@@ -85,84 +118,84 @@ function onEvent(ev) {
   S.lastSeq = ev.seq;
   journal.add(ev);
   const p = ev.payload || {};
-  if (ev.seq > S.stateSeq) {
-    const cmd = store.apply(ev);
-    if (cmd) {
-      if (ev.kind === "command.issued" || ev.kind === "command.cancelled") board.render();
-      else board.tick();
-    }
-    switch (ev.kind) {
-      case "presence.online": case "presence.offline":
-        if (ev.role === "department" && S.byId[ev.dept]) {
-          S.byId[ev.dept].online = ev.kind === "presence.online";
-          updateTile(ev.dept);
-        }
-        break;
-      case "dept.checked_in":
-        if (S.byId[ev.dept]) { S.byId[ev.dept].checked_in_us = ev.ts_us; updateTile(ev.dept); }
-        break;
-      case "video.lost": case "video.frozen": case "video.black":
-        S.hubWarn[p.dept] = ev.kind.slice(6);
-        updateTile(p.dept);
-        break;
-      case "video.restored":
-        delete S.hubWarn[p.dept];
-        updateTile(p.dept);
-        break;
-      case "route.changed":
-        pollState();
-        break;
-      case "operation.started":
-        S.operation = { id: ev.op, title: p.title, kind: p.kind, level: p.level, started_us: ev.ts_us,
-          scenario: p.scenario, speed: p.speed, paused: false };
-        S.released = new Set();
-        for (const d of S.depts) d.checked_in_us = null;
-        renderDrill();
-        break;
-      case "operation.level_changed": if (S.operation) S.operation.level = p.to; renderDrill(); break;
-      case "operation.paused": if (S.operation) S.operation.paused = true; renderDrill(); break;
-      case "operation.resumed": if (S.operation) S.operation.paused = false; renderDrill(); break;
-      case "operation.ended": S.operation = null; renderDrill(); break;
-      case "inject.released": S.released.add(p.inject_id); renderInject(); break;
-      default: break;
-    }
-  } else if (ev.kind === "inject.released") {
-    S.released.add(p.inject_id);
+  foldEvent(ev, S.stateSeq, { store, board, reports });
+  if (ev.seq <= S.stateSeq) {
+    if (ev.kind === "inject.released") S.released.add(p.inject_id);
+    return;
+  }
+  switch (ev.kind) {
+    case "presence.online": case "presence.offline":
+      if (ev.role === "department" && S.byId[ev.dept]) {
+        S.byId[ev.dept].online = ev.kind === "presence.online";
+        updateTile(ev.dept);
+        board.tick();
+      }
+      break;
+    case "dept.checked_in":
+      if (S.byId[ev.dept]) { S.byId[ev.dept].checked_in_us = ev.ts_us; updateTile(ev.dept); }
+      break;
+    case "video.lost": case "video.frozen": case "video.black":
+      S.hubHealth[p.dept] = ev.kind.slice(6);
+      updateTile(p.dept);
+      break;
+    case "video.restored":
+      S.hubHealth[p.dept] = "ok";
+      updateTile(p.dept);
+      break;
+    case "route.changed":
+      pollState();
+      break;
+    case "operation.started":
+      S.operation = { id: ev.op, title: p.title, kind: p.kind, level: p.level, started_us: ev.ts_us,
+        scenario: p.scenario, speed: p.speed, paused: false };
+      S.released = new Set();
+      for (const d of S.depts) d.checked_in_us = null;
+      renderDrill();
+      break;
+    case "operation.level_changed": if (S.operation) S.operation.level = p.to; renderDrill(); break;
+    case "operation.paused": if (S.operation) S.operation.paused = true; renderDrill(); break;
+    case "operation.resumed": if (S.operation) S.operation.paused = false; renderDrill(); break;
+    case "operation.ended": S.operation = null; renderDrill(); break;
+    case "inject.released": S.released.add(p.inject_id); renderInject(); break;
+    default: break;
   }
 }
 
 // ---------------------------------------------------------------- video wall
 function renderRoster() {
   $("#center-name").textContent = nameOf(S.center);
+  $("#center-name").removeAttribute("data-i18n");
   const wall = $("#wall");
   if (!tiles.size) {
     for (const d of S.depts) {
       const video = el("video", { autoplay: true, playsinline: true, muted: true });
       video.muted = true;
       const root = el("div", { class: "tile", dataset: { dept: d.id }, tabindex: 0,
-        onclick: () => openFocus(d.id), onkeydown: (e) => { if (e.key === "Enter") openFocus(d.id); } },
+        onclick: () => openFocus(d.id),
+        // preventDefault: the Enter must not also press the dialog's button that gets the focus
+        onkeydown: (e) => { if (e.key === "Enter") { e.preventDefault(); openFocus(d.id); } } },
       video,
+      // badges on their own line under the name (never over it, nor over the verdicts)
       el("div", { class: "tile-top" }, el("span", { class: "presence" }), el("span", { class: "tile-name" }),
-        el("span", { class: "tile-flags" })),
+        el("div", { class: "tile-flags" })),
       el("div", { class: "tile-warn" }),
-      el("div", { class: "tile-stats" }));
+      el("div", { class: "tile-verdict" }, el("span", { class: "v-hub" }), el("span", { class: "v-local" })));
       tiles.set(d.id, { root, video, mid: null });
       wall.append(root);
     }
   }
   for (const d of S.depts) updateTile(d.id);
-  // composer targets
-  const box = $("#target-depts");
-  box.replaceChildren(...S.depts.map((d) => el("button", { type: "button", class: "chip dept-chip", dataset: { dept: d.id }, title: `${d.name_zh} · ${d.name_en}`,
-    onclick: () => toggleDept(d.id) }, nameOf(d))));
-  $("#target-groups").replaceChildren(...Object.keys(S.groups).map((g) => el("button", { type: "button", class: "chip group-chip",
-    dataset: { group: g }, onclick: () => toggleGroup(g) }, g)));
+  // composer targets: every department by wall order, every group by its name
+  $("#target-depts").replaceChildren(...S.depts.map((d, i) => el("button", { type: "button", class: "chip dept-chip", tabindex: -1,
+    dataset: { dept: d.id }, title: `${i + 1} · ${nameOf(d)} (${d.id})`, onclick: () => toggleDept(d.id) }, nameOf(d))));
+  $("#target-groups").replaceChildren(...Object.values(S.groupInfo).map((g) => el("button", { type: "button", class: "chip group-chip", tabindex: -1,
+    dataset: { group: g.id }, title: `${nameOf(g)} (${g.id}): ${joinNames(g.members.map((m) => nameOf(S.byId[m]) || m))}`,
+    onclick: () => toggleGroup(g.id) }, nameOf(g))));
   renderTargets();
   const talk = $("#talk-to");
   const cur = talk.value;
   talk.replaceChildren(el("option", { value: "" }, t("talk.all")), ...S.depts.map((d) => el("option", { value: d.id }, nameOf(d))));
   talk.value = S.routes.talk_to || cur || "";
-  $("#push-group").replaceChildren(...Object.keys(S.groups).map((g) => el("option", { value: g }, g)));
 }
 
 function bindSlots(slots) {
@@ -185,7 +218,8 @@ function bindSlots(slots) {
   }
   for (const s of slots.audio) {
     let a = audios.get(s.mid);
-    if (!a) {
+    if (!a || a.srcObject !== rtc.streamFor(s.mid)) {
+      if (a) a.remove();
       a = el("audio", { autoplay: true });
       a.srcObject = rtc.streamFor(s.mid);
       audios.set(s.mid, a);
@@ -197,17 +231,35 @@ function bindSlots(slots) {
   for (const d of S.depts) updateTile(d.id);
 }
 
-// What the commander's own browser sees (black, frozen) comes first; then the hub's logged
-// verdict (lost/frozen/black until video.restored); then "missing" for an online department
-// without a picture.
-function warningOf(d) {
+// The hub's verdict (its health monitor: /api/state and video.* events) and this browser's
+// own (the <video> element and getStats), each labelled; null when there is nothing to judge.
+function hubVerdict(d) {
   const dep = S.byId[d];
-  const cw = S.clientWarn[d];
-  if (dep && dep.online && (cw === "black" || cw === "frozen")) return cw;
-  if (S.hubWarn[d]) return S.hubWarn[d];
   if (!dep || !dep.online) return null;
-  if (cw === "missing") return "missing";
+  return S.hubHealth[d] || "unknown";
+}
+
+function localVerdict(d) {
+  const dep = S.byId[d];
+  if (!dep || !dep.online) return null;
+  return S.clientWarn[d] || "missing";
+}
+
+// The big warning on a tile: what this browser sees wrong first; the hub's verdict only when
+// this browser cannot see the picture itself (a hub verdict it contradicts stays in the line).
+function warningOf(d) {
+  const local = localVerdict(d);
+  const hub = hubVerdict(d);
+  if (local === "black" || local === "frozen") return { kind: local, side: "localVerdict" };
+  if (hub && hub !== "ok" && hub !== "unknown" && local !== "ok") return { kind: hub, side: "hubVerdict" };
+  if (local === "missing") return { kind: "missing", side: "localVerdict" };
   return null;
+}
+
+function verdictText(v, fps) {
+  if (v == null) return "";
+  if (v === "ok") return fps != null ? `${t("wall.ok")} ${num(fps)} fps` : t("wall.ok");
+  return `⚠ ${t(`wall.${v}`)}`;
 }
 
 function updateTile(d) {
@@ -215,15 +267,30 @@ function updateTile(d) {
   const dep = S.byId[d];
   if (!tile || !dep) return;
   const r = tile.root;
-  r.querySelector(".tile-name").textContent = nameOf(dep);
-  r.querySelector(".tile-name").title = `${dep.name_zh} · ${dep.name_en} (${dep.id})`;
+  const name = r.querySelector(".tile-name");
+  name.textContent = nameOf(dep);
+  name.title = `${nameOf(dep)} (${dep.id})`;
   r.classList.toggle("online", !!dep.online);
   r.classList.toggle("offline", !dep.online);
   r.querySelector(".presence").title = dep.online ? t("wall.online") : t("wall.offline");
   const warn = warningOf(d);
-  r.dataset.warn = warn || "";
+  r.dataset.warn = warn ? warn.kind : "";
   const w = r.querySelector(".tile-warn");
-  w.textContent = !dep.online ? t("wall.offline") : warn ? `⚠ ${t(`wall.${warn}`)}` : "";
+  w.textContent = !dep.online ? t("wall.offline") : warn ? `⚠ ${t(`wall.${warn.side}`)}: ${t(`wall.${warn.kind}`)}` : "";
+  const hub = hubVerdict(d);
+  const local = localVerdict(d);
+  r.dataset.hub = hub || "";
+  r.dataset.local = local || "";
+  // the two verdicts disagree (the hub says bad, this browser sees frames): flagged, not hidden
+  r.classList.toggle("disagree", !!(hub && local === "ok" && hub !== "ok" && hub !== "unknown"));
+  const vh = r.querySelector(".v-hub");
+  const vl = r.querySelector(".v-local");
+  vh.textContent = hub ? `${t("wall.hubVerdict")}: ${verdictText(hub)}` : "";
+  vl.textContent = local ? `${t("wall.localVerdict")}: ${verdictText(local, S.localFps[d])}` : "";
+  vh.dataset.v = hub || "";
+  vl.dataset.v = local || "";
+  const st = S.stats[d];
+  r.querySelector(".tile-verdict").title = `${t("wall.verdictHelp")}${st ? `\n${statsText(st)}` : ""}`;
   // plain-text badges (no emoji: wall PCs often have no emoji font)
   const flags = [];
   if (S.routes.pushes && S.routes.pushes[d]) flags.push(el("span", { class: "badge pushed" }, t("flag.pushed")));
@@ -231,26 +298,56 @@ function updateTile(d) {
   if (dep.checked_in_us) flags.push(el("span", { class: "badge checked" }, t("dept.checkedIn")));
   r.querySelector(".tile-flags").replaceChildren(...flags);
   r.classList.toggle("pushed", !!(S.routes.pushes && S.routes.pushes[d]));
-  const st = S.stats[d];
-  r.querySelector(".tile-stats").textContent = st
-    ? `${Math.round(st.bitrate_kbps)} kbps · ${st.fps?.toFixed?.(0) ?? "-"} fps · loss ${st.loss_pct == null ? "-" : st.loss_pct.toFixed(1)}% · RTT ${st.rtt_ms == null ? "-" : Math.round(st.rtt_ms)} ms`
-    : "";
 }
 
-function checkTiles() {
+function statsText(st) {
+  return `${num(st.bitrate_kbps)} kbps · ${num(st.fps)} fps · loss ${num(st.loss_pct, 1)}% · RTT ${num(st.rtt_ms)} ms`;
+}
+
+// One at a time: on a loaded machine getStats can take longer than the interval.
+let checking = false;
+async function checkTiles() {
+  if (checking) return;
+  checking = true;
+  try { await checkTilesNow(); } finally { checking = false; }
+}
+
+async function checkTilesNow() {
+  const mids = [...tiles.values()].map((tile) => tile.mid).filter((mid) => mid != null);
+  const stats = rtc && mids.length ? await rtc.inboundVideo(mids) : new Map();
+  const now = performance.now();
   for (const [d, tile] of tiles) {
-    const before = S.clientWarn[d];
+    const before = [S.clientWarn[d], S.localFps[d]];
     S.clientWarn[d] = watch.check(tile.video);
-    if (before !== S.clientWarn[d]) updateTile(d);
+    const st = tile.mid != null ? stats.get(String(tile.mid)) : null;
+    if (st) {
+      const prev = frames.get(tile.mid);
+      const fps = st.fps ?? (prev ? ((st.frames - prev.frames) * 1000) / (now - prev.at) : null);
+      const changedAt = !prev || st.frames !== prev.frames ? now : prev.changedAt;
+      frames.set(tile.mid, { frames: st.frames, at: now, changedAt });
+      S.localFps[d] = fps;
+      // no frame decoded for FROZEN_MS: frozen, whatever the <video> element still shows
+      if (now - changedAt > FROZEN_MS && S.clientWarn[d] === "ok") S.clientWarn[d] = "frozen";
+    } else {
+      S.localFps[d] = null;
+    }
+    if (before[0] !== S.clientWarn[d] || before[1] !== S.localFps[d]) updateTile(d);
   }
 }
 
+let polling = false;
+let pollAgain = false; // asked while a poll was running (a route change): poll once more after it
 async function pollState() {
+  if (polling) { pollAgain = true; return; }
+  polling = true;
   try {
     const resp = await fetch("/api/state", { headers: { Authorization: `Bearer ${S.token}` }, cache: "no-store" });
     if (!resp.ok) return;
     const st = await resp.json();
-    for (const d of st.departments) if (S.byId[d.id]) S.byId[d.id].online = d.online;
+    let presence = false;
+    for (const d of st.departments) {
+      if (S.byId[d.id] && S.byId[d.id].online !== d.online) { S.byId[d.id].online = d.online; presence = true; }
+    }
     const v = st.video || {};
     S.routes = v.routes || S.routes;
     const stats = {};
@@ -258,18 +355,24 @@ async function pollState() {
       if (p.dept && p.published && p.published.video) stats[p.dept] = p.published.video;
     }
     S.stats = stats;
+    if (st.media && st.media.health) S.hubHealth = { ...st.media.health };
     for (const d of S.depts) updateTile(d.id);
+    if (presence && board) board.tick();
     if (S.focus) renderFocusStatus();
-  } catch (_) { /* next poll */ }
+  } catch (_) { /* next poll */ } finally {
+    polling = false;
+    if (pollAgain) { pollAgain = false; pollState(); }
+  }
 }
 
 // ---------------------------------------------------------------- enlarged tile, routing
 function wireFocus() {
   $("#focus-close").onclick = closeFocus;
   $("#focus").onclick = (e) => { if (e.target.id === "focus") closeFocus(); };
-  document.addEventListener("keydown", (e) => { if (e.key === "Escape" && S.focus) closeFocus(); });
-  $("#push-all").onclick = () => route("route.push", { source: S.focus, targets: "all" });
-  $("#push-group-go").onclick = () => route("route.push", { source: S.focus, targets: [$("#push-group").value] });
+  $("#push-go").onclick = () => {
+    const v = $("#push-target").value;
+    route("route.push", { source: S.focus, targets: v === "all" ? "all" : [v] });
+  };
   $("#unpush").onclick = () => route("route.unpush", { source: S.focus });
   $("#focus-mute").onclick = () => route("route.mute", { dept: S.focus, muted: !(S.routes.muted || []).includes(S.focus) });
   $("#focus-talk").onclick = () => { $("#talk-to").value = S.focus; route("route.talk", { dept: S.focus }); };
@@ -288,8 +391,19 @@ function openFocus(d) {
   S.focus = d;
   $("#focus").hidden = false;
   $("#focus-name").textContent = nameOf(S.byId[d]);
+  // push to every other department, a group, or one department (never to itself)
+  const sel = $("#push-target");
+  const cur = sel.value;
+  sel.replaceChildren(el("option", { value: "all" }, t("wall.allOthers")),
+    el("optgroup", { label: t("compose.groups") }, ...Object.values(S.groupInfo).map((g) =>
+      el("option", { value: g.id }, `${nameOf(g)} (${g.members.filter((m) => m !== d).length})`))),
+    el("optgroup", { label: t("compose.depts") }, ...S.depts.filter((x) => x.id !== d).map((x) =>
+      el("option", { value: x.id }, nameOf(x)))));
+  if (cur && cur !== d) sel.value = cur;
+  if (!sel.value) sel.value = "all";
   showFocusVideo();
   renderFocusStatus();
+  $("#focus-close").focus();
 }
 
 function showFocusVideo() {
@@ -305,22 +419,25 @@ function showFocusVideo() {
 function renderFocusStatus() {
   const d = S.focus;
   const pushed = S.routes.pushes ? S.routes.pushes[d] : null;
-  $("#focus-pushed").textContent = pushed
-    ? `${t("wall.pushedTo")}: ${pushed === "all" ? t("wall.all") : pushed.map((x) => nameOf(S.byId[x]) || x).join("、")}`
-    : "";
+  const to = pushed === "all" ? t("wall.allOthers")
+    : pushed ? joinNames(pushed.filter((x) => x !== d).map((x) => nameOf(S.byId[x]) || x)) : "";
+  $("#focus-pushed").textContent = pushed ? `${t("wall.pushedTo")}: ${to}` : "";
   $("#unpush").disabled = !pushed;
   const muted = (S.routes.muted || []).includes(d);
   $("#focus-mute").textContent = muted ? t("wall.unmute") : t("wall.mute");
   const st = S.stats[d];
-  const warn = warningOf(d);
-  $("#focus-status").textContent = [warn ? `⚠ ${t(`wall.${warn}`)}` : "",
-    st ? `${Math.round(st.bitrate_kbps)} kbps · loss ${st.loss_pct ?? "-"}% · RTT ${st.rtt_ms ?? "-"} ms` : ""].join("  ");
+  const hub = hubVerdict(d);
+  const local = localVerdict(d);
+  $("#focus-status").textContent = [hub ? `${t("wall.hubVerdict")}: ${verdictText(hub)}` : "",
+    local ? `${t("wall.localVerdict")}: ${verdictText(local, S.localFps[d])}` : "", st ? statsText(st) : ""].filter(Boolean).join(" · ");
 }
 
 function closeFocus() {
+  const d = S.focus;
   S.focus = null;
   $("#focus").hidden = true;
   $("#focus-video").srcObject = null;
+  if (d && tiles.has(d)) tiles.get(d).root.focus();
 }
 
 // ---------------------------------------------------------------- audio
@@ -330,22 +447,64 @@ function wireAudio() {
   mic.onclick = () => {
     const on = !mic.classList.contains("on");
     mic.classList.toggle("on", on);
-    mic.textContent = on ? t("mic.on") : t("mic.off");
     mic.dataset.i18n = on ? "mic.on" : "mic.off";
+    mic.textContent = t(mic.dataset.i18n);
     rtc.setMicEnabled(on);
   };
 }
 
 // ---------------------------------------------------------------- composer
+function setPick(kind, id, on) {
+  const set = kind === "g" ? S.selGroups : S.selDepts;
+  const key = `${kind}:${id}`;
+  S.picks = S.picks.filter((k) => k !== key);
+  if (on) { set.add(id); S.picks.push(key); } else set.delete(id);
+}
+
 function toggleDept(d) {
   S.selAll = false;
-  if (S.selDepts.has(d)) S.selDepts.delete(d); else S.selDepts.add(d);
+  setPick("d", d, !S.selDepts.has(d));
   renderTargets();
 }
 
 function toggleGroup(g) {
   S.selAll = false;
-  if (S.selGroups.has(g)) S.selGroups.delete(g); else S.selGroups.add(g);
+  setPick("g", g, !S.selGroups.has(g));
+  renderTargets();
+}
+
+function clearTargets() {
+  S.selAll = false;
+  S.selDepts.clear();
+  S.selGroups.clear();
+  S.picks = [];
+  renderTargets();
+}
+
+// What the type-ahead offers: all, the groups, the departments (with their wall numbers).
+function targetOptions() {
+  return [{ kind: "all", id: "all", label: t("compose.all"), keys: ["all", "全部", t("compose.all")] },
+    ...Object.values(S.groupInfo).map((g) => ({ kind: "group", id: g.id, label: nameOf(g), sub: `${g.members.length}`,
+      keys: [g.id, g.name_zh, g.name_en] })),
+    ...S.depts.map((d, i) => ({ kind: "dept", id: d.id, label: nameOf(d), sub: String(i + 1),
+      keys: [d.id, d.name_zh, d.name_en, String(i + 1)] }))];
+}
+
+function pickTarget(opt) {
+  if (opt.kind === "all") { clearTargets(); S.selAll = true; } else {
+    S.selAll = false;
+    setPick(opt.kind === "group" ? "g" : "d", opt.id, true);
+  }
+  renderTargets();
+}
+
+// Backspace in the empty target box: the target picked last goes.
+function unpickLast() {
+  if (S.selAll) S.selAll = false;
+  else if (S.picks.length) {
+    const [kind, id] = S.picks[S.picks.length - 1].split(/:(.*)/s);
+    setPick(kind, id, false);
+  }
   renderTargets();
 }
 
@@ -361,6 +520,18 @@ function renderTargets() {
   $("#target-all").classList.toggle("on", S.selAll);
   for (const b of $$(".dept-chip")) b.classList.toggle("on", cov.has(b.dataset.dept));
   for (const b of $$(".group-chip")) b.classList.toggle("on", S.selGroups.has(b.dataset.group));
+  const pills = [];
+  const pill = (label, remove, kind) => el("span", { class: `pill ${kind}` }, label,
+    el("button", { type: "button", class: "pill-x", tabindex: -1, "aria-label": `${t("compose.clear")} ${label}`, onclick: remove }, "×"));
+  if (S.selAll) pills.push(pill(t("compose.all"), () => { S.selAll = false; renderTargets(); }, "all"));
+  for (const key of S.selAll ? [] : S.picks) {
+    const [kind, id] = key.split(/:(.*)/s);
+    if (kind === "g") pills.push(pill(nameOf(S.groupInfo[id]) || id, () => toggleGroup(id), "group"));
+    else pills.push(pill(nameOf(S.byId[id]) || id, () => toggleDept(id), "dept"));
+  }
+  const n = cov.size;
+  $("#picked").replaceChildren(el("span", { class: "picked-count" }, n ? t("compose.selected", { n }) : t("compose.none")), ...pills);
+  $("#picked").dataset.count = String(n);
 }
 
 function targetsOf() {
@@ -391,9 +562,9 @@ function renderDeadlineInputs() {
 
 function wireComposer() {
   $("#target-all").onclick = () => {
-    S.selAll = !S.selAll;
-    S.selDepts.clear();
-    S.selGroups.clear();
+    const on = !S.selAll;
+    clearTargets();
+    S.selAll = on;
     renderTargets();
   };
   $("#deadline-presets").replaceChildren(...["I", "II", "III", "IV"].map((l) =>
@@ -406,6 +577,8 @@ function wireComposer() {
     if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
       e.preventDefault();
       sendCommand();
+    } else if (e.key === "Escape") {
+      text.blur(); // then "/" goes back to the targets, "?" shows the keys
     }
   });
   $("#composer").onsubmit = (e) => { e.preventDefault(); sendCommand(); };
@@ -415,20 +588,25 @@ async function sendCommand() {
   const pressed = performance.timeOrigin + performance.now();
   const text = $("#cmd-text").value.trim();
   const targets = targetsOf();
-  if (!targets.length) { toast(t("compose.noTarget"), "error"); return; }
-  if (!text) { toast(t("compose.noText"), "error"); return; }
+  if (!targets.length) { toast(t("compose.noTarget"), "error"); $("#target-find").focus(); return; }
+  if (!text) { toast(t("compose.noText"), "error"); $("#cmd-text").focus(); return; }
   const requires = requiredStages();
   const deadlines = {};
   for (const s of requires) deadlines[s] = Number($(`#deadline-${s}`).value) || DEFAULT_DEADLINES.IV[s];
   const level = $("#deadline-presets button.on")?.dataset.level;
   const mark = { t: pressed, text };
   window.chMetrics.sent.push(mark);
+  const names = S.selAll ? t("compose.all") : joinNames([...S.selGroups].map((g) => nameOf(S.groupInfo[g]) || g)
+    .concat([...S.selDepts].map((d) => nameOf(S.byId[d]) || d)));
   try {
     const ack = await sock.request("command.issue", { targets, text, priority: $("#cmd-priority").value,
       requires, deadlines, ...(level ? { level } : {}) }, { id: newId("cmd") });
     mark.command_id = ack.command_id;
     $("#cmd-text").value = "";
-    toast(t("compose.sent", { id: ack.command_id }));
+    // the next order must not go to the same set by accident: targets start empty again
+    clearTargets();
+    $("#target-find").focus();
+    toast(t("compose.sent", { id: ack.command_id, to: names }));
   } catch (e) {
     toast(`${t("err.generic")}: ${e.code || ""} ${e.message}`, "error");
   }
@@ -436,7 +614,7 @@ async function sendCommand() {
 
 async function escalate(cmd, d) {
   try {
-    await sock.request("command.escalate", { command_id: cmd.command_id, departments: [d], note: "催办" });
+    await sock.request("command.escalate", { command_id: cmd.command_id, departments: [d], note: t("board.escalateNote") });
   } catch (e) {
     toast(`${t("err.generic")}: ${e.code || ""} ${e.message}`, "error");
   }
@@ -449,6 +627,36 @@ async function cancelCommand(cmd) {
   } catch (e) {
     toast(`${t("err.generic")}: ${e.code || ""} ${e.message}`, "error");
   }
+}
+
+// ---------------------------------------------------------------- keyboard
+function typing(target) {
+  return target instanceof HTMLElement && (target.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName));
+}
+
+function showHelp(on) {
+  $("#help-box").hidden = !on;
+  if (on) $("#help-close").focus();
+}
+
+function wireKeys() {
+  const help = $("#help-box");
+  $("#help").onclick = () => showHelp(true);
+  $("#help-close").onclick = () => { showHelp(false); $("#target-find").focus(); };
+  help.onclick = (e) => { if (e.target === help) showHelp(false); };
+  document.addEventListener("keydown", (e) => {
+    if (e.key === "Escape") {
+      if (!help.hidden) { showHelp(false); $("#target-find").focus(); e.preventDefault(); return; }
+      if (S.focus) { closeFocus(); e.preventDefault(); return; }
+      return;
+    }
+    if (typing(e.target) || e.ctrlKey || e.metaKey || e.altKey) return;
+    if (e.key === "?") { showHelp(help.hidden); e.preventDefault(); } else if (e.key === "/") {
+      if (S.focus) closeFocus();
+      $("#target-find").focus();
+      e.preventDefault();
+    }
+  });
 }
 
 // ---------------------------------------------------------------- drill bar, injects
@@ -483,8 +691,9 @@ async function loadScenarioList() {
     const resp = await fetch(`/api/scenario?list=1&token=${encodeURIComponent(S.token)}`, { cache: "no-store" });
     if (resp.ok) S.scenarios = (await resp.json()).scenarios || [];
   } catch (_) { /* none */ }
+  // scenario titles are the drill author's text: shown as written
   $("#op-scenario").replaceChildren(el("option", { value: "", "data-i18n": "op.noScenario" }, t("op.noScenario")),
-    ...S.scenarios.map((x) => el("option", { value: x.id }, `${x.id} · ${x.title}`)));
+    ...S.scenarios.map((x) => el("option", { value: x.id, class: "user-text" }, `${x.id} · ${x.title}`)));
 }
 
 async function opRequest(type, fields = {}) {
@@ -501,7 +710,8 @@ function renderDrill() {
   $("#op-stop").hidden = !op;
   const label = $("#op-label");
   if (op) {
-    label.textContent = `${t(`op.${op.kind}`)} · ${op.title}${op.paused ? ` · ${t("op.paused")}` : ""}`;
+    label.replaceChildren(`${t(`op.${op.kind}`)} · `, el("span", { class: "user-text" }, op.title),
+      op.paused ? ` · ${t("op.paused")}` : "");
     label.removeAttribute("data-i18n");
     $("#op-level").value = op.level;
     $("#drillbar").dataset.level = op.level;
@@ -550,10 +760,12 @@ function renderInject() {
     banner.dataset.key = key;
     banner.classList.toggle("due", !!due);
     if (due) {
-      banner.replaceChildren(el("strong", {}, `${t("inject.due")} ${due.id}`), el("span", {}, ` ${due.title || ""} ${due.text || ""}`),
+      banner.replaceChildren(el("strong", {}, `${t("inject.due")} ${due.id}`),
+        el("span", { class: "user-text" }, ` ${due.title || ""} ${due.text || ""}`),
         el("button", { class: "primary", onclick: () => releaseInject(due) }, t("inject.release")));
     } else if (next) {
-      banner.replaceChildren(el("span", {}, `${t("inject.next")} ${next.id} ${next.title || ""} · `), el("span", { class: "countdown" }));
+      banner.replaceChildren(el("span", {}, `${t("inject.next")} ${next.id} `), el("span", { class: "user-text" }, next.title || ""),
+        el("span", {}, " · "), el("span", { class: "countdown" }));
     }
   }
   banner.hidden = !due && !next;

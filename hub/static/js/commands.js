@@ -48,10 +48,40 @@ export function overdueStages(cmd, p, nowUs) {
 export class CommandStore {
   constructor() {
     this.commands = new Map();
+    this.rebuilt = new Set(); // commands not in the welcome snapshot (closed): rebuilt from events
+    this.folded = 0; // the newest seq folded by `fold`
   }
 
   load(list) {
     for (const c of list || []) this.put(c);
+  }
+
+  // A new welcome snapshot: its open commands replace ours; the others we hold (closed since)
+  // are kept, and the replayed events bring them up to date.
+  reload(list) {
+    const held = [...this.commands.values()];
+    this.commands.clear();
+    this.load(list);
+    for (const c of held) {
+      if (this.commands.has(c.command_id)) continue;
+      this.commands.set(c.command_id, c);
+      this.rebuilt.add(c.command_id);
+    }
+  }
+
+  // Fold an event from history or the live feed, once. Events up to `stateSeq` are already in
+  // the snapshot for open commands; those of other (closed) commands rebuild them.
+  fold(ev, stateSeq) {
+    if (ev.seq <= this.folded) return null;
+    this.folded = ev.seq;
+    if (ev.seq > stateSeq) return this.apply(ev);
+    const p = ev.payload || {};
+    if (ev.kind === "command.issued") {
+      if (this.commands.has(p.command_id)) return null;
+      this.rebuilt.add(p.command_id);
+      return this.apply(ev);
+    }
+    return ev.kind.startsWith("command.") && this.rebuilt.has(p.command_id) ? this.apply(ev) : null;
   }
 
   put(c) {

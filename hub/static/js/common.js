@@ -21,8 +21,12 @@ export function el(tag, attrs = {}, ...children) {
     if (c == null || c === false) continue;
     e.append(c instanceof Node ? c : document.createTextNode(String(c)));
   }
+  // what people typed in Chinese keeps Chinese glyphs on an English page
+  if (e.classList.contains("user-text") && HAN.test(e.textContent)) e.lang = "zh-CN";
   return e;
 }
+
+const HAN = /\p{Script=Han}/u;
 
 export function pad(n) { return String(n).padStart(2, "0"); }
 
@@ -46,6 +50,17 @@ export function dur(s) {
   if (s < 60) return `${s.toFixed(1)}${t("sec")}`;
   const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = Math.floor(s % 60);
   return h ? `${h}:${pad(m)}:${pad(sec)}` : `${m}:${pad(sec)}`;
+}
+
+// A number for display: rounded to `digits` decimals ("-" when missing).
+export function num(x, digits = 0) {
+  if (x == null || !isFinite(x)) return "-";
+  return Number(x).toFixed(digits);
+}
+
+// The roster's department ids in wall order -> index (cells and tiles sort by it).
+export function wallOrder(depts) {
+  return Object.fromEntries(depts.map((d, i) => [d.id, i]));
 }
 
 export function toast(message, kind = "info") {
@@ -103,7 +118,9 @@ export async function boot(role, handlers) {
     ...handlers,
     onStatus: (s, detail) => {
       status.dataset.state = s;
-      status.textContent = t(`conn.${s}`);
+      const text = $(".conn-text", status);
+      text.dataset.i18n = `conn.${s}`;
+      text.textContent = t(`conn.${s}`);
       document.body.dataset.conn = s;
       let banner = $("#offline-banner");
       if (!banner) {
@@ -111,7 +128,8 @@ export async function boot(role, handlers) {
         $("#app").before(banner);
       }
       banner.hidden = s === "online" || s === "connecting";
-      banner.textContent = s === "auth" ? t("conn.auth") : t("conn.offlineLong");
+      banner.dataset.i18n = s === "auth" ? "conn.auth" : "conn.offlineLong";
+      banner.textContent = t(banner.dataset.i18n);
       if (handlers.onStatus) handlers.onStatus(s, detail);
     },
     onWelcome: (f, reconnected) => {

@@ -4,6 +4,7 @@
 import { $, boot, clock, clockMs, dur, el, toast } from "./common.js";
 import { getLang, nameOf, onLangChange, t } from "./i18n.js";
 import { RtcLink } from "./rtc.js";
+import { MediaStatus } from "./mediastatus.js";
 import { CommandStore, isDone, isOpen, nextStage, overdueStages, STAGE_STATE } from "./commands.js";
 import { newId } from "./ws.js";
 
@@ -16,27 +17,30 @@ const audios = new Map();
 window.chMetrics = { shown: {}, arrived: {} };
 const stamp = () => performance.timeOrigin + performance.now();
 
-let sock, rtc;
+let sock, rtc, media;
+const sentReports = []; // {at_us, report_id, command_id, text, snapshot}: this page's own, newest last
 
 async function main() {
   const started = await boot("department", { onWelcome, onFrame, onStatus });
   if (!started) return;
   sock = started.sock;
   S.token = started.token;
+  media = new MediaStatus($("#media"), [$("#main-media")]);
   rtc = new RtcLink(sock, {
     videoSlots: 4, audioSlots: 3, publish: true,
     onSlots: bindSlots,
+    onStatus: (st) => media.update(st),
     onLocal: (stream) => { $("#self-video").srcObject = stream; },
     onLocalError: () => { $("#self-empty").hidden = false; toast(t("dept.noCamera"), "error"); },
   });
   // for tests and support: what the page's WebRTC link looks like
   window.chDebug = () => ({ slots: rtc.slots, pc: rtc.pc && rtc.pc.connectionState, rtc: rtc.lastState,
-    generation: rtc.generation, ws: sock.lastStatus });
+    generation: rtc.generation, ws: sock.lastStatus, media: rtc.status, failures: rtc.history });
   $("#checkin").onclick = checkin;
   $("#report").onsubmit = (e) => { e.preventDefault(); sendReport(); };
   for (const ev of ["click", "keydown", "focus"]) window.addEventListener(ev, stopFlash);
   setInterval(tickInbox, 1000);
-  onLangChange(() => { renderHeader(); renderInbox(); bindSlots(rtc.slots); });
+  onLangChange(() => { renderHeader(); renderInbox(); bindSlots(rtc.slots); renderReports(); });
 }
 
 function onStatus(s) {
@@ -66,7 +70,10 @@ function onFrame(f) {
   if (f.type === "command") onCommand(f);
   else if (f.type === "event") onEvent(f.event);
   else if (f.type === "rtc.slots") rtc.applySlots(f);
-  else if (f.type === "error") toast(`${f.code}: ${f.message}`, "error");
+  else if (f.type === "error") {
+    if (f.re == null && rtc.hubError(f)) return; // our media link: shown in the video badge
+    toast(`${f.code}: ${f.message}`, "error");
+  }
 }
 
 function onCommand(f) {
@@ -148,7 +155,7 @@ function alertNew(cmd, cause) {
   if (S.alerted.has(key)) return;
   S.alerted.add(key);
   beep();
-  startFlash(cause === "escalated" ? `【${t("inbox.escalated")}】${cmd.command_id}` : `【${t("inbox.new")}】${cmd.command_id}`);
+  startFlash(t("inbox.flash", { what: t(cause === "escalated" ? "inbox.escalated" : "inbox.new"), id: cmd.command_id }));
 }
 
 function startFlash(text) {
@@ -178,9 +185,13 @@ function renderHeader() {
   $("#dept-name").textContent = `${name} · ${t("app.department")}`;
   $("#dept-name").removeAttribute("data-i18n");
   S.baseTitle = `CommandHub · ${name}`;
+  document.querySelector("title").removeAttribute("data-i18n");
   if (!S.flashTimer) document.title = S.baseTitle;
   const op = S.operation;
-  $("#op-label").textContent = op ? `${t(`op.${op.kind}`)} · ${op.title} · ${op.level}${op.paused ? ` · ${t("op.paused")}` : ""}` : t("op.none");
+  if (op) {
+    $("#op-label").replaceChildren(`${t(`op.${op.kind}`)} · `, el("span", { class: "user-text" }, op.title),
+      ` · ${op.level}${op.paused ? ` · ${t("op.paused")}` : ""}`);
+  } else $("#op-label").textContent = t("op.none");
   $("#op-label").removeAttribute("data-i18n");
   const btn = $("#checkin");
   btn.hidden = !op;
@@ -202,7 +213,7 @@ function bindSlots(slots) {
   const mv = $("#slot-main");
   const ms = main ? rtc.streamFor(main.mid) : null;
   if (mv.srcObject !== ms) { mv.srcObject = ms; mv.play().catch(() => {}); }
-  $("#empty-main").hidden = !!main;
+  $("#empty-main").hidden = !!main || rtc.status.state === "failed";
   $("#label-main").textContent = nameOf(S.center) || t("dept.commander");
   const box = $("#feed-others");
   const shown = new Set();
@@ -298,7 +309,7 @@ function renderReportChoices(cmds) {
   sel.dataset.lang = getLang();
   const cur = sel.value;
   sel.replaceChildren(el("option", { value: "" }, t("report.none")),
-    ...cmds.slice().reverse().map((c) => el("option", { value: c.command_id }, `${c.command_id} ${c.text.slice(0, 24)}`)));
+    ...cmds.slice().reverse().map((c) => el("option", { value: c.command_id, class: "user-text" }, `${c.command_id} ${c.text.slice(0, 24)}`)));
   sel.value = cur;
 }
 
@@ -312,8 +323,8 @@ function card(cmd) {
     el("span", { class: `prio prio-${cmd.priority}` }, t(`prio.${cmd.priority}`)),
     el("span", { class: "card-time", title: clockMs(cmd.issued_us) }, `${t("inbox.from")} ${clock(cmd.issued_us)}`),
     cmd.escalated[S.dept] ? el("span", { class: "esc-badge" }, `${t("inbox.escalated")} ×${cmd.escalated[S.dept]}`) : null,
-    el("span", { class: "card-state" }, t(`state.${p.state}`))));
-  c.append(el("div", { class: "card-text" }, cmd.text));
+    el("span", { class: "card-state" }, p.state === "issued" ? t("inbox.new") : t(`state.${p.state}`))));
+  c.append(el("div", { class: "card-text user-text" }, cmd.text));
   c.append(el("div", { class: "card-stages" }, ...cmd.requires.map((s) => el("span", { class: "stage", dataset: { stage: s } }))));
   if (!done) {
     const buttons = el("div", { class: "card-actions" });
@@ -328,14 +339,14 @@ function card(cmd) {
       onclick: () => { S.declining = cmd.command_id; renderInbox(); } }, t("resp.declined")));
     c.append(buttons);
     if (S.declining === cmd.command_id) {
-      const reason = el("textarea", { class: "decline-reason", rows: 2, placeholder: t("resp.reason") });
+      const reason = el("textarea", { class: "decline-reason", rows: 2, placeholder: t("resp.reasonPrompt") });
       c.append(el("div", { class: "decline" }, reason,
         el("button", { class: "danger", onclick: () => { if (reason.value.trim()) respond(cmd, "declined", reason.value.trim()); else reason.focus(); } }, t("resp.confirm")),
         el("button", { class: "ghost", onclick: () => { S.declining = null; renderInbox(); } }, t("resp.cancel"))));
       setTimeout(() => reason.focus(), 0);
     }
   } else if (p.reason) {
-    c.append(el("div", { class: "card-reason" }, p.reason));
+    c.append(el("div", { class: "card-reason user-text" }, p.reason));
   }
   return c;
 }
@@ -401,6 +412,19 @@ function snapshotBlob() {
   return new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", 0.85));
 }
 
+// This page's reports, newest first (re-rendered on a language switch).
+function renderReports() {
+  $("#report-list").replaceChildren(...sentReports.slice().reverse().map((r) => {
+    const item = el("div", { class: "report-item", dataset: { report: r.report_id } },
+      `${clock(r.at_us)} ${r.report_id}${r.command_id ? ` [${r.command_id}]` : ""}: `, el("span", { class: "user-text" }, r.text));
+    if (r.snapshot) {
+      item.dataset.snapshot = r.snapshot.path;
+      item.append(el("span", { class: "snap-ok", title: r.snapshot.sha256 }, ` · ${t("report.snapshotSaved")}`));
+    }
+    return item;
+  }));
+}
+
 async function sendReport() {
   const text = $("#report-text").value.trim();
   if (!text) { $("#report-text").focus(); return; }
@@ -411,8 +435,9 @@ async function sendReport() {
   try {
     const blob = wantSnap ? await snapshotBlob() : null;
     const ack = await sock.request("report.field", { text, ...(commandId ? { command_id: commandId } : {}) }, { id: newId(`${S.dept}-report`), retry: true });
-    const item = el("div", { class: "report-item" }, `${clock(Date.now() * 1000)} ${ack.report_id}${commandId ? ` [${commandId}]` : ""}: ${text}`);
-    $("#report-list").prepend(item);
+    const item = { at_us: Date.now() * 1000, report_id: ack.report_id, command_id: commandId, text, snapshot: null };
+    sentReports.push(item);
+    renderReports();
     $("#report-text").value = "";
     toast(t("report.sent"));
     if (blob) {
@@ -421,8 +446,8 @@ async function sendReport() {
         headers: { Authorization: `Bearer ${S.token}`, "Content-Type": "image/jpeg" } });
       const body = await resp.json();
       if (!resp.ok) throw Object.assign(new Error(body.error?.message || resp.statusText), { code: body.error?.code });
-      item.append(el("span", { class: "snap-ok", title: body.sha256 }, ` 📷 ${t("report.snapshotSaved")}`));
-      item.dataset.snapshot = body.path;
+      item.snapshot = body;
+      renderReports();
     }
   } catch (e) {
     toast(`${t("err.generic")}: ${e.code || ""} ${e.message}`, "error");

@@ -1,16 +1,19 @@
 // Evaluator view: the live journal and status board (read-only), observations (rubric
 // criterion, P/S/M/U, note) and checklist ticks as logged events, the scorecard PDF.
 
-import { $, boot, clock, dur, el, toast } from "./common.js";
+import { $, boot, clock, dur, el, toast, wallOrder } from "./common.js";
 import { getLang, nameOf, onLangChange, t } from "./i18n.js";
 import { CommandStore } from "./commands.js";
 import { StatusBoard } from "./board.js";
+import { FieldReports } from "./reports.js";
 import { Journal } from "./journal.js";
+import { foldEvent, restore } from "./history.js";
 import { newId } from "./ws.js";
 
-const S = { byId: {}, depts: [], center: null, operation: null, stateSeq: 0, lastSeq: 0, rubric: null, ticked: {} };
+const S = { byId: {}, depts: [], center: null, operation: null, stateSeq: 0, lastSeq: 0, rubric: null, ticked: {},
+  welcomed: false, mine: [], pdf: null };
 const store = new CommandStore();
-let sock, board, journal;
+let sock, board, journal, reports;
 
 async function main() {
   const started = await boot("evaluator", { onWelcome, onFrame });
@@ -21,24 +24,36 @@ async function main() {
   $("#pdf").onclick = producePdf;
   setInterval(tickOp, 1000);
   loadRubric();
-  onLangChange(() => { board.render(); journal.render(); renderForm(); renderOp(); });
+  onLangChange(() => { board.render(); journal.render(); reports.render(); renderForm(); renderOp(); renderMine(); renderPdf(); });
 }
 
-function onWelcome(f, reconnected) {
+async function onWelcome(f, reconnected) {
   const st = f.state;
   S.center = st.center;
   S.depts = st.departments;
   S.byId = Object.fromEntries(st.departments.map((d) => [d.id, d]));
   S.operation = st.operation;
   S.stateSeq = st.head.seq;
-  store.commands.clear();
-  store.load(st.commands);
+  store.reload(st.commands);
+  const groups = Object.fromEntries((st.group_info || []).map((g) => [g.id, g]));
   if (!board) {
-    board = new StatusBoard({ store, root: $("#board"), depts: S.byId, nowUs: () => sock.hubNowMs() * 1000 });
-    journal = new Journal({ root: $("#journal"), depts: S.byId, center: S.center });
+    board = new StatusBoard({ store, root: $("#board"), legend: $("#board-legend"), depts: S.byId,
+      order: wallOrder(st.departments), token: S.token, nowUs: () => sock.hubNowMs() * 1000 });
+    journal = new Journal({ root: $("#journal"), depts: S.byId, center: S.center, groups, order: wallOrder(st.departments) });
+    reports = new FieldReports({ root: $("#reports"), depts: S.byId, token: S.token });
+  } else {
+    Object.assign(board.o, { depts: S.byId, order: wallOrder(st.departments) });
+    Object.assign(journal.o, { depts: S.byId, groups, order: wallOrder(st.departments) });
+    reports.o.depts = S.byId;
   }
-  $("#center-name").textContent = nameOf(S.center);
+  if (!S.welcomed) {
+    S.welcomed = true;
+    // commands closed before this page opened stay on the board (the snapshot has open ones only)
+    await restore(S.token, st, { store, board, reports });
+  }
+  renderCenter();
   board.render();
+  reports.render();
   renderForm();
   renderOp();
   const after = reconnected ? S.lastSeq : Math.max(0, st.head.seq - 300);
@@ -53,9 +68,11 @@ function onFrame(f) {
   journal.add(ev);
   const p = ev.payload || {};
   if (ev.kind === "checklist.ticked") { S.ticked[p.item] = p.checked; renderChecklist(); }
+  foldEvent(ev, S.stateSeq, { store, board, reports });
   if (ev.seq <= S.stateSeq) return;
-  const cmd = store.apply(ev);
-  if (cmd) { if (ev.kind === "command.issued" || ev.kind === "command.cancelled") board.render(); else board.tick(); }
+  if (ev.kind === "presence.online" || ev.kind === "presence.offline") {
+    if (ev.role === "department" && S.byId[ev.dept]) { S.byId[ev.dept].online = ev.kind === "presence.online"; board.tick(); }
+  }
   if (ev.kind === "operation.started") {
     S.operation = { id: ev.op, title: p.title, kind: p.kind, level: p.level, started_us: ev.ts_us };
     renderOp();
@@ -64,10 +81,17 @@ function onFrame(f) {
   else if (ev.kind === "observation.recorded" && ev.role === "evaluator") addMine(ev);
 }
 
+function renderCenter() {
+  $("#center-name").textContent = nameOf(S.center);
+  $("#center-name").removeAttribute("data-i18n");
+}
+
 function renderOp() {
   const op = S.operation;
-  $("#op-label").textContent = op ? `${t(`op.${op.kind}`)} · ${op.title} · ${op.level}` : t("op.none");
+  if (op) $("#op-label").replaceChildren(`${t(`op.${op.kind}`)} · `, el("span", { class: "user-text" }, op.title), ` · ${op.level}`);
+  else $("#op-label").textContent = t("op.none");
   $("#op-label").removeAttribute("data-i18n");
+  if (S.center) renderCenter();
 }
 
 function tickOp() {
@@ -138,16 +162,37 @@ async function record() {
 }
 
 function addMine(ev) {
-  const p = ev.payload;
-  $("#obs-mine").prepend(el("div", { class: "obs-item", dataset: { seq: ev.seq } },
-    `${clock(ev.ts_us)} ${p.criterion} ${p.rating}${p.dept ? ` ${nameOf(S.byId[p.dept])}` : ""} ${p.note || ""}`));
+  S.mine.push(ev);
+  renderMine();
 }
 
-async function producePdf() {
+function renderMine() {
+  $("#obs-mine").replaceChildren(...S.mine.slice().reverse().map((ev) => {
+    const p = ev.payload;
+    return el("div", { class: "obs-item", dataset: { seq: ev.seq } },
+      `${clock(ev.ts_us)} ${p.criterion} ${p.rating}${p.dept ? ` ${nameOf(S.byId[p.dept])}` : ""} `,
+      el("span", { class: "user-text" }, p.note || ""));
+  }));
+}
+
+// The PDF status and the "download again" link (readable, one click), in the current language.
+function renderPdf() {
   const status = $("#pdf-status");
+  const link = $("#pdf-link");
+  if (!S.pdf) { status.textContent = ""; link.hidden = true; return; }
+  if (S.pdf.state === "working") status.textContent = t("eval.pdfWorking");
+  else if (S.pdf.state === "failed") status.textContent = `${t("eval.pdfFailed")}: ${S.pdf.error}`;
+  else status.textContent = `${t("eval.pdfReady")}: ${S.pdf.name}`;
+  link.hidden = S.pdf.state !== "ready";
+  if (S.pdf.state === "ready") link.textContent = `${t("eval.pdfAgain")} · ${S.pdf.name} (${Math.round(S.pdf.size / 1024)} KiB)`;
+}
+
+// One click: the PDF is produced, then saved at once (the link below saves it again).
+async function producePdf() {
   const btn = $("#pdf");
   btn.disabled = true;
-  status.textContent = t("eval.pdfWorking");
+  S.pdf = { state: "working" };
+  renderPdf();
   try {
     const resp = await fetch("/api/report", { method: "POST", headers: { Authorization: `Bearer ${S.token}`, "Content-Type": "application/json" },
       body: JSON.stringify({ lang: getLang() }) });
@@ -162,13 +207,13 @@ async function producePdf() {
     if (link.href) URL.revokeObjectURL(link.href);
     link.href = URL.createObjectURL(blob);
     link.download = name;
-    link.textContent = `${name} (${Math.round(blob.size / 1024)} KiB)`;
-    link.hidden = false;
-    status.textContent = t("eval.pdfReady");
+    S.pdf = { state: "ready", name, size: blob.size };
+    renderPdf();
     window.chLastPdf = { name, size: blob.size };
     link.click();
   } catch (e) {
-    status.textContent = `${t("eval.pdfFailed")}: ${e.message}`;
+    S.pdf = { state: "failed", error: e.message };
+    renderPdf();
   } finally {
     btn.disabled = false;
   }

@@ -2,11 +2,18 @@
 // (camera, microphone) and N receiving m-lines, the slots. The hub switches departments into
 // slots and tells us which mid carries which department (`rtc.slots`). No trickle: gather
 // fully, then offer. After a failure or a new WebSocket session: a fresh connection.
+// A failure (the hub refusing the offer, no candidates, ICE/DTLS failing, no connection in
+// time, the hub's `ice_timeout`) is reported with its cause through `onStatus` and retried
+// with a growing delay (see "Failures and retries" below).
 
 const GATHER_TIMEOUT_MS = 4000;
+// Tests may shorten these: `window.chRtcTuning = {connectTimeoutMs, backoffMs: [...]}` before load.
+const TUNING = { connectTimeoutMs: 15000, disconnectedMs: 10000,
+  backoffMs: [1000, 2000, 4000, 8000, 15000, 30000], ...(globalThis.chRtcTuning || {}) };
 
 export class RtcLink {
-  // opts: videoSlots, audioSlots, publish (bool), constraints, onSlots(list), onState(state), onLocal(stream)
+  // opts: videoSlots, audioSlots, publish (bool), constraints, onSlots(list), onState(state), onLocal(stream),
+  // onStatus(status): {state, cause, detail, side, attempt, retryAt} (see "Failures and retries")
   constructor(sock, opts) {
     this.sock = sock;
     this.o = opts;
@@ -17,6 +24,9 @@ export class RtcLink {
     this.slots = { video: [], audio: [] };
     this.generation = 0;
     this.retryTimer = null;
+    this.failures = 0; // in a row, since the last connected link
+    this.history = []; // the last failures: {at, cause, side, detail, attempt, delayMs}
+    this.status = { state: "idle", cause: null, detail: "", side: null, attempt: 0, retryAt: null };
   }
 
   async localMedia() {
@@ -65,35 +75,126 @@ export class RtcLink {
     }
     // Only VP8 and Opus (what the hub prefers): keeps a 34 m-line offer under the 64 KiB frame cap.
     for (const tr of pc.getTransceivers()) preferCodecs(tr);
-    pc.onconnectionstatechange = () => {
-      if (pc !== this.pc) return;
-      this.state(pc.connectionState);
-      if (pc.connectionState === "failed") this.scheduleRetry(gen, 1000);
-    };
+    this.watchLink(pc, gen);
     this.state("negotiating");
+    this.setStatus({ state: "negotiating" });
+    let ack;
     try {
       await pc.setLocalDescription(await pc.createOffer());
       await gathered(pc);
       if (gen !== this.generation) return;
-      const ack = await this.sock.request("rtc.offer", { sdp: pc.localDescription.sdp }, { timeout: 20000 });
+      if (!/^a=candidate:/m.test(pc.localDescription.sdp)) {
+        this.fail(gen, "no_local_candidates", "browser",
+          "the offer has no ICE candidate (a loopback-only machine needs Chromium's --allow-loopback-in-peer-connection)");
+        return;
+      }
+      ack = await this.sock.request("rtc.offer", { sdp: pc.localDescription.sdp }, { timeout: 20000 });
+    } catch (err) {
       if (gen !== this.generation) return;
+      if (!this.sock.connected) { this.setStatus({ state: "idle" }); return; } // welcome restarts us
+      const cause = err.code || (err.message === "timeout" ? "offer_timeout" : "other");
+      this.fail(gen, cause, err.code ? "hub" : "browser", err.message || String(err));
+      return;
+    }
+    if (gen !== this.generation) return;
+    try {
       // Apply the ack's slot map now, before awaiting anything: an `rtc.slots` frame that
       // arrives while the answer is being set is newer and must not be overwritten by it.
       if (ack.slots) this.applySlots(ack.slots);
       await pc.setRemoteDescription({ type: "answer", sdp: ack.sdp });
     } catch (err) {
-      if (gen !== this.generation) return;
-      this.state("failed");
-      console.warn("rtc offer failed", err);
-      this.scheduleRetry(gen, 2000);
+      if (gen === this.generation) this.fail(gen, "bad_sdp", "browser", err.message || String(err));
+      return;
     }
+    if (pc.connectionState !== "connected") this.setStatus({ state: "connecting" });
+    this.deadline = setTimeout(() => {
+      if (gen === this.generation && pc.connectionState !== "connected") {
+        this.fail(gen, "ice_timeout", "browser", `not connected within ${Math.round(TUNING.connectTimeoutMs / 1000)} s`);
+      }
+    }, TUNING.connectTimeoutMs);
   }
 
-  scheduleRetry(gen, ms) {
+  // ------------------------------------------------------------ failures and retries
+  // Kept apart from the negotiation above: what a failed link looks like to the page, and when
+  // the next attempt starts (TUNING.backoffMs, then its last value; reset once connected).
+
+  watchLink(pc, gen) {
+    pc.onconnectionstatechange = () => {
+      if (pc !== this.pc || gen !== this.generation) return;
+      const st = pc.connectionState;
+      this.state(st);
+      clearTimeout(this.downTimer);
+      if (st === "connected") {
+        clearTimeout(this.deadline);
+        this.failures = 0;
+        this.setStatus({ state: "connected" });
+      } else if (st === "failed") {
+        // ICE reached the hub but the encrypted link did not come up: DTLS; else ICE itself
+        const ice = pc.iceConnectionState;
+        const dtls = ice === "connected" || ice === "completed";
+        this.fail(gen, dtls ? "dtls_failed" : "ice_failed", "browser", `connectionState failed (ICE ${ice})`);
+      } else if (st === "disconnected") {
+        this.downTimer = setTimeout(() => {
+          if (pc === this.pc && pc.connectionState === "disconnected") {
+            this.fail(gen, "ice_disconnected", "browser", `disconnected for ${Math.round(TUNING.disconnectedMs / 1000)} s`);
+          }
+        }, TUNING.disconnectedMs);
+      }
+    };
+  }
+
+  // An `error` frame the hub sent about our media (code ice_timeout, re: null).
+  hubError(frame) {
+    if (!this.pc || this.pc.connectionState === "connected") return false;
+    this.fail(this.generation, frame.code, "hub", frame.message || "");
+    return true;
+  }
+
+  fail(gen, cause, side, detail) {
+    if (gen !== this.generation) return;
+    clearTimeout(this.deadline);
+    clearTimeout(this.downTimer);
+    this.state("failed");
+    this.close(false);
+    this.slots = { video: [], audio: [] }; // nothing plays now: the page clears its videos
+    if (this.o.onSlots) this.o.onSlots(this.slots);
+    this.failures += 1;
+    const steps = TUNING.backoffMs;
+    const delayMs = steps[Math.min(this.failures - 1, steps.length - 1)];
+    const entry = { at: Date.now(), cause, side, detail, attempt: this.failures, delayMs };
+    this.history.push(entry);
+    if (this.history.length > 20) this.history.shift();
+    console.warn("media link failed:", cause, side, detail, `retry in ${delayMs} ms`);
+    this.setStatus({ state: "failed", cause, side, detail, attempt: this.failures, retryAt: Date.now() + delayMs });
     clearTimeout(this.retryTimer);
     this.retryTimer = setTimeout(() => {
-      if (gen === this.generation && this.sock.connected) this.start();
-    }, ms);
+      if (gen !== this.generation || !this.sock.connected) return; // a welcome restarts us
+      this.start();
+    }, delayMs);
+  }
+
+  setStatus(fields) {
+    const keep = fields.state === "failed" ? {} : { cause: null, detail: "", side: null, retryAt: null };
+    this.status = { ...this.status, ...keep, ...fields, attempt: fields.attempt ?? this.failures };
+    if (this.o.onStatus) this.o.onStatus(this.status);
+  }
+
+  // For the given receiving mids: frames decoded so far and the decoder's fps (the browser's
+  // own view). One receiver's stats each (cheaper than the whole connection's report).
+  async inboundVideo(mids) {
+    const out = new Map();
+    if (!this.pc) return out;
+    const wanted = new Set([...mids].map(String));
+    const trs = this.pc.getTransceivers().filter((tr) => tr.mid != null && wanted.has(tr.mid) && tr.receiver.track
+      && tr.receiver.track.kind === "video");
+    await Promise.all(trs.map(async (tr) => {
+      let report;
+      try { report = await tr.receiver.getStats(); } catch (_) { return; }
+      report.forEach((r) => {
+        if (r.type === "inbound-rtp" && r.kind === "video") out.set(tr.mid, { frames: r.framesDecoded || 0, fps: r.framesPerSecond ?? null });
+      });
+    }));
+    return out;
   }
 
   applySlots(frame) {
@@ -122,6 +223,8 @@ export class RtcLink {
   }
 
   close(stopLocal = true) {
+    clearTimeout(this.deadline);
+    clearTimeout(this.downTimer);
     if (this.pc) {
       try { this.pc.close(); } catch (_) { /* closed */ }
       this.pc = null;
