@@ -40,6 +40,12 @@ def register(sub: Any) -> None:
                    help="record every department feed and the wall to DATA/recordings")
     p.add_argument("--media-config", help="YAML with health, wall, record, snapshots and "
                    "ingest settings (default DATA/media.yaml if present)")
+    p.add_argument("--rubric", help="rubric YAML the evaluators rate against and the scorecard "
+                   "uses (default: the bundled joint-live-drill)")
+    p.add_argument("--snapshot-quota", type=int, metavar="N",
+                   help="browser snapshots per operation (default 2000)")
+    p.add_argument("--snapshot-quota-mb", type=float, metavar="MB",
+                   help="megabytes of browser snapshots per operation (default 1024)")
     p.add_argument("--print-tokens", action="store_true",
                    help="print console URLs with fresh tokens for every role")
     p.set_defaults(handler=cmd_serve)
@@ -53,6 +59,8 @@ def register(sub: Any) -> None:
     ti.add_argument("--dept")
     ti.add_argument("--operation", default="*")
     ti.add_argument("--ttl", default="8h")
+    ti.add_argument("--name", help="who holds it (any role; an evaluator's name goes on every "
+                    "rating and the scorecard); at most 64 characters")
     ti.add_argument("--roster")
     ti.set_defaults(handler=cmd_token_issue)
     tr = tsub.add_parser("revoke", help="revoke a token (by token or jti); live sessions close")
@@ -138,6 +146,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         insecure=args.insecure, allow_origins=set(args.allow_origin),
         ice_hosts=list(args.ice_host), synchronous=args.synchronous,
         print_tokens=args.print_tokens, record=args.record, media_config=args.media_config,
+        rubric=args.rubric, snapshot_quota=args.snapshot_quota,
+        snapshot_quota_mb=args.snapshot_quota_mb,
     )
     return _run_until_signal(serve(opts))
 
@@ -176,7 +186,8 @@ def cmd_token_issue(args: argparse.Namespace) -> int:
     try:
         ttl = parse_ttl(args.ttl)
         token = _authority(Path(args.data), args.roster).issue(
-            args.role, now=int(time.time()), ttl_s=ttl, dept=args.dept, operation=args.operation)
+            args.role, now=int(time.time()), ttl_s=ttl, dept=args.dept, operation=args.operation,
+            name=args.name)
     except (ValueError, AuthError) as exc:
         raise CliError(str(exc)) from exc
     print(token)
@@ -202,12 +213,15 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
 # -- send / watch -------------------------------------------------------------------------------
 
 def cmd_send(args: argparse.Namespace) -> int:
+    import uuid
+
     from hub.client import HubClient, HubClientError
 
     async def go() -> str:
         client = HubClient(args.url, args.token)
         try:
-            body = {"targets": args.to.split(","), "text": args.text, "priority": args.priority,
+            body = {"id": f"send-{uuid.uuid4().hex}",  # state-changing requests carry an id
+                    "targets": args.to.split(","), "text": args.text, "priority": args.priority,
                     "requires": [r for r in args.requires.split(",") if r],
                     "critical": args.critical}
             result = await client.rest("POST", "/api/commands", body)
