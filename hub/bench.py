@@ -91,8 +91,10 @@ async def wait_http(url: str, timeout: float = 20.0, ssl_context: Any = None) ->
     raise RuntimeError(f"hub at {url} did not come up within {timeout} s")
 
 
-def start_hub_process(data: Path, port: int, *extra: str) -> subprocess.Popen[bytes]:
-    """Run `commandhub serve` in its own process (so its CPU is measured apart).
+def start_hub_process(data: Path, port: int, *extra: str,
+                      env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """Run `commandhub serve` in its own process (so its CPU is measured apart); `env`: extra
+    environment variables (e.g. a crash test's fault point).
 
     Its stderr goes to DATA/hub.log (a pipe nobody drains would stall a chatty hub).
     """
@@ -101,7 +103,7 @@ def start_hub_process(data: Path, port: int, *extra: str) -> subprocess.Popen[by
         return subprocess.Popen(
             [sys.executable, "-m", "hub", "serve", "--data", str(data), "--host", "127.0.0.1",
              "--port", str(port), *extra],
-            stdout=subprocess.DEVNULL, stderr=log,
+            stdout=subprocess.DEVNULL, stderr=log, env={**os.environ, **(env or {})},
         )
 
 

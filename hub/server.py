@@ -146,8 +146,11 @@ async def access_middleware(request: web.Request, handler: Handler) -> web.Strea
         return await handler(request)
     declared = routes.find(request.method, resource.canonical)
     if declared is None:
-        if resource.canonical in routes.PATHS:
-            raise HubError("method_not_allowed", f"{request.method} {resource.canonical}")
+        allow = routes.methods(resource.canonical)
+        if allow:
+            return json_error(405, "method_not_allowed",
+                              f"{request.method} not allowed on {resource.canonical}",
+                              {"Allow": ", ".join(allow)})
         raise HubError("not_found", f"{resource.canonical} is not a declared route")
     if declared.permission is not None and not (declared.loopback_open
                                                 and is_loopback(_remote(request))):

@@ -61,7 +61,11 @@ ROUTES: tuple[Route, ...] = (
 
 _BY_KEY = {(r.method, r.path): r for r in ROUTES}
 assert len(_BY_KEY) == len(ROUTES), "a route is listed twice"
-PATHS = frozenset(r.path for r in ROUTES)
+
+
+def methods(path: str) -> list[str]:
+    """The methods declared for a path (for a 405's Allow header); [] for an unknown path."""
+    return sorted({r.method for r in ROUTES if r.path == path})
 
 
 def find(method: str, path: str) -> Route | None:
