@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 from typing import Any
@@ -55,6 +56,14 @@ class RawSocket:
             if frame.get("type") == "event":
                 got.append(frame["event"])
         return got
+
+    async def drain(self, quiet: float = 0.3) -> list[dict[str, Any]]:
+        """Read until nothing comes for `quiet` seconds; the events received so far."""
+        with contextlib.suppress(TimeoutError):
+            while True:
+                msg = await asyncio.wait_for(self.ws.receive(), quiet)
+                self.seen.append(json.loads(msg.data))
+        return [f["event"] for f in self.seen if f.get("type") == "event"]
 
     async def close(self) -> None:
         await self.ws.close()
