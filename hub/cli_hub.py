@@ -122,6 +122,12 @@ def register_bench(bench_sub: Any) -> None:
     c.add_argument("--departments", type=int, default=16)
     c.add_argument("--rate", type=float, default=100.0, help="commands per second")
     c.add_argument("--seconds", type=float, default=10.0)
+    c.add_argument("--flood", action="store_true",
+                   help="then one department floods the hub while the others answer")
+    c.add_argument("--flood-rate", type=float, default=10_000.0, help="its messages per second")
+    c.add_argument("--flood-seconds", type=float, default=5.0)
+    c.add_argument("--flood-type", choices=["report.field", "ping"], default="report.field",
+                   help="what it sends (report.field: each accepted one is logged)")
     c.add_argument("--json", action="store_true")
     c.set_defaults(handler=lambda a: _bench("bench_commands", a))
 

@@ -51,9 +51,11 @@ def render(text: str) -> str:
     for name, make in SECTIONS.items():
         begin, end = BEGIN.format(name=name), END.format(name=name)
         pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.S)
-        if not pattern.search(text):
+        found = pattern.search(text)
+        if found is None:
             raise ValueError(f"no generated section {name} (add the {begin} and {end} lines)")
-        text = pattern.sub(lambda _m: f"{begin}\n{make()}\n{end}", text)
+        section = f"{begin}\n{make()}\n{end}"
+        text = text[:found.start()] + section + text[found.end():]
     return text
 
 
