@@ -308,10 +308,14 @@ def rate_limit(request: web.Request, key: web.AppKey[KeyedLimiter], what: str) -
 
 
 async def state_handler(request: web.Request) -> web.Response:
+    """The state as the role may see it: a department gets its own commands and progress, and
+    not the media plane's sections (every department's links, routes, ingest sources)."""
     hub = request.app[HUB_KEY]
-    body = hub.snapshot(principal_of(request))
-    for fn in request.app[STATE_EXTRAS_KEY]:
-        body.update(fn())
+    principal = principal_of(request)
+    body = hub.snapshot(principal)
+    if principal.can("read.all"):
+        for fn in request.app[STATE_EXTRAS_KEY]:
+            body.update(fn())
     return web.json_response(body)
 
 

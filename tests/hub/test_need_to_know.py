@@ -125,3 +125,24 @@ async def test_scenario_injects_are_for_commanders_and_evaluators(
                         assert body["injects"], role  # the injects are really there
                     if status == 403:
                         assert "injects" not in body and body["error"]["code"] == "forbidden"
+
+
+async def test_state_gives_a_department_only_its_own(running_hub: RunningHub,
+                                                    token: Callable[..., str]) -> None:
+    async with aiohttp.ClientSession() as http:
+        cmdr = await RawSocket.open(http, running_hub.url, token("commander"))
+        await cmdr.request("command.issue", targets=["police"], text="police only")
+        await cmdr.request("command.issue", targets=["fire", "police"], text="both")
+        await cmdr.close()
+        states = {}
+        for name, (role, dept) in WHO.items():
+            async with http.get(running_hub.url + "/api/state",
+                                headers={"Authorization": f"Bearer {token(role, dept)}"}) as r:
+                states[name] = await r.json()
+    for name in ("commander", "evaluator", "observer"):
+        assert {"video", "media"} <= set(states[name]), name
+        assert len(states[name]["commands"]) == 2
+    fire = states["fire"]
+    assert not {"video", "media"} & set(fire)
+    assert [c["text"] for c in fire["commands"]] == ["both"]
+    assert set(fire["commands"][0]["progress"]) == {"fire"}  # not police's progress
