@@ -60,7 +60,7 @@ async def snapshot_upload(request: web.Request) -> web.Response:
     hub = request.app[CONSOLES_HUB_KEY]
     ctype = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
     if ctype != "image/jpeg":
-        return json_error(415, "bad_request", "Content-Type: image/jpeg")
+        return json_error(415, "unsupported_media_type", "Content-Type: image/jpeg")
     if request.content_length is not None and request.content_length > MAX_SNAPSHOT:
         return json_error(413, "too_large", f"a snapshot is at most {MAX_SNAPSHOT} bytes")
     data = await request.content.read(MAX_SNAPSHOT + 1)

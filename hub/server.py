@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from hub.api import routes, wire
+from hub.api.audience import audience
 from hub.api.dispatch import request_id
 from hub.api.errors import Forbidden, HubError, RateLimited, http_status
 from hub.auth import AuthError, Principal
@@ -201,14 +202,14 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
             except ConnectionError:  # the peer is gone; the reader side notices and cleans up
                 return
 
+    def gone() -> bool:
+        return request.transport is None or request.transport.is_closing()
+
     session = Session(principal, send, close, remote=_remote(request))
     wtask = asyncio.create_task(writer())
     reason = "closed"
     try:
         await hub.session_opened(session)
-        def gone() -> bool:
-            return request.transport is None or request.transport.is_closing()
-
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:
                 await _on_frame(hub, session, msg.data, gone)
@@ -246,8 +247,9 @@ async def _on_frame(hub: Hub, s: Session, data: str, gone: Callable[[], bool]) -
     if not s.bucket.take(now):
         if s.refusals.take(now):
             mid: str | None = None
-            with contextlib.suppress(HubError, AttributeError):
-                mid = request_id(wire.decode(data))
+            with contextlib.suppress(HubError):
+                msg = wire.decode(data)
+                mid = request_id(msg) if isinstance(msg, dict) else None
             s.send(_error("rate_limited", "too many messages; slow down (this one was not "
                                           "processed)", mid))
             return
@@ -321,8 +323,6 @@ async def state_handler(request: web.Request) -> web.Response:
 
 async def events_handler(request: web.Request) -> web.Response:
     """Committed events after a seq, only those the role may see (`next`: the last seq read)."""
-    from hub.api.audience import audience
-
     principal = principal_of(request)
     try:
         after = int(request.query.get("after", "0"))

@@ -101,7 +101,7 @@ class Hub:
         self.video: VideoPort | None = None  # set when the video hub is attached (hub/wiring.py)
         self._locks: dict[Any, list[Any]] = {}  # key -> [lock, holders and waiters]
         self._tasks: list[asyncio.Task[None]] = []
-        self.next_command = 0
+        self._next_command = 0
         self._reject_bucket = TokenBucket(self.config.reject_rate, self.config.reject_burst)
         self._rejects_suppressed = 0
         self._overdue_inflight: set[tuple[str, str, str]] = set()
@@ -139,7 +139,7 @@ class Hub:
             for ev in batch:
                 self.state.apply(ev)
             seq = batch[-1].seq
-        self.next_command = self.state.commands._counter
+        self._next_command = self.state.commands._counter
 
     async def stop(self, reason: str = "shutdown") -> None:
         for t in self._tasks:
@@ -163,6 +163,11 @@ class Hub:
                                op=op or self.state.op_id, op_kind=op_kind or self.state.op_kind)
 
     record = _record  # public name for the request handlers (hub/api/handlers)
+
+    def new_command_id(self) -> str:
+        """The next command id (C1, C2, ...; the count survives restarts via the log)."""
+        self._next_command += 1
+        return f"C{self._next_command}"
 
     async def emit(self, kind: str, payload: Mapping[str, Any], actor: Actor = HUB) -> Event:
         """Log one event in the current operation and wait for its commit."""

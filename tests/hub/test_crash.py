@@ -22,6 +22,15 @@ from hub.runtime import HOLD_ACK_ENV
 KILLS = 4
 
 
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM (a clean stop), SIGKILL if it does not end within 20 s."""
+    proc.send_signal(signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=20)
+    if proc.poll() is None:
+        proc.kill()
+
+
 async def test_kill_9_loses_no_confirmed_response(tmp_path: Path) -> None:
     data = tmp_path / "data"
     port = free_port()
@@ -103,11 +112,7 @@ async def test_kill_9_loses_no_confirmed_response(tmp_path: Path) -> None:
         stop.set()
         for c in [commander, *clients]:
             await c.close()
-        proc.send_signal(signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=20)
-        if proc.poll() is None:
-            proc.kill()
+        stop_process(proc)
     head = verify_file(data / "events.db")
     events = {e.seq: e for e in read_events(data / "events.db")}
     assert head.seq == max(events)
@@ -188,9 +193,5 @@ async def test_kill_9_between_commit_and_ack_then_resend_is_logged_once(tmp_path
     finally:
         for c in clients.values():
             await c.close()
-        proc.send_signal(signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=20)
-        if proc.poll() is None:
-            proc.kill()
+        stop_process(proc)
     verify_file(db)

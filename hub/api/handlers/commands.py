@@ -27,8 +27,7 @@ async def issue(hub: Hub, s: Session, req: Request) -> Event:
     level = hub.state.operation.level if hub.state.operation else "III"
     request = {k: v for k, v in req.items() if v is not None}
     fields = normalise_issue(request, level=level, resolve=hub.roster.resolve)
-    hub.next_command += 1
-    payload = {"command_id": f"C{hub.next_command}", **fields, "client_msg_id": req["id"]}
+    payload = {"command_id": hub.new_command_id(), **fields, "client_msg_id": req["id"]}
     return await hub.emit("command.issued", payload, s.actor)
 
 
