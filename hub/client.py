@@ -66,6 +66,9 @@ class HubClient:
         self._http: aiohttp.ClientSession | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._pending: dict[str, tuple[dict[str, Any], asyncio.Future[dict[str, Any]]]] = {}
+        # Message ids: the client's name, a random part (a later run with the same name must
+        # not repeat ids the hub has answered: it would get the old answers back), a counter.
+        self._id_prefix = f"{self.client_id}-{uuid.uuid4().hex[:8]}"
         self._ids = itertools.count(1)
         self._reader: asyncio.Task[None] | None = None
         self._closing = False
@@ -221,7 +224,7 @@ class HubClient:
 
     async def request(self, type: str, *, msg_id: str | None = None, **fields: Any) -> dict[str, Any]:
         """Send one message and wait for its ack (raise HubClientError on an error frame)."""
-        mid = msg_id or f"{self.client_id}-{next(self._ids)}"
+        mid = msg_id or f"{self._id_prefix}-{next(self._ids)}"
         if {"v", "id", "type"} & fields.keys():
             raise ValueError("v, id and type are set by the client; pass msg_id= for the id")
         frame = {"v": 1, "id": mid, "type": type, **fields}

@@ -206,3 +206,15 @@ async def test_a_lost_ack_is_recovered_by_resending(running_hub: RunningHub,
         assert reply["duplicate"] is True and reply["command_id"] == "C1"
         await again.close()
     assert len(logged_with(running_hub.hub.log.path, "lost-1")) == 1
+
+
+async def test_two_runs_of_a_named_client_do_not_collide(running_hub: RunningHub,
+                                                         token: Callable[..., str]) -> None:
+    """A tool that names its client (`client_id="drill-runner"`) and runs twice gets two
+    commands, not the first run's answer twice."""
+    acks = []
+    for _ in range(2):
+        async with HubClient(running_hub.url, token("commander"), client_id="drill-runner") as c:
+            acks.append(await c.issue(["fire"], "每次运行一条"))
+    assert [a["command_id"] for a in acks] == ["C1", "C2"]
+    assert not any(a.get("duplicate") for a in acks)
