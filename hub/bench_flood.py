@@ -1,8 +1,9 @@
 """The flooding department of `bench commands --flood`, run in its own process (its CPU must
-not slow the answering departments): raw WebSocket frames at a fixed rate for a bounded time.
+not slow the answering departments): raw WebSocket frames at a fixed rate for a bounded time,
+reconnecting whenever the hub cuts it off, as a hostile client would.
 
 `python -m hub.bench_flood URL TOKEN RATE SECONDS TYPE` prints one JSON line: frames tried
-and sent, acks, `rate_limited` and other errors, and the rate the hub let through.
+and sent, acks, `rate_limited` and other errors, connections made and refused.
 """
 
 from __future__ import annotations
@@ -31,39 +32,52 @@ async def flood(url: str, token: str, rate: float, seconds: float, kind: str) ->
     replies: Counter[str] = Counter()
     total = min(int(rate * seconds), MAX_FRAMES)
     per_tick = max(1, round(rate * TICK_S))
+    connections = refused = 0
+    close_codes: Counter[str] = Counter()
+    sent = 0
+    t0 = time.perf_counter()
+    deadline = t0 + seconds
     async with aiohttp.ClientSession() as http:
-        ws = await http.ws_connect(url.rstrip("/") + "/ws", params={"token": token},
-                                   heartbeat=2.0)
-        await ws.receive()  # welcome
-
-        async def read() -> None:
-            async for msg in ws:
-                if msg.type == aiohttp.WSMsgType.TEXT:
-                    f = json.loads(msg.data)
-                    if f.get("type") == "ack":
-                        replies["ack"] += 1
-                    elif f.get("type") == "error":
-                        replies[str(f.get("code"))] += 1
-
-        reader = asyncio.create_task(read())
-        t0 = time.perf_counter()
-        deadline = t0 + seconds
-        sent = 0
         while sent < total and time.perf_counter() < deadline:
-            target = t0 + (sent // per_tick) * TICK_S
-            delay = target - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            for _ in range(min(per_tick, total - sent)):
-                await ws.send_str(frame(kind, sent))  # blocks when the hub stops reading
-                sent += 1
-        elapsed = time.perf_counter() - t0
-        await asyncio.sleep(0.5)  # answers in flight
-        await ws.close()
-        reader.cancel()
+            try:
+                ws = await http.ws_connect(url.rstrip("/") + "/ws", params={"token": token},
+                                           heartbeat=2.0)
+            except aiohttp.WSServerHandshakeError as exc:
+                refused += 1
+                close_codes[f"http {exc.status}"] += 1
+                await asyncio.sleep(TICK_S)
+                continue
+            connections += 1
+            await ws.receive()  # welcome
+
+            async def read(ws: aiohttp.ClientWebSocketResponse = ws) -> None:
+                async for msg in ws:
+                    if msg.type == aiohttp.WSMsgType.TEXT:
+                        f = json.loads(msg.data)
+                        if f.get("type") in ("ack", "error"):
+                            replies["ack" if f["type"] == "ack" else str(f.get("code"))] += 1
+
+            reader = asyncio.create_task(read())
+            try:
+                while sent < total and time.perf_counter() < deadline and not ws.closed:
+                    delay = t0 + (sent // per_tick) * TICK_S - time.perf_counter()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                    for _ in range(min(per_tick, total - sent)):
+                        await ws.send_str(frame(kind, sent))
+                        sent += 1
+            except (aiohttp.ClientError, ConnectionError):
+                pass  # cut off by the hub: connect again
+            await asyncio.sleep(0.05)  # answers in flight
+            close_codes[str(ws.close_code)] += 1
+            await ws.close()
+            reader.cancel()
+    elapsed = time.perf_counter() - t0
     return {"tried": total, "sent": sent, "seconds": round(elapsed, 3),
             "sent_per_s": round(sent / elapsed, 1), "acks": replies.pop("ack", 0),
-            "rate_limited": replies.pop("rate_limited", 0), "other_errors": dict(replies)}
+            "rate_limited": replies.pop("rate_limited", 0), "other_errors": dict(replies),
+            "connections": connections, "connections_refused": refused,
+            "closes": dict(close_codes)}
 
 
 def main(argv: list[str]) -> int:

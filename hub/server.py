@@ -34,6 +34,7 @@ STATE_EXTRAS_KEY = web.AppKey("state_extras", list)
 METRICS_EXTRAS_KEY = web.AppKey("metrics_extras", list)
 RPC_LIMIT_KEY = web.AppKey("rpc_limit", KeyedLimiter)
 UPLOAD_LIMIT_KEY = web.AppKey("upload_limit", KeyedLimiter)
+CONNECT_LIMIT_KEY = web.AppKey("connect_limit", KeyedLimiter)
 PRINCIPAL = web.RequestKey("principal", Principal)  # the token access_middleware verified
 MAX_FRAME = 64 * 1024  # bytes in one WebSocket message
 MAX_OFFER_FRAME = 256 * 1024  # except an SDP offer: a commander's 34 m-lines need more
@@ -173,6 +174,7 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
     if not origin_allowed(request, request.app[ORIGINS_KEY]):
         await hub.reject("bad_origin", request.path, _remote(request))
         return json_error(403, "bad_origin", f"origin {request.headers.get('Origin')} not allowed")
+    rate_limit(request, CONNECT_LIMIT_KEY, "connections")
     principal = principal_of(request)
     ws = web.WebSocketResponse(heartbeat=2.0, max_msg_size=2 * MAX_OFFER_FRAME)
     await ws.prepare(request)
@@ -202,33 +204,61 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
             except ConnectionError:  # the peer is gone; the reader side notices and cleans up
                 return
 
-    def gone() -> bool:
-        return request.transport is None or request.transport.is_closing()
-
     session = Session(principal, send, close, remote=_remote(request))
+
+    async def worker(inbox: asyncio.Queue[str | None]) -> None:  # one at a time, in order
+        while (data := await inbox.get()) is not None:
+            if close_reason:  # closed by the hub: what is still queued is not handled
+                return
+            await _on_text(hub, session, data)
+
     wtask = asyncio.create_task(writer())
+    work: asyncio.Task[None] | None = None
     reason = "closed"
     try:
         await hub.session_opened(session)
+        assert session.bucket is not None
+        inbox: asyncio.Queue[str | None] = asyncio.Queue(maxsize=max(1, int(session.bucket.burst)))
+        work = asyncio.create_task(worker(inbox))
         async for msg in ws:
+            if close_reason:  # the hub closed it (revoked, flooding, ...): read nothing more
+                break
             if msg.type == WSMsgType.TEXT:
-                await _on_frame(hub, session, msg.data, gone)
+                if not _admit(session, inbox, msg.data, hub.clock.mono_ns() / 1e9):
+                    reason = "flooding"  # read nothing more; answer what was admitted
+                    break
             elif msg.type == WSMsgType.BINARY:
                 send(_error("bad_frame", "binary frames are not part of the protocol"))
             elif msg.type == WSMsgType.ERROR:
                 reason = "error"
-        if isinstance(ws.exception(), asyncio.TimeoutError):
+        if reason == "flooding":
+            pass
+        elif isinstance(ws.exception(), asyncio.TimeoutError):
             reason = "heartbeat"  # pings went unanswered
         elif ws.close_code == WSCloseCode.ABNORMAL_CLOSURE:
             reason = "error"  # the connection dropped without a closing handshake
         if ws.close_code == WSCloseCode.MESSAGE_TOO_BIG:
             reason = "too_large"
+        # what was admitted is still handled (for 10 s at most), then the session ends
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(10):
+                if not work.done():
+                    await inbox.put(None)
+                    await asyncio.shield(work)
+        if reason == "flooding":  # its answers first, then the close
+            send(_error("rate_limited", "flooding: far over the message rate; connection closed"))
+            with contextlib.suppress(asyncio.QueueFull):
+                out.put_nowait(None)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(wtask), 5)
+            await ws.close(code=4001, message=b"flooding")
     finally:
-        if close_reason:  # closed by the hub (revoked, expired, slow consumer, ...)
+        if close_reason:  # closed by the hub (revoked, expired, slow consumer, flooding, ...)
             reason = close_reason[0]
-        wtask.cancel()
-        with contextlib.suppress(asyncio.CancelledError, ConnectionError):
-            await wtask
+        for task in (work, wtask) if work is not None else (wtask,):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ConnectionError):
+                await task
         await hub.session_closed(session, reason)
     return ws
 
@@ -237,27 +267,24 @@ def _error(code: str, message: str, re: str | None = None) -> dict[str, Any]:
     return {"v": 1, "type": "error", "re": re, "code": code, "message": message}
 
 
-async def _on_frame(hub: Hub, s: Session, data: str, gone: Callable[[], bool]) -> None:
-    """Bounded work per session: at most its rate of messages is handled; over it, a few
-    are answered `rate_limited` (a JSON parse each), and past that the hub reads nothing
-    more from this socket until its rate allows (the kernel and TCP hold the rest; what a
-    flooder that hung up left queued is not worked through)."""
+def _admit(s: Session, inbox: asyncio.Queue[str | None], data: str, now: float) -> bool:
+    """Bounded work per session, decided as each frame is read (the socket is always read, so
+    pings and pongs keep flowing): a message within the session's rate is queued for its
+    worker (at most a burst of them waiting); over that, a few are answered `rate_limited`
+    (one JSON parse each); past even those the session is flooding (False): it is closed."""
     assert s.bucket is not None and s.refusals is not None
-    now = hub.clock.mono_ns() / 1e9
-    if not s.bucket.take(now):
-        if s.refusals.take(now):
-            mid: str | None = None
-            with contextlib.suppress(HubError):
-                msg = wire.decode(data)
-                mid = request_id(msg) if isinstance(msg, dict) else None
-            s.send(_error("rate_limited", "too many messages; slow down (this one was not "
-                                          "processed)", mid))
-            return
-        await asyncio.sleep(s.bucket.wait_s(now))
-        if gone():
-            return
-        s.bucket.take(hub.clock.mono_ns() / 1e9)
-    await _on_text(hub, s, data)
+    if not inbox.full() and s.bucket.take(now):
+        inbox.put_nowait(data)
+        return True
+    if not s.refusals.take(now):
+        return False
+    mid: str | None = None
+    with contextlib.suppress(HubError):
+        msg = wire.decode(data)
+        mid = request_id(msg) if isinstance(msg, dict) else None
+    s.send(_error("rate_limited", "too many messages; slow down (this one was not processed)",
+                  mid))
+    return True
 
 
 async def _on_text(hub: Hub, s: Session, data: str) -> None:
@@ -422,6 +449,7 @@ def create_app(hub: Hub, *, allowed_origins: set[str] | None = None) -> web.Appl
     c = hub.config
     app[RPC_LIMIT_KEY] = KeyedLimiter(c.rpc_rate, c.rpc_burst)
     app[UPLOAD_LIMIT_KEY] = KeyedLimiter(c.upload_rate, c.upload_burst)
+    app[CONNECT_LIMIT_KEY] = KeyedLimiter(c.connect_rate, c.connect_burst)
     app.router.add_get("/ws", ws_handler)
     app.router.add_get("/api/state", state_handler)
     app.router.add_get("/api/events", events_handler)

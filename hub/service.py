@@ -65,10 +65,12 @@ class HubConfig:
     msg_burst: float = 400.0
     commander_msg_rate: float = 1000.0  # the commander dispatches in bursts
     commander_msg_burst: float = 2000.0
-    # Over its rate a session gets this many `rate_limited` answers a second; past that the
-    # hub stops reading its socket until it may send again (TCP pushes back on the flooder).
+    # Over its rate (or with `msg_burst` messages waiting to be handled) a session gets this
+    # many `rate_limited` answers a second; past that it is closed as `flooding`.
     refusal_rate: float = 50.0
     refusal_burst: float = 200.0
+    connect_rate: float = 2.0  # WebSocket connections per token per second
+    connect_burst: float = 20.0
     rpc_rate: float = 50.0  # POST /api/rpc and /api/commands per token
     rpc_burst: float = 200.0
     upload_rate: float = 2.0  # POST /api/snapshots per token
