@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 from aiohttp import web
@@ -49,46 +51,57 @@ def attach_video(hub: Hub, ice: IceConfig) -> VideoHub:
     return video
 
 
+@contextlib.contextmanager
+def _as_hub_errors() -> Iterator[None]:
+    try:
+        yield
+    except VideoError as exc:
+        raise HubError(exc.code, str(exc)) from exc
+
+
 class VideoRequests:
-    """The video hub as the message table's handlers see it (hub/api/handlers/video.py):
-    its VideoErrors become HubErrors with the same code."""
+    """The video hub as the message table's handlers see it (VideoPort in
+    hub/api/handlers/video.py): its VideoErrors become HubErrors with the same code."""
 
     def __init__(self, video: VideoHub) -> None:
         self.video = video
 
     async def offer(self, s: Session, sdp: str) -> dict[str, Any]:
-        try:
+        with _as_hub_errors():
             answer = await self.video.handle_offer(s.id, str(s.principal.role), s.principal.dept,
                                                    sdp)
-        except VideoError as exc:
-            raise HubError(exc.code, str(exc)) from exc
         return {"sdp": answer, "slots": self.video.slot_info(s.id)}
 
     async def leave(self, s: Session) -> None:
         await self.video.leave(s.id, "left")
 
-    async def route(self, action: str, req: dict[str, Any]) -> None:
-        video = self.video
-        try:
-            if action == "push":
-                targets = req["targets"]
-                await video.push(req["source"], "all" if targets in (None, ["all"]) else targets)
-            elif action == "unpush":
-                await video.unpush(req["source"])
-            elif action == "group":
-                await video.set_group_channel(req["group"], req["on"])
-            elif action == "link":
-                await video.link(req["a"], req["b"])
-            elif action == "unlink":
-                await video.unlink(req["a"], req["b"])
-            elif action == "mute":
-                await video.mute(req["dept"], req["muted"])
-            elif action == "talk":
-                await video.talk_to(req["dept"])
-            else:
-                raise HubError("unknown_type", f"route.{action}")
-        except VideoError as exc:
-            raise HubError(exc.code, str(exc)) from exc
+    async def push(self, source: str, targets: list[str] | None) -> None:
+        with _as_hub_errors():
+            await self.video.push(source, "all" if targets in (None, ["all"]) else targets)
+
+    async def unpush(self, source: str) -> None:
+        with _as_hub_errors():
+            await self.video.unpush(source)
+
+    async def group(self, group: str, on: bool) -> None:
+        with _as_hub_errors():
+            await self.video.set_group_channel(group, on)
+
+    async def link(self, a: str, b: str) -> None:
+        with _as_hub_errors():
+            await self.video.link(a, b)
+
+    async def unlink(self, a: str, b: str) -> None:
+        with _as_hub_errors():
+            await self.video.unlink(a, b)
+
+    async def mute(self, dept: str, muted: bool) -> None:
+        with _as_hub_errors():
+            await self.video.mute(dept, muted)
+
+    async def talk(self, dept: str | None) -> None:
+        with _as_hub_errors():
+            await self.video.talk_to(dept)
 
 
 async def attach_extensions(app: web.Application, hub: Hub, opts: Any) -> None:

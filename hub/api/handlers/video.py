@@ -10,12 +10,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 from hub.api.errors import HubError
-from hub.api.spec import Ack, Handler, Request
+from hub.api.spec import Ack, Request
 
 if TYPE_CHECKING:
     from hub.service import Hub, Session
-
-ROUTE_ACTIONS = ("push", "unpush", "group", "link", "unlink", "mute", "talk")
 
 
 class VideoPort(Protocol):
@@ -25,8 +23,21 @@ class VideoPort(Protocol):
     async def leave(self, s: Session) -> None:
         """The session stops its media on purpose (no outage is logged)."""
 
-    async def route(self, action: str, req: Request) -> None:
-        """One of ROUTE_ACTIONS with its validated fields."""
+    async def push(self, source: str, targets: list[str] | None) -> None:
+        """Horizontal dispatch: show `source` to `targets` (None: everyone)."""
+
+    async def unpush(self, source: str) -> None: ...
+
+    async def group(self, group: str, on: bool) -> None: ...
+
+    async def link(self, a: str, b: str) -> None: ...
+
+    async def unlink(self, a: str, b: str) -> None: ...
+
+    async def mute(self, dept: str, muted: bool) -> None: ...
+
+    async def talk(self, dept: str | None) -> None:
+        """The commander's audio to one department only (None: to all)."""
 
 
 def _port(hub: Hub) -> VideoPort:
@@ -44,10 +55,36 @@ async def leave(hub: Hub, s: Session, req: Request) -> Ack:
     return {}
 
 
-def route(action: str) -> Handler:
-    """The handler of `route.<action>`."""
-    async def handler(hub: Hub, s: Session, req: Request) -> Ack:
-        await _port(hub).route(action, req)
-        return {}
-    handler.__name__ = f"route_{action}"
-    return handler
+async def push(hub: Hub, s: Session, req: Request) -> Ack:
+    await _port(hub).push(req["source"], req["targets"])
+    return {}
+
+
+async def unpush(hub: Hub, s: Session, req: Request) -> Ack:
+    await _port(hub).unpush(req["source"])
+    return {}
+
+
+async def group(hub: Hub, s: Session, req: Request) -> Ack:
+    await _port(hub).group(req["group"], req["on"])
+    return {}
+
+
+async def link(hub: Hub, s: Session, req: Request) -> Ack:
+    await _port(hub).link(req["a"], req["b"])
+    return {}
+
+
+async def unlink(hub: Hub, s: Session, req: Request) -> Ack:
+    await _port(hub).unlink(req["a"], req["b"])
+    return {}
+
+
+async def mute(hub: Hub, s: Session, req: Request) -> Ack:
+    await _port(hub).mute(req["dept"], req["muted"])
+    return {}
+
+
+async def talk(hub: Hub, s: Session, req: Request) -> Ack:
+    await _port(hub).talk(req["dept"])
+    return {}
