@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from hub.eventlog import EventLogError
 from hub.ratelimit import KeyedLimiter
 from hub.service import Hub, Session, encode
 
+log = logging.getLogger("commandhub.server")
 HUB_KEY = web.AppKey("hub", Hub)
 ORIGINS_KEY = web.AppKey("allowed_origins", set)
 # Callables adding keys to /api/state (video link health) and text to /metrics.
@@ -310,6 +312,11 @@ async def _on_text(hub: Hub, s: Session, data: str) -> None:
         return
     except EventLogError as exc:
         s.send(_error("log_unavailable", str(exc), mid))
+        return
+    except Exception as exc:  # a bug in a handler: say so, keep the session's worker alive
+        log.exception("request %s failed", mid)
+        s.send(_error("internal_error", f"{type(exc).__name__} (the hub's fault; see its log)",
+                      mid))
         return
     s.send({"v": 1, "type": "ack", "re": mid, "for": msg.get("type"), **result})
 

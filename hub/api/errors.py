@@ -52,6 +52,7 @@ STATUS: dict[str, int] = {
     "id_reused": 409, "not_required": 409,
     "too_large": 413, "unsupported_media_type": 415, "scoring_failed": 422,
     "rate_limited": 429,
+    "internal_error": 500,  # a bug in the hub, never a refusal
     "log_unavailable": 503, "scoring_unavailable": 503, "video_unavailable": 503,
 }
 

@@ -381,3 +381,25 @@ async def test_hubclient_refuses_a_hub_whose_first_frame_is_not_welcome() -> Non
         await client.close()
     finally:
         await runner.cleanup()
+
+
+async def test_a_handler_bug_is_an_error_frame_and_the_session_goes_on(
+        running_hub: RunningHub, token: Callable[..., str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+
+    from hub.api.messages import MESSAGES
+
+    async def boom(*_: object) -> dict[str, object]:
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setitem(MESSAGES, "ping", dataclasses.replace(MESSAGES["ping"], handler=boom))
+    async with aiohttp.ClientSession() as http:
+        ws = await http.ws_connect(running_hub.url + "/ws", params={"token": token("observer")})
+        await ws.receive()
+        await ws.send_str('{"id": "p1", "type": "ping"}')
+        reply = await receive_reply(ws)
+        assert (reply["code"], reply["re"]) == ("internal_error", "p1")
+        await ws.send_str('{"id": "c1", "type": "clock", "offset_ms": 1, "rtt_ms": 1}')
+        assert (await receive_reply(ws))["type"] == "ack"  # the session still works
+        await ws.close()
