@@ -348,12 +348,17 @@ async def test_the_first_frame_is_welcome(running_hub: RunningHub,
                 assert first["type"] == "welcome", first
                 assert first["you"] == {"role": role, "dept": dept or
                                         ("center" if role == "commander" else None), "name": None}
-                if role == "department":
+                if role == "department":  # then its own presence.online, nothing from before
                     second = json.loads((await asyncio.wait_for(ws.receive(), 5)).data)
-                    assert second["type"] == "event" and second["event"]["kind"] == "presence.online"
+                    assert second["type"] == "event", second
+                    assert second["event"]["kind"] == "presence.online", second
+                    assert second["event"]["payload"]["conn"] == first["session"]
                     assert second["event"]["seq"] > first["state"]["head"]["seq"]
                 await ws.close()
-                await asyncio.sleep(0.05)
+                key = f"{role}:{dept or 'center'}" if role != "observer" else "observer"
+                deadline = time.monotonic() + 10  # the hub has seen it go before it comes back
+                while key in running_hub.hub.state.online and time.monotonic() < deadline:
+                    await asyncio.sleep(0.02)
 
 
 async def test_hubclient_refuses_a_hub_whose_first_frame_is_not_welcome() -> None:
