@@ -48,7 +48,7 @@ class Session:
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     remote: str = ""
     transient: bool = False
-    bucket: TokenBucket | None = None  # messages it may send
+    bucket: TokenBucket | None = None  # messages its token may send (shared by its sessions)
     refusals: TokenBucket | None = None  # over-limit messages answered `rate_limited`
     subscribed: bool = False
     sent_clock: bool = False
@@ -105,6 +105,7 @@ class Hub:
         self._tasks: list[asyncio.Task[None]] = []
         self._next_command = 0
         self._reject_bucket = TokenBucket(self.config.reject_rate, self.config.reject_burst)
+        self._rates: dict[str, tuple[TokenBucket, TokenBucket]] = {}  # jti -> (messages, refusals)
         self._rejects_suppressed = 0
         self._overdue_inflight: set[tuple[str, str, str]] = set()
         self.on_session_closed: list[Callable[[Session, str], Any]] = []
@@ -243,10 +244,7 @@ class Hub:
 
     async def session_opened(self, s: Session) -> None:
         """Register a live connection; its first frame is `welcome`, then everything else."""
-        c = self.config
-        s.bucket = (TokenBucket(c.commander_msg_rate, c.commander_msg_burst)
-                    if s.principal.role is Role.COMMANDER else TokenBucket(c.msg_rate, c.msg_burst))
-        s.refusals = TokenBucket(c.refusal_rate, c.refusal_burst)
+        s.bucket, s.refusals = self._rate_of(s.principal)
         key = actor_key(str(s.principal.role), s.principal.dept)
         first = not any(actor_key(str(o.principal.role), o.principal.dept) == key
                         for o in self.sessions.values())
@@ -261,6 +259,20 @@ class Hub:
             await self.emit("presence.online", {"conn": s.id}, s.actor)
         if s.principal.role is Role.DEPARTMENT and s.principal.dept:
             self._replay_pending(s)
+
+    def _rate_of(self, principal: Principal) -> tuple[TokenBucket, TokenBucket]:
+        """The message and refusal buckets of a token, shared by all its sessions (a flooder
+        that reconnects does not get a fresh burst); the most recent 10,000 tokens kept."""
+        pair = self._rates.pop(principal.jti, None)
+        if pair is None:
+            c = self.config
+            msgs = (TokenBucket(c.commander_msg_rate, c.commander_msg_burst)
+                    if principal.role is Role.COMMANDER else TokenBucket(c.msg_rate, c.msg_burst))
+            pair = (msgs, TokenBucket(c.refusal_rate, c.refusal_burst))
+            if len(self._rates) >= 10_000:
+                del self._rates[next(iter(self._rates))]
+        self._rates[principal.jti] = pair  # most recently used last
+        return pair
 
     def _replay_pending(self, s: Session) -> None:
         dept = s.principal.dept
