@@ -104,3 +104,35 @@ async def test_no_request_is_answered_500(full_hub: RunningHub) -> None:
                             assert resp.status < 500 or resp.status == 503, where
                             if resp.status >= 400 and resp.content_type == "application/json":
                                 assert json.loads(data)["error"]["code"], where
+
+
+async def test_an_undeclared_route_is_refused_at_run_time(running_hub: RunningHub) -> None:
+    """Deny by default: a handler registered without a row in the table never runs."""
+    from aiohttp import web
+
+    from hub.server import create_app
+
+    ran: list[bool] = []
+
+    async def secret(request: web.Request) -> web.Response:
+        ran.append(True)
+        return web.json_response({"secret": 42})
+
+    app = create_app(running_hub.hub)
+    app.router.add_get("/api/secret", secret)
+    app.router.add_post("/api/state", secret)  # an undeclared method on a declared path
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    tok = running_hub.hub.authority.issue("commander", now=int(time.time()))
+    try:
+        async with aiohttp.ClientSession() as http:
+            for method, path, status in (("GET", "/api/secret", 404), ("POST", "/api/state", 405)):
+                async with http.request(method, f"http://127.0.0.1:{port}{path}",
+                                        headers={"Authorization": f"Bearer {tok}"}) as r:
+                    assert r.status == status and "42" not in await r.text()
+    finally:
+        await runner.cleanup()
+    assert ran == []
