@@ -253,7 +253,14 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
                 out.put_nowait(None)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(wtask), 5)
-            await ws.close(code=4001, message=b"flooding")
+            # The close frame, then the TCP connection: waiting for the peer's close frame
+            # would mean reading (parsing) everything it still has in flight.
+            closer = asyncio.ensure_future(ws.close(code=4001, message=b"flooding"))
+            await asyncio.sleep(0)  # the close frame is in the transport's buffer
+            if request.transport is not None:
+                request.transport.close()  # flushes what is buffered, reads nothing more
+            with contextlib.suppress(Exception):
+                await closer
     finally:
         if close_reason:  # closed by the hub (revoked, expired, slow consumer, flooding, ...)
             reason = close_reason[0]
