@@ -4,7 +4,8 @@ reconnecting whenever the hub cuts it off, as a hostile client would.
 
 `python -m hub.bench_flood URL TOKEN RATE SECONDS TYPE` prints one JSON line: frames tried
 and sent, acks, `rate_limited` and other errors, connections made and refused. It runs at
-nice 10: on a real network the flooder's CPU is not the hub's.
+nice 10: on a real network the flooder's CPU is not the hub's. TYPE `cpu` is the control: a
+process as busy, sending nothing.
 """
 
 from __future__ import annotations
@@ -82,13 +83,23 @@ async def flood(url: str, token: str, rate: float, seconds: float, kind: str) ->
             "closes": dict(close_codes)}
 
 
+def burn(seconds: float) -> dict[str, Any]:
+    """The control: as busy as a flooder, sending nothing (what the shared cores alone cost)."""
+    deadline = time.perf_counter() + seconds
+    spins = 0
+    while time.perf_counter() < deadline:
+        spins += 1
+    return {"tried": 0, "sent": 0, "control": "cpu only", "spins": spins}
+
+
 def main(argv: list[str]) -> int:
     url, token, rate, seconds, kind = argv
     # A real flooder runs on its own machine; here it shares the hub's cores, so it yields
     # to them (its sending is what is measured against, not its CPU).
     os.nice(10)
-    print(json.dumps(asyncio.run(flood(url, token, float(rate), float(seconds), kind))),
-          flush=True)
+    result = burn(float(seconds)) if kind == "cpu" else \
+        asyncio.run(flood(url, token, float(rate), float(seconds), kind))
+    print(json.dumps(result), flush=True)
     return 0
 
 

@@ -126,8 +126,10 @@ def register_bench(bench_sub: Any) -> None:
                    help="then one department floods the hub while the others answer")
     c.add_argument("--flood-rate", type=float, default=10_000.0, help="its messages per second")
     c.add_argument("--flood-seconds", type=float, default=5.0)
-    c.add_argument("--flood-type", choices=["report.field", "ping"], default="report.field",
-                   help="what it sends (report.field: each accepted one is logged)")
+    c.add_argument("--flood-type", choices=["report.field", "ping", "cpu"],
+                   default="report.field",
+                   help="what it sends (report.field: each accepted one is logged; cpu: the "
+                   "control, a process as busy that sends nothing)")
     c.add_argument("--json", action="store_true")
     c.set_defaults(handler=lambda a: _bench("bench_commands", a))
 
