@@ -175,7 +175,8 @@ async def test_whole_weather_drill_with_16_bots(tmp_path: Path) -> None:
 
 
 VOLATILE = {"conn", "client_ts_us", "online_s", "duration_s", "actual_offset_s", "deadline_us",
-            "offset_ms", "rtt_ms", "checked_in_us", "path", "sha256", "ts_us"}
+            "offset_ms", "rtt_ms", "checked_in_us", "path", "sha256", "ts_us",
+            "client_msg_id"}  # a HubClient's ids carry a random part (unique across runs)
 SKIP = {"link.stats", "presence.clock"}
 
 
