@@ -41,6 +41,7 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "inject.release": frozenset({Role.COMMANDER}),
     "route.change": frozenset({Role.COMMANDER}),
     "token.revoke": frozenset({Role.COMMANDER}),
+    "dept.excuse": frozenset({Role.COMMANDER}),
     "command.respond": frozenset({Role.DEPARTMENT}),
     "report.field": frozenset({Role.DEPARTMENT}),
     "dept.checkin": frozenset({Role.DEPARTMENT}),
@@ -51,7 +52,10 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "read.all": frozenset({Role.COMMANDER, Role.EVALUATOR, Role.OBSERVER}),
     "read.own": frozenset({Role.COMMANDER, Role.DEPARTMENT, Role.EVALUATOR, Role.OBSERVER}),
     "report.score": frozenset({Role.COMMANDER, Role.EVALUATOR}),
+    "scenario.read": frozenset({Role.COMMANDER, Role.EVALUATOR}),  # the injects still to come
+    "snapshot.upload": frozenset({Role.DEPARTMENT}),
 }
+MAX_NAME = 64  # characters in a token's `name` claim (an evaluator's name on the scorecard)
 
 
 class AuthError(Exception):
@@ -71,6 +75,7 @@ class Principal:
     operation: str
     jti: str
     exp: int
+    name: str | None = None  # who holds the token, e.g. the evaluator's name (`name` claim)
 
     @property
     def actor(self) -> str:
@@ -118,8 +123,10 @@ class TokenAuthority:
         self._dept_ids = dept_ids
 
     def issue(self, role: Role | str, *, now: int, ttl_s: int = 8 * 3600, dept: str | None = None,
-              operation: str = ANY_OPERATION) -> str:
+              operation: str = ANY_OPERATION, name: str | None = None) -> str:
         role = Role(role)
+        if name is not None:
+            name = check_name(name)
         if role is Role.DEPARTMENT and not dept:
             raise AuthError("bad_request", "a department token needs --dept")
         if role is Role.COMMANDER:
@@ -130,6 +137,8 @@ class TokenAuthority:
         claims: dict[str, Any] = {"role": str(role), "dept": dept, "op": operation,
                                   "iat": now, "nbf": now, "exp": now + ttl_s,
                                   "jti": uuid.uuid4().hex}
+        if name is not None:
+            claims["name"] = name
         return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
 
     def verify(self, token: str, *, now: int, operation: str | None = None) -> Principal:
@@ -167,7 +176,21 @@ class TokenAuthority:
         op = claims.get("op", ANY_OPERATION)
         if operation is not None and op not in (ANY_OPERATION, operation):
             raise AuthError("wrong_operation", f"token is for operation {op!r}, not {operation!r}")
-        return Principal(role, dept, op, claims["jti"], claims["exp"])
+        name = claims.get("name")
+        if name is not None:
+            try:
+                name = check_name(name)
+            except AuthError as exc:
+                raise AuthError("bad_token", f"name claim: {exc}") from exc
+        return Principal(role, dept, op, claims["jti"], claims["exp"], name)
+
+
+def check_name(name: object) -> str:
+    """A holder's name: 1 to MAX_NAME printable characters, spaces trimmed."""
+    if not isinstance(name, str) or not name.strip() or len(name.strip()) > MAX_NAME \
+            or not name.isprintable():
+        raise AuthError("bad_request", f"name: 1 to {MAX_NAME} printable characters")
+    return name.strip()
 
 
 class Revocations:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import json
 import os
 import resource
 import socket
@@ -91,8 +92,10 @@ async def wait_http(url: str, timeout: float = 20.0, ssl_context: Any = None) ->
     raise RuntimeError(f"hub at {url} did not come up within {timeout} s")
 
 
-def start_hub_process(data: Path, port: int, *extra: str) -> subprocess.Popen[bytes]:
-    """Run `commandhub serve` in its own process (so its CPU is measured apart).
+def start_hub_process(data: Path, port: int, *extra: str,
+                      env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """Run `commandhub serve` in its own process (so its CPU is measured apart); `env`: extra
+    environment variables (e.g. a crash test's fault point).
 
     Its stderr goes to DATA/hub.log (a pipe nobody drains would stall a chatty hub).
     """
@@ -101,7 +104,7 @@ def start_hub_process(data: Path, port: int, *extra: str) -> subprocess.Popen[by
         return subprocess.Popen(
             [sys.executable, "-m", "hub", "serve", "--data", str(data), "--host", "127.0.0.1",
              "--port", str(port), *extra],
-            stdout=subprocess.DEVNULL, stderr=log,
+            stdout=subprocess.DEVNULL, stderr=log, env={**os.environ, **(env or {})},
         )
 
 
@@ -121,11 +124,15 @@ def proc_cpu_s(pid: int) -> float:
 
 
 async def bench_commands(args: argparse.Namespace) -> dict[str, Any]:
-    """16 department clients answer receipts; a commander issues commands to all at a fixed rate.
+    """Department clients answer receipts; a commander issues commands to all at a fixed rate.
 
     The round trip is measured at the hub from the log: `command.issued` to each department's
     `command.acknowledged` (hub monotonic clock), so it includes the durable commit of the
     command, its delivery, the department's answer and the hub's handling of it.
+
+    `--flood`: the first department, in its own process, sends `--flood-rate` messages a
+    second for `--flood-seconds` while the others keep answering; the others' p99 is printed
+    for the quiet phase (`--seconds`) and the flood, and their ratio.
     """
     from hub.auth import TokenAuthority, load_secret
     from hub.client import HubClient
@@ -134,6 +141,9 @@ async def bench_commands(args: argparse.Namespace) -> dict[str, Any]:
 
     roster = load_roster()
     depts = roster.ids[: args.departments]
+    flooder = depts[0] if args.flood else None
+    answering = depts[1:] if args.flood else depts
+    flood_report: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp)
         port = free_port()
@@ -143,11 +153,12 @@ async def bench_commands(args: argparse.Namespace) -> dict[str, Any]:
             await wait_http(url)
             auth = TokenAuthority(load_secret(data))
             now = int(time.time())
-            commander = HubClient(url, auth.issue("commander", now=now))
+            # a loaded machine is slow, not broken: wait long rather than give up
+            commander = HubClient(url, auth.issue("commander", now=now), request_timeout=60)
             await commander.connect()
             clients = []
-            for d in depts:
-                c = HubClient(url, auth.issue("department", now=now, dept=d))
+            for d in answering:
+                c = HubClient(url, auth.issue("department", now=now, dept=d), request_timeout=60)
 
                 async def on_command(frame: dict[str, Any], c: HubClient = c) -> None:
                     if frame["cause"] == "issued":
@@ -161,22 +172,27 @@ async def bench_commands(args: argparse.Namespace) -> dict[str, Any]:
             # answers (a pause here would be counted as hub latency): park what exists now.
             gc.collect()
             gc.freeze()
-            n_cmds = int(args.rate * args.seconds)
-            interval = 1.0 / args.rate
             cpu0 = proc_cpu_s(proc.pid)
             t0 = time.perf_counter()
-            sends = []
-            for i in range(n_cmds):
-                target = t0 + i * interval
-                delay = target - time.perf_counter()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                sends.append(asyncio.ensure_future(
-                    commander.issue(depts, f"bench command {i}", requires=["receipt"])))
-            await asyncio.gather(*sends)
+            n_cmds = await _issue_at_rate(commander, answering, args.rate, args.seconds, "quiet")
+            # the hub's CPU per second of each phase: a figure a loaded machine disturbs less
+            # than latency does
+            phase_cpu = {"quiet": (proc_cpu_s(proc.pid) - cpu0) / (time.perf_counter() - t0)}
+            if flooder is not None:
+                flood = await asyncio.create_subprocess_exec(
+                    sys.executable, "-m", "hub.bench_flood", url,
+                    auth.issue("department", now=now, dept=flooder), str(args.flood_rate),
+                    str(args.flood_seconds), args.flood_type, stdout=asyncio.subprocess.PIPE)
+                await asyncio.sleep(0.3)  # the flooder connects and starts
+                cpu1, t1 = proc_cpu_s(proc.pid), time.perf_counter()
+                n_cmds += await _issue_at_rate(commander, answering, args.rate,
+                                               max(0.5, args.flood_seconds - 0.5), "flood")
+                phase_cpu["flood"] = (proc_cpu_s(proc.pid) - cpu1) / (time.perf_counter() - t1)
+                out, _ = await asyncio.wait_for(flood.communicate(), args.flood_seconds + 60)
+                flood_report = json.loads(out.decode().strip().splitlines()[-1])
+            expected = n_cmds * len(answering)
             # wait (bounded) until every receipt is in
             deadline = time.monotonic() + 30
-            expected = n_cmds * len(depts)
             while time.monotonic() < deadline:
                 st = await commander.rest("GET", "/api/state")
                 if not st["commands"]:
@@ -191,19 +207,63 @@ async def bench_commands(args: argparse.Namespace) -> dict[str, Any]:
             proc.wait(timeout=20)
         verify_file(data / "events.db")
         events = read_events(data / "events.db")
-    issued = {e.payload["command_id"]: e.mono_ns for e in events if e.kind == "command.issued"}
-    rtts = [(e.mono_ns - issued[e.payload["command_id"]]) / 1e6 for e in events
-            if e.kind == "command.acknowledged"]
-    result = {
+    issued = {e.payload["command_id"]: (e.mono_ns, e.payload["text"].split()[0])
+              for e in events if e.kind == "command.issued"}
+    rtts: dict[str, list[float]] = {"quiet": [], "flood": []}
+    for e in events:
+        if e.kind == "command.acknowledged":
+            t_issue, phase = issued[e.payload["command_id"]]
+            rtts[phase].append((e.mono_ns - t_issue) / 1e6)
+    every = rtts["quiet"] + rtts["flood"]
+    result: dict[str, Any] = {
         "departments": len(depts), "commands": n_cmds, "rate_per_s": args.rate,
-        "receipts": len(rtts), "receipts_expected": expected,
-        "rtt_p50_ms": round(percentile(rtts, 50), 3), "rtt_p99_ms": round(percentile(rtts, 99), 3),
-        "rtt_max_ms": round(max(rtts), 3) if rtts else None,
+        "receipts": len(every), "receipts_expected": expected,
+        "rtt_p50_ms": round(percentile(every, 50), 3), "rtt_p99_ms": round(percentile(every, 99), 3),
+        "rtt_max_ms": round(max(every), 3) if every else None,
         "hub_cpu_pct": round(100 * cpu / wall, 1),
         "bench_maxrss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "machine_load_1m": round(os.getloadavg()[0], 2),
     }
-    print(f"commands: {n_cmds} commands to {len(depts)} departments at {args.rate}/s; "
-          f"{len(rtts)}/{expected} receipts; command->receipt at the hub p50 "
+    print(f"commands: {n_cmds} commands to {len(answering)} departments at {args.rate}/s; "
+          f"{len(every)}/{expected} receipts; command->receipt at the hub p50 "
           f"{result['rtt_p50_ms']} ms, p99 {result['rtt_p99_ms']} ms, max {result['rtt_max_ms']} "
-          f"ms; hub CPU {result['hub_cpu_pct']}% of one core")
+          f"ms; hub CPU {result['hub_cpu_pct']}% of one core; load average "
+          f"{result['machine_load_1m']}")
+    if flooder is not None:
+        quiet, flooded = percentile(rtts["quiet"], 99), percentile(rtts["flood"], 99)
+        result |= {"flood_dept": flooder, "flood_type": args.flood_type,
+                   "rtt_p99_ms_quiet": round(quiet, 3), "rtt_p99_ms_flood": round(flooded, 3),
+                   "rtt_p99_ratio": round(flooded / quiet, 3) if quiet else None,
+                   "receipts_quiet": len(rtts["quiet"]), "receipts_flood": len(rtts["flood"]),
+                   "hub_cpu_pct_quiet": round(100 * phase_cpu["quiet"], 1),
+                   "hub_cpu_pct_flood": round(100 * phase_cpu["flood"], 1),
+                   "flood": flood_report}
+        print(f"flood: {flooder} tried {flood_report.get('tried')} {args.flood_type} messages "
+              f"in {args.flood_seconds} s ({args.flood_rate:g}/s), sent "
+              f"{flood_report.get('sent')} ({flood_report.get('sent_per_s')}/s) over "
+              f"{flood_report.get('connections')} connections (the hub closes a flooding "
+              f"session; it reconnects), acked {flood_report.get('acks')}, rate_limited "
+              f"{flood_report.get('rate_limited')}; the others' p99 quiet "
+              f"{result['rtt_p99_ms_quiet']} ms, during the flood {result['rtt_p99_ms_flood']} "
+              f"ms, ratio {result['rtt_p99_ratio']} (goal <= 1.2); hub CPU quiet "
+              f"{result['hub_cpu_pct_quiet']}%, during the flood {result['hub_cpu_pct_flood']}% "
+              f"of one core")
     return result
+
+
+async def _issue_at_rate(commander: Any, depts: list[str], rate: float, seconds: float,
+                         phase: str) -> int:
+    """Issue `rate * seconds` commands to `depts` on a fixed schedule; their text starts with
+    `phase` (how the receipts are told apart afterwards)."""
+    n_cmds = int(rate * seconds)
+    interval = 1.0 / rate
+    t0 = time.perf_counter()
+    sends = []
+    for i in range(n_cmds):
+        delay = t0 + i * interval - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        sends.append(asyncio.ensure_future(
+            commander.issue(depts, f"{phase} command {i}", requires=["receipt"])))
+    await asyncio.gather(*sends)
+    return n_cmds

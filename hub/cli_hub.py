@@ -41,6 +41,12 @@ def register(sub: Any) -> None:
                    help="record every department feed and the wall to DATA/recordings")
     p.add_argument("--media-config", help="YAML with health, wall, record, snapshots and "
                    "ingest settings (default DATA/media.yaml if present)")
+    p.add_argument("--rubric", help="rubric YAML the evaluators rate against and the scorecard "
+                   "uses (default: the bundled joint-live-drill)")
+    p.add_argument("--snapshot-quota", type=int, metavar="N",
+                   help="browser snapshots per operation (default 2000)")
+    p.add_argument("--snapshot-quota-mb", type=float, metavar="MB",
+                   help="megabytes of browser snapshots per operation (default 1024)")
     p.add_argument("--print-tokens", action="store_true",
                    help="print console URLs with fresh tokens for every role")
     p.add_argument("--skip-verify", action="store_true",
@@ -59,6 +65,8 @@ def register(sub: Any) -> None:
     ti.add_argument("--dept")
     ti.add_argument("--operation", default="*")
     ti.add_argument("--ttl", default="8h")
+    ti.add_argument("--name", help="who holds it (any role; an evaluator's name goes on every "
+                    "rating and the scorecard); at most 64 characters")
     ti.add_argument("--roster")
     ti.set_defaults(handler=cmd_token_issue)
     tr = tsub.add_parser("revoke", help="revoke a token (by token or jti); live sessions close")
@@ -130,6 +138,14 @@ def register_bench(bench_sub: Any) -> None:
     c.add_argument("--departments", type=int, default=16)
     c.add_argument("--rate", type=float, default=100.0, help="commands per second")
     c.add_argument("--seconds", type=float, default=10.0)
+    c.add_argument("--flood", action="store_true",
+                   help="then one department floods the hub while the others answer")
+    c.add_argument("--flood-rate", type=float, default=10_000.0, help="its messages per second")
+    c.add_argument("--flood-seconds", type=float, default=5.0)
+    c.add_argument("--flood-type", choices=["report.field", "ping", "cpu"],
+                   default="report.field",
+                   help="what it sends (report.field: each accepted one is logged; cpu: the "
+                   "control, a process as busy that sends nothing)")
     c.add_argument("--json", action="store_true")
     c.set_defaults(handler=lambda a: _bench("bench_commands", a))
 
@@ -158,6 +174,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         ice_hosts=list(args.ice_host), synchronous=args.synchronous,
         print_tokens=args.print_tokens, record=args.record, media_config=args.media_config,
         skip_verify=VerifySkip(args.skip_verify_reason) if args.skip_verify else None,
+        rubric=args.rubric, snapshot_quota=args.snapshot_quota,
+        snapshot_quota_mb=args.snapshot_quota_mb,
     )
     return _run_until_signal(serve(opts))
 
@@ -196,7 +214,8 @@ def cmd_token_issue(args: argparse.Namespace) -> int:
     try:
         ttl = parse_ttl(args.ttl)
         token = _authority(Path(args.data), args.roster).issue(
-            args.role, now=int(time.time()), ttl_s=ttl, dept=args.dept, operation=args.operation)
+            args.role, now=int(time.time()), ttl_s=ttl, dept=args.dept, operation=args.operation,
+            name=args.name)
     except (ValueError, AuthError) as exc:
         raise CliError(str(exc)) from exc
     print(token)
@@ -223,12 +242,15 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
 # -- send / watch -------------------------------------------------------------------------------
 
 def cmd_send(args: argparse.Namespace) -> int:
+    import uuid
+
     from hub.client import HubClient, HubClientError
 
     async def go() -> str:
         client = HubClient(args.url, args.token)
         try:
-            body = {"targets": args.to.split(","), "text": args.text, "priority": args.priority,
+            body = {"id": f"send-{uuid.uuid4().hex}",  # state-changing requests carry an id
+                    "targets": args.to.split(","), "text": args.text, "priority": args.priority,
                     "requires": [r for r in args.requires.split(",") if r],
                     "critical": args.critical}
             result = await client.rest("POST", "/api/commands", body)

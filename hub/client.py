@@ -1,8 +1,9 @@
 """HubClient: the Python client of the hub's WebSocket and REST API (tests, bots, the CLI).
 
-Requests carry a message id and are answered by an ack or an error frame. If the socket drops,
-the client reconnects with backoff and sends every unanswered request again with the same id;
-the hub logs a repeated response once, so nothing is lost and nothing is doubled.
+Requests carry a message id (unique per client: a random prefix and a counter) and are
+answered by an ack or an error frame. If the socket drops, the client reconnects with backoff
+and sends every unanswered request again with the same id; the hub answers a repeat with the
+first answer (`duplicate: true`) and logs it once, so nothing is lost and nothing is doubled.
 """
 
 from __future__ import annotations
@@ -65,6 +66,9 @@ class HubClient:
         self._http: aiohttp.ClientSession | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._pending: dict[str, tuple[dict[str, Any], asyncio.Future[dict[str, Any]]]] = {}
+        # Message ids: the client's name, a random part (a later run with the same name must
+        # not repeat ids the hub has answered: it would get the old answers back), a counter.
+        self._id_prefix = f"{self.client_id}-{uuid.uuid4().hex[:8]}"
         self._ids = itertools.count(1)
         self._reader: asyncio.Task[None] | None = None
         self._closing = False
@@ -102,10 +106,15 @@ class HubClient:
         except (aiohttp.ClientError, OSError) as exc:
             raise HubClientError("unreachable", str(exc)) from exc
         first = await ws.receive(timeout=10)
-        if first.type != aiohttp.WSMsgType.TEXT:
+        welcome: Any = None
+        if first.type == aiohttp.WSMsgType.TEXT:
+            with contextlib.suppress(ValueError):
+                welcome = json.loads(first.data)
+        if not isinstance(welcome, dict) or welcome.get("type") != "welcome":
             await ws.close()
-            raise HubClientError("protocol", f"expected a welcome frame, got {first.type}")
-        self.welcome = json.loads(first.data)
+            got = welcome.get("type") if isinstance(welcome, dict) else first.type
+            raise HubClientError("protocol", f"expected a welcome frame first, got {got!r}")
+        self.welcome = welcome
         self._ws = ws
         self.connected.set()
         for frame, _ in list(self._pending.values()):  # unanswered before the drop: send again
@@ -215,7 +224,7 @@ class HubClient:
 
     async def request(self, type: str, *, msg_id: str | None = None, **fields: Any) -> dict[str, Any]:
         """Send one message and wait for its ack (raise HubClientError on an error frame)."""
-        mid = msg_id or f"{self.client_id}-{next(self._ids)}"
+        mid = msg_id or f"{self._id_prefix}-{next(self._ids)}"
         if {"v", "id", "type"} & fields.keys():
             raise ValueError("v, id and type are set by the client; pass msg_id= for the id")
         frame = {"v": 1, "id": mid, "type": type, **fields}

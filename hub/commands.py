@@ -36,6 +36,7 @@ STATE_EVENT = {  # state -> event kind that records reaching it
     "declined": "command.declined",
 }
 EVENT_STATE = {v: k for k, v in STATE_EVENT.items()}
+RESPONSE_EVENTS = frozenset(EVENT_STATE)  # a department's answers (exactly-once per command)
 STAGE_STATE = {"receipt": "acknowledged", "on_scene": "on_scene", "completed": "completed"}
 TERMINAL = frozenset({"completed", "declined", "cancelled"})
 ORDER = {"issued": 0, "delivered": 1, "acknowledged": 2, "on_scene": 3, "completed": 4}
@@ -81,7 +82,6 @@ class Command:
     inject_id: str | None = None
     op: str = "system"
     progress: dict[str, DeptProgress] = field(default_factory=dict)
-    client_msgs: dict[str, int] = field(default_factory=dict)  # client msg id -> seq
     paused_us_at_issue: int = 0  # the operation's paused time when this was issued
 
     def done(self, prog: DeptProgress) -> bool:
@@ -181,13 +181,9 @@ class CommandBook:
         except KeyError:
             raise CommandError("unknown_command", f"no command {command_id!r}") from None
 
-    def check_response(self, command_id: str, dept: str, response: str,
-                       client_msg_id: str | None) -> tuple[str, int | None]:
-        """Validate a department's response. Return (new state, None), or (state, seq) for a
-        repeat of an already logged client message id (to be answered, not logged again)."""
+    def check_response(self, command_id: str, dept: str, response: str) -> str:
+        """Validate a department's response; return the state it leads to."""
         cmd = self.get(command_id)
-        if client_msg_id and client_msg_id in cmd.client_msgs:
-            return RESPONSES.get(response, response), cmd.client_msgs[client_msg_id]
         if dept not in cmd.progress:
             raise CommandError("not_targeted", f"command {command_id} is not addressed to {dept}")
         if response not in RESPONSES:
@@ -198,14 +194,14 @@ class CommandBook:
         if cmd.done(prog):
             raise CommandError("invalid_transition", f"{command_id}/{dept} is already {cur}")
         if new == "declined":
-            return new, None
+            return new
         stage = next((s for s, st in STAGE_STATE.items() if st == new), None)
         if stage is not None and stage not in cmd.requires:
             raise CommandError("not_required", f"{command_id} does not ask for {stage}")
         if new == "delivered":
             if cur != "issued":
                 raise CommandError("invalid_transition", f"{command_id}/{dept} is already {cur}")
-            return new, None
+            return new
         # The next required stage after the current one must be the one answered.
         reached = ORDER[cur]
         wanted = next((STAGE_STATE[s] for s in cmd.requires if ORDER[STAGE_STATE[s]] > reached), None)
@@ -214,7 +210,7 @@ class CommandBook:
                 "invalid_transition",
                 f"{command_id}/{dept} is {cur}; next expected is {wanted or 'nothing'}, not {new}",
             )
-        return new, None
+        return new
 
     def overdue_due(self, now_us: int, paused_us: Callable[[str], int] = lambda op: 0
                     ) -> list[tuple[Command, str, str, int]]:
@@ -263,8 +259,6 @@ class CommandBook:
             prog.seqs[state] = seq
             if kind == "command.declined":
                 prog.reason = payload.get("reason")
-            if payload.get("client_msg_id"):
-                cmd.client_msgs[payload["client_msg_id"]] = seq
         elif kind == "command.overdue":
             cmd.progress[payload["dept"]].overdue.append(payload["stage"])
         elif kind == "command.cancelled":

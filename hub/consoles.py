@@ -2,14 +2,18 @@
 
 - `POST /api/snapshots` (department): a JPEG from the department's camera (at most 1 MiB),
   saved under DATA/snapshots/ and logged as `media.snapshot` (path relative to DATA, sha256,
-  dept, command_id, report_id, source "browser").
+  dept, command_id, report_id, source "browser"); rate-limited per token, and a quota of
+  count and bytes per operation (HubConfig.snapshot_quota_*).
 - `GET /api/snapshots/{name}`: a saved snapshot, the browser's or the hub's own (read-all roles,
   or the department it shows).
 - `POST /api/report` (commander, evaluator): the scorecard PDF of the current or last operation,
-  scored from the hub's own log with the bundled rubric (scoring package).
-- `GET /api/rubric`: the bundled rubric's observation criteria and checklist items (evaluator form).
-- `GET /api/scenario`: the injects of the running operation's scenario, for the drill bar
+  scored from the hub's own log with the hub's rubric (scoring package).
+- `GET /api/rubric`: the rubric's observation criteria and checklist items (evaluator form).
+- `GET /api/scenario` (commander, evaluator: the injects still to come are not for the
+  departments or observers): the running operation's scenario injects, for the drill bar
   (`?list=1`: the bundled scenarios to start a drill with).
+
+Who may call each route is declared in hub/api/routes.py and checked before these run.
 """
 
 from __future__ import annotations
@@ -25,10 +29,10 @@ from typing import Any
 
 from aiohttp import web
 
-from hub.auth import Role
+from hub.api.errors import Forbidden
 from hub.body import BodyError, read_body
 from hub.eventlog import HUB
-from hub.server import authenticate, json_error
+from hub.server import UPLOAD_LIMIT_KEY, json_body, json_error, principal_of, rate_limit
 from hub.service import Hub, HubError
 
 MAX_SNAPSHOT = 1024 * 1024
@@ -56,13 +60,12 @@ def attach_consoles(app: web.Application, hub: Hub) -> None:
 # ------------------------------------------------------------------------------- snapshots
 
 async def snapshot_upload(request: web.Request) -> web.Response:
-    principal = await authenticate(request)
+    principal = principal_of(request)
+    rate_limit(request, UPLOAD_LIMIT_KEY, "uploads")
     hub = request.app[CONSOLES_HUB_KEY]
-    if principal.role is not Role.DEPARTMENT or not principal.dept:
-        raise HubError("forbidden", "only a department sends snapshots")
     ctype = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
     if ctype != "image/jpeg":
-        return json_error(415, "bad_request", "Content-Type: image/jpeg")
+        return json_error(415, "unsupported_media_type", "Content-Type: image/jpeg")
     try:
         data = await read_body(request, MAX_SNAPSHOT)
     except BodyError as exc:
@@ -78,14 +81,23 @@ async def snapshot_upload(request: web.Request) -> web.Response:
     if report_id is not None and not re.fullmatch(r"R[0-9a-f]{1,32}", report_id):
         raise HubError("bad_request", "report_id: as returned by report.field")
     sha = hashlib.sha256(data).hexdigest()
-    ts_us = hub.clock.wall_us()
-    name = f"{principal.dept}-{ts_us}-{sha[:12]}.jpg"
-    folder = hub.data_dir / SNAPSHOT_DIR
-    await asyncio.get_running_loop().run_in_executor(None, _write_file, folder, name, data)
-    rel = f"{SNAPSHOT_DIR}/{name}"
-    ev = await hub.emit("media.snapshot", {"dept": principal.dept, "path": rel, "sha256": sha,
-                                           "bytes": len(data), "command_id": command_id,
-                                           "report_id": report_id, "source": "browser"}, HUB)
+    op = hub.state.op_id
+    async with hub.lock(("snapshot-quota", op)):  # check, store and log as one step
+        count, size = hub.state.uploads.get(op, (0, 0))
+        cfg = hub.config
+        if count + 1 > cfg.snapshot_quota_count or size + len(data) > cfg.snapshot_quota_bytes:
+            raise HubError("quota_exceeded",
+                           f"operation {op} has {count} snapshots ({size} bytes); the quota is "
+                           f"{cfg.snapshot_quota_count} and {cfg.snapshot_quota_bytes} bytes")
+        ts_us = hub.clock.wall_us()
+        name = f"{principal.dept}-{ts_us}-{sha[:12]}.jpg"
+        folder = hub.data_dir / SNAPSHOT_DIR
+        await asyncio.get_running_loop().run_in_executor(None, _write_file, folder, name, data)
+        rel = f"{SNAPSHOT_DIR}/{name}"
+        ev = await hub.emit("media.snapshot", {"dept": principal.dept, "path": rel,
+                                               "sha256": sha, "bytes": len(data),
+                                               "command_id": command_id, "report_id": report_id,
+                                               "source": "browser"}, HUB)
     return web.json_response({"path": rel, "sha256": sha, "seq": ev.seq, "bytes": len(data)},
                              status=201)
 
@@ -101,13 +113,13 @@ def _write_file(folder: Path, name: str, data: bytes) -> None:
 
 
 async def snapshot_get(request: web.Request) -> web.StreamResponse:
-    principal = await authenticate(request)
+    principal = principal_of(request)
     hub = request.app[CONSOLES_HUB_KEY]
     name = request.match_info["name"]
     if not SNAPSHOT_NAME_RE.match(name):
         raise web.HTTPNotFound(reason="no such snapshot")
     if not principal.can("read.all") and not name.startswith(f"{principal.dept}-"):
-        raise HubError("forbidden", "a department sees only its own snapshots")
+        raise Forbidden("a department sees only its own snapshots")
     path = hub.data_dir / SNAPSHOT_DIR / name
     if not path.is_file():
         raise web.HTTPNotFound(reason="no such snapshot")
@@ -126,16 +138,18 @@ def _report_operation(hub: Hub, wanted: str | None) -> str:
     raise HubError("no_operation", "no operation to score yet: start (and end) a drill first")
 
 
-def render_scorecard(log_path: Path, operation: str, lang: str, evaluators: list[str]) -> bytes:
-    """Score `operation` in the log with the bundled rubric (and its scenario, when the drill
-    ran a bundled one, for `deadline: from_scenario`); return the PDF bytes (blocking)."""
+def render_scorecard(log_path: Path, operation: str, lang: str, evaluators: list[str],
+                     rubric_path: Path | None = None) -> bytes:
+    """Score `operation` in the log with the rubric (default: the bundled one) and its
+    scenario, when the drill ran a bundled one, for `deadline: from_scenario`; return the PDF
+    bytes (blocking)."""
     from hub.logformat import read_events
     from scoring.engine import score_log
     from scoring.output import write_outputs
     from scoring.rubric import bundled, load_rubric
     from scoring.scenario import load_scenario
 
-    rubric = load_rubric(bundled())
+    rubric = load_rubric(rubric_path or bundled())
     started = next((e for e in read_events(log_path, operation)
                     if e.kind == "operation.started"), None)
     scenario = None
@@ -155,15 +169,10 @@ def render_scorecard(log_path: Path, operation: str, lang: str, evaluators: list
 
 
 async def report_pdf(request: web.Request) -> web.Response:
-    principal = await authenticate(request)
-    if not principal.can("report.score"):
-        raise HubError("forbidden", f"role {principal.role} may not produce scorecards")
     hub = request.app[CONSOLES_HUB_KEY]
     body: dict[str, Any] = {}
     if request.can_read_body and request.content_type == "application/json":
-        raw = await request.json()
-        if isinstance(raw, dict):
-            body = raw
+        body = await json_body(request)
     wanted = body.get("operation") or request.query.get("operation")
     operation = _report_operation(hub, wanted if isinstance(wanted, str) else None)
     lang = body.get("lang") or request.query.get("lang") or "zh"
@@ -174,7 +183,8 @@ async def report_pdf(request: web.Request) -> web.Response:
     async with request.app[REPORT_LOCK_KEY]:  # one at a time: scoring is CPU-heavy
         try:
             pdf = await asyncio.get_running_loop().run_in_executor(
-                None, render_scorecard, hub.data_dir / "events.db", operation, lang, evaluators)
+                None, render_scorecard, hub.data_dir / "events.db", operation, lang, evaluators,
+                hub.rubric.path)
         except ImportError as exc:
             return json_error(503, "scoring_unavailable", f"the scoring package is not ready: {exc}")
         except Exception as exc:  # scoring's own errors: operation not found, chain broken, ...
@@ -187,11 +197,11 @@ async def report_pdf(request: web.Request) -> web.Response:
 
 # ------------------------------------------------------------------------------- rubric, scenario
 
-def rubric_summary() -> dict[str, Any]:
-    """Observation criteria and checklist items of the bundled rubric (blocking)."""
-    from scoring.rubric import bundled, load_rubric
+def rubric_summary(path: Path) -> dict[str, Any]:
+    """Observation criteria and checklist items of the rubric at `path` (blocking)."""
+    from scoring.rubric import load_rubric
 
-    rubric = load_rubric(bundled())
+    rubric = load_rubric(path)
     observations: list[dict[str, Any]] = []
     checklist: list[dict[str, Any]] = []
     for section, crit in rubric.criteria():
@@ -208,9 +218,10 @@ def rubric_summary() -> dict[str, Any]:
 
 
 async def rubric_info(request: web.Request) -> web.Response:
-    await authenticate(request)
+    hub = request.app[CONSOLES_HUB_KEY]
     try:
-        body = await asyncio.get_running_loop().run_in_executor(None, rubric_summary)
+        body = await asyncio.get_running_loop().run_in_executor(None, rubric_summary,
+                                                                hub.rubric.path)
     except ImportError as exc:
         return json_error(503, "scoring_unavailable", f"the scoring package is not ready: {exc}")
     return web.json_response(body)
@@ -268,7 +279,6 @@ def scenario_injects(scenario_id: str) -> list[dict[str, Any]]:
 
 
 async def scenario_info(request: web.Request) -> web.Response:
-    await authenticate(request)
     hub = request.app[CONSOLES_HUB_KEY]
     if request.query.get("list"):
         listed = await asyncio.get_running_loop().run_in_executor(None, scenario_list)

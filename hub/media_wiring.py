@@ -583,7 +583,9 @@ async def _ingest_api(request: web.Request) -> web.Response:
         body = await request.json()
     except ValueError as exc:
         raise web.HTTPBadRequest(reason="body must be JSON") from exc
-    dept, url = body.get("dept"), body.get("url")
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(reason="body must be a JSON object {dept, url}")
+    dept, url = str(body.get("dept")), body.get("url")
     if dept not in media.depts:
         raise web.HTTPNotFound(reason=f"unknown department {dept!r}")
     if not isinstance(url, str) or not url or len(url) > 2000:

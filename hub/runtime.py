@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,9 +17,12 @@ from hub.cli import CliError
 from hub.clock import SystemClock
 from hub.eventlog import EventLogError, VerifySkip
 from hub.roster import RosterError, load_roster
+from hub.rubricinfo import RubricInfo, RubricInfoError
 from hub.server import create_app, is_loopback
-from hub.service import Hub
+from hub.service import Hub, HubConfig
 from hub.tls import server_context
+
+HOLD_ACK_ENV = "COMMANDHUB_FAULT_HOLD_ACK"  # tests: hold acks of matching ids (hub/api/dispatch.py)
 
 
 @dataclass
@@ -36,6 +41,9 @@ class ServeOptions:
     record: bool = True  # record every feed and the wall (DATA/recordings)
     media_config: str | None = None  # health/wall/record/ingest settings (default DATA/media.yaml)
     skip_verify: VerifySkip | None = None  # start without verifying the log (logged)
+    rubric: str | None = None  # the rubric evaluators rate against (default: the bundled one)
+    snapshot_quota: int | None = None  # browser snapshots per operation (default HubConfig's)
+    snapshot_quota_mb: float | None = None  # and their megabytes
 
 
 class RunningHub:
@@ -60,10 +68,14 @@ async def start_hub(opts: ServeOptions) -> RunningHub:
         roster = load_roster(opts.roster)
     except RosterError as exc:
         raise CliError(str(exc)) from exc
+    try:
+        rubric = RubricInfo.load(opts.rubric)
+    except RubricInfoError as exc:
+        raise CliError(f"--rubric: {exc}") from exc
     authority = TokenAuthority(load_secret(opts.data), set(roster.ids))
     try:
-        hub = Hub(roster, opts.data, SystemClock(), authority=authority,
-                  synchronous=opts.synchronous)
+        hub = Hub(roster, opts.data, SystemClock(), authority=authority, config=hub_config(opts),
+                  synchronous=opts.synchronous, rubric=rubric)
     except CheckpointError as exc:  # the log signing key cannot be read or made
         raise CliError(str(exc)) from exc
     try:
@@ -95,6 +107,19 @@ async def start_hub(opts: ServeOptions) -> RunningHub:
         print(f"WARNING: plain HTTP on {opts.host}: tokens and commands travel unencrypted",
               flush=True)
     return RunningHub(hub, runner, f"{scheme}://{opts.host}:{port}")
+
+
+def hub_config(opts: ServeOptions) -> HubConfig:
+    """The hub's limits from the options (and the crash tests' fault point from the environment)."""
+    config = HubConfig()
+    if opts.snapshot_quota is not None:
+        config.snapshot_quota_count = opts.snapshot_quota
+    if opts.snapshot_quota_mb is not None:
+        config.snapshot_quota_bytes = round(opts.snapshot_quota_mb * 1024 * 1024)
+    hold = os.environ.get(HOLD_ACK_ENV)
+    if hold:
+        config.hold_ack = re.compile(hold)
+    return config
 
 
 def join_links(hub: Hub, url: str, ttl_s: int = 12 * 3600) -> list[tuple[str, str]]:

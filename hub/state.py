@@ -1,7 +1,8 @@
 """HubState: the hub's live picture (operation, presence, check-ins, commands), folded from events.
 
 Pure: `apply(event)` for every committed event, in seq order; on start the hub replays the
-whole log through it, so a restarted hub knows exactly what it knew before.
+whole log through it, so a restarted hub knows exactly what it knew before — including which
+client requests it already answered (`requests`, keyed by actor and client message id).
 """
 
 from __future__ import annotations
@@ -9,8 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from hub.commands import CommandBook
+from hub.commands import RESPONSE_EVENTS, CommandBook
 from hub.logformat import Event
+
+# (actor key, scope, client message id): scope is the command id for a department's
+# response (its ids are per command) and "" for every other request.
+RequestKey = tuple[str, str, str]
 
 
 @dataclass
@@ -22,6 +27,8 @@ class Operation:
     started_us: int
     scenario: str | None = None
     speed: float = 1.0
+    participants: list[str] = field(default_factory=list)  # department ids taking part
+    excused: dict[str, str] = field(default_factory=dict)  # dept -> reason
     paused: bool = False
     paused_since_us: int | None = None
     paused_total_us: int = 0  # time spent paused before the current pause
@@ -34,7 +41,8 @@ class Operation:
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "title": self.title, "kind": self.kind, "level": self.level,
                 "started_us": self.started_us, "scenario": self.scenario, "speed": self.speed,
-                "paused": self.paused}
+                "paused": self.paused, "participants": list(self.participants),
+                "excused": dict(self.excused)}
 
 
 @dataclass
@@ -45,8 +53,11 @@ class HubState:
     commands: CommandBook = field(default_factory=CommandBook)
     last_seq: int = 0
     last_ended: str | None = None
-    # (dept, client message id) -> (report id, seq): a report sent again is logged once
-    reports: dict[tuple[str, str], tuple[str, int]] = field(default_factory=dict)
+    # Every request answered with a logged event: key -> (event kind, seq). A repeat of the
+    # key is answered from that event and logged nothing (exactly-once, across restarts).
+    requests: dict[RequestKey, tuple[str, int]] = field(default_factory=dict)
+    # operation -> (snapshots uploaded by browsers, their bytes): the per-operation quota
+    uploads: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     @property
     def op_id(self) -> str:
@@ -59,6 +70,10 @@ class HubState:
     def apply(self, ev: Event) -> None:
         self.last_seq = ev.seq
         k, p = ev.kind, ev.payload
+        msg_id = p.get("client_msg_id")
+        if isinstance(msg_id, str) and msg_id:
+            scope = str(p.get("command_id")) if k in RESPONSE_EVENTS else ""
+            self.requests[(actor_key(ev.role, ev.dept), scope, msg_id)] = (k, ev.seq)
         if k.startswith("command."):
             self.commands.apply(k, p, ev.ts_us, ev.seq, ev.op)
             if k == "command.issued" and self.operation is not None:
@@ -66,8 +81,10 @@ class HubState:
                 self.commands.commands[p["command_id"]].paused_us_at_issue = \
                     self.operation.paused_us(ev.ts_us)
         elif k == "operation.started":
+            roster_ids = [d["id"] for d in p.get("roster") or [] if isinstance(d, dict)]
             self.operation = Operation(ev.op, p["title"], p["kind"], p["level"], ev.ts_us,
-                                       p.get("scenario"), float(p.get("speed", 1.0)))
+                                       p.get("scenario"), float(p.get("speed", 1.0)),
+                                       list(p.get("participants") or roster_ids))
             self.checked_in = {}
         elif k == "operation.ended":
             self.operation = None
@@ -83,10 +100,13 @@ class HubState:
             if self.operation.paused_since_us is not None:
                 self.operation.paused_total_us += ev.ts_us - self.operation.paused_since_us
             self.operation.paused_since_us = None
-        elif k == "report.field" and ev.dept and p.get("client_msg_id"):
-            self.reports[(ev.dept, p["client_msg_id"])] = (p["report_id"], ev.seq)
+        elif k == "dept.excused" and self.operation:
+            self.operation.excused[p["dept"]] = p["reason"]
         elif k == "dept.checked_in" and ev.dept and self.operation:
             self.checked_in.setdefault(ev.dept, ev.ts_us)
+        elif k == "media.snapshot" and p.get("source") == "browser":
+            count, size = self.uploads.get(ev.op, (0, 0))
+            self.uploads[ev.op] = (count + 1, size + int(p.get("bytes") or 0))
         elif k == "presence.online":
             self.online[actor_key(ev.role, ev.dept)] = ev.ts_us
         elif k == "presence.offline":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 from aiohttp import web
@@ -40,53 +42,7 @@ def attach_video(hub: Hub, ice: IceConfig) -> VideoHub:
     video = VideoHub(emit=emit, groups=hub.roster.groups, ice=ice, on_slots=on_slots,
                      on_error=on_error, departments=hub.roster.ids)
 
-    def video_error(exc: VideoError) -> HubError:
-        if exc.code == "bad_route" and "unknown" in exc.message:  # name the valid ids
-            return HubError(exc.code, f"{exc} ({hub.roster.valid_ids()})")
-        return HubError(exc.code, str(exc))
-
-    async def offer(s: Session, msg: dict[str, Any]) -> dict[str, Any]:
-        s.principal.require("video.view")
-        try:
-            answer = await video.handle_offer(s.id, str(s.principal.role), s.principal.dept,
-                                              msg.get("sdp"))  # type: ignore[arg-type]
-        except VideoError as exc:
-            raise video_error(exc) from exc
-        return {"sdp": answer, "slots": video.slot_info(s.id)}
-
-    def route(action: str) -> Any:
-        async def handler(s: Session, msg: dict[str, Any]) -> dict[str, Any]:
-            s.principal.require("route.change")
-            try:
-                if action == "push":
-                    await video.push(_str(msg, "source"), msg.get("targets", "all"))
-                elif action == "unpush":
-                    await video.unpush(_str(msg, "source"))
-                elif action == "group":
-                    await video.set_group_channel(_str(msg, "group"), bool(msg.get("on", True)))
-                elif action == "link":
-                    await video.link(_str(msg, "a"), _str(msg, "b"))
-                elif action == "unlink":
-                    await video.unlink(_str(msg, "a"), _str(msg, "b"))
-                elif action == "mute":
-                    await video.mute(_str(msg, "dept"), bool(msg.get("muted", True)))
-                elif action == "talk":
-                    dept = msg.get("dept")
-                    await video.talk_to(dept if isinstance(dept, str) else None)
-            except VideoError as exc:
-                raise video_error(exc) from exc
-            return {}
-        return handler
-
-    async def leave(s: Session, msg: dict[str, Any]) -> dict[str, Any]:
-        """The participant stops its media on purpose (not an outage)."""
-        await video.leave(s.id, "left")
-        return {}
-
-    hub.extra_handlers["rtc.offer"] = offer
-    hub.extra_handlers["rtc.leave"] = leave
-    for action in ("push", "unpush", "group", "link", "unlink", "mute", "talk"):
-        hub.extra_handlers[f"route.{action}"] = route(action)
+    hub.video = VideoRequests(video, hub.roster.valid_ids())
 
     async def closed(s: Session, reason: str) -> None:
         await video.leave(s.id, reason)
@@ -95,11 +51,60 @@ def attach_video(hub: Hub, ice: IceConfig) -> VideoHub:
     return video
 
 
-def _str(msg: dict[str, Any], key: str) -> str:
-    value = msg.get(key)
-    if not isinstance(value, str) or not value:
-        raise HubError("bad_request", f"{key}: required, a department id")
-    return value
+@contextlib.contextmanager
+def _as_hub_errors(valid_ids: str = "") -> Iterator[None]:
+    try:
+        yield
+    except VideoError as exc:
+        if valid_ids and exc.code == "bad_route" and "unknown" in exc.message:
+            raise HubError(exc.code, f"{exc} ({valid_ids})") from exc  # name the valid ids
+        raise HubError(exc.code, str(exc)) from exc
+
+
+class VideoRequests:
+    """The video hub as the message table's handlers see it (VideoPort in
+    hub/api/handlers/video.py): its VideoErrors become HubErrors with the same code."""
+
+    def __init__(self, video: VideoHub, valid_ids: str = "") -> None:
+        self.video = video
+        self.valid_ids = valid_ids  # appended to an unknown-department error
+
+    async def offer(self, s: Session, sdp: str) -> dict[str, Any]:
+        with _as_hub_errors():
+            answer = await self.video.handle_offer(s.id, str(s.principal.role), s.principal.dept,
+                                                   sdp)
+        return {"sdp": answer, "slots": self.video.slot_info(s.id)}
+
+    async def leave(self, s: Session) -> None:
+        await self.video.leave(s.id, "left")
+
+    async def push(self, source: str, targets: list[str] | None) -> None:
+        with _as_hub_errors(self.valid_ids):
+            await self.video.push(source, "all" if targets in (None, ["all"]) else targets)
+
+    async def unpush(self, source: str) -> None:
+        with _as_hub_errors():
+            await self.video.unpush(source)
+
+    async def group(self, group: str, on: bool) -> None:
+        with _as_hub_errors():
+            await self.video.set_group_channel(group, on)
+
+    async def link(self, a: str, b: str) -> None:
+        with _as_hub_errors():
+            await self.video.link(a, b)
+
+    async def unlink(self, a: str, b: str) -> None:
+        with _as_hub_errors():
+            await self.video.unlink(a, b)
+
+    async def mute(self, dept: str, muted: bool) -> None:
+        with _as_hub_errors():
+            await self.video.mute(dept, muted)
+
+    async def talk(self, dept: str | None) -> None:
+        with _as_hub_errors():
+            await self.video.talk_to(dept)
 
 
 async def attach_extensions(app: web.Application, hub: Hub, opts: Any) -> None:

@@ -124,7 +124,7 @@ async def test_reload_gets_pending_commands_back(hub: RunningHub, pages: Pages) 
     async with aiohttp.ClientSession() as http:
         for text in ("第一条：签收后到场", "第二条：未签收"):
             r = await http.post(f"{hub.url}/api/commands", json={"targets": ["fire"], "text": text,
-                                "requires": ["receipt", "on_scene"]},
+                                "requires": ["receipt", "on_scene"], "id": text},
                                 headers={"Authorization": f"Bearer {cmd}"})
             assert r.status == 201
     await fire.locator('.card[data-cmd="C2"]').wait_for(timeout=5000)
@@ -257,7 +257,8 @@ async def test_reconnect_loses_nothing(hub: RunningHub, pages: Pages) -> None:
     import aiohttp
 
     async def send(http: aiohttp.ClientSession, text: str) -> None:
-        r = await http.post(f"{hub.url}/api/commands", json={"targets": ["fire"], "text": text},
+        r = await http.post(f"{hub.url}/api/commands", json={"targets": ["fire"], "text": text,
+                                                             "id": text},
                             headers={"Authorization": f"Bearer {cmd}"})
         assert r.status == 201
 

@@ -99,13 +99,13 @@ async def test_scorecard_route_returns_a_pdf_or_a_clear_error(hub: RunningHub) -
     async with aiohttp.ClientSession() as http:
         # nothing to score yet
         r = await http.post(f"{hub.url}/api/report", headers={"Authorization": f"Bearer {evaluator}"})
-        assert r.status == 400 and (await r.json())["error"]["code"] == "no_operation"
+        assert r.status == 409 and (await r.json())["error"]["code"] == "no_operation"
         r = await http.post(f"{hub.url}/api/report", headers={"Authorization": f"Bearer {department}"})
-        assert r.status == 400 and (await r.json())["error"]["code"] == "forbidden"
+        assert r.status == 403 and (await r.json())["error"]["code"] == "forbidden"
         # snapshots: department only, JPEG only, 1 MiB at most
         r = await http.post(f"{hub.url}/api/snapshots", data=b"\xff\xd8\xff" + b"0" * 10,
                             headers={"Authorization": f"Bearer {evaluator}", "Content-Type": "image/jpeg"})
-        assert r.status == 400 and (await r.json())["error"]["code"] == "forbidden"
+        assert r.status == 403 and (await r.json())["error"]["code"] == "forbidden"
         r = await http.post(f"{hub.url}/api/snapshots", data=b"GIF89a",
                             headers={"Authorization": f"Bearer {department}", "Content-Type": "image/jpeg"})
         assert r.status == 400

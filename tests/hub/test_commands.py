@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hub.commands import (
@@ -38,6 +38,7 @@ KIND = {"delivered": "command.delivered", "acknowledged": "command.acknowledged"
         "declined": "command.declined"}
 
 
+@settings(deadline=None)  # timing is for benchmarks; a loaded machine must not fail this
 @given(requires_st, steps_st)
 def test_state_machine_properties(requires: list[str], steps: list[tuple[str, str]]) -> None:
     book = issued_book(requires)
@@ -47,12 +48,11 @@ def test_state_machine_properties(requires: list[str], steps: list[tuple[str, st
         before = copy.deepcopy(cmd.progress)
         was_done = cmd.done(cmd.progress[dept])
         try:
-            new, dup = book.check_response("C1", dept, response, f"m{i}")
+            new = book.check_response("C1", dept, response)
         except CommandError as exc:
             assert exc.code in {"invalid_transition", "not_required"}
             assert cmd.progress == before  # a refused request changes nothing
             continue
-        assert dup is None
         assert not was_done  # nothing is accepted once a department is done
         old = cmd.progress[dept].state
         if new not in ("declined",):
@@ -67,23 +67,20 @@ def test_state_machine_properties(requires: list[str], steps: list[tuple[str, st
         book.apply(KIND[new], {"command_id": "C1", "dept": dept, "client_msg_id": f"m{i}",
                                "reason": "r"}, t, i + 2, "drill-x")
         assert cmd.progress[dept].state == new
-        # the same client message again is answered as a duplicate, not applied twice
-        _, dup_seq = book.check_response("C1", dept, response, f"m{i}")
-        assert dup_seq == i + 2
 
 
 def test_invalid_transitions_name_what_is_expected() -> None:
     book = issued_book(["receipt", "completed"])
     with pytest.raises(CommandError, match="next expected is acknowledged"):
-        book.check_response("C1", "fire", "completed", None)
+        book.check_response("C1", "fire", "completed")
     with pytest.raises(CommandError) as exc:
-        book.check_response("C1", "fire", "on_scene", None)
+        book.check_response("C1", "fire", "on_scene")
     assert exc.value.code == "not_required"
     with pytest.raises(CommandError) as exc:
-        book.check_response("C9", "fire", "receipt", None)
+        book.check_response("C9", "fire", "receipt")
     assert exc.value.code == "unknown_command"
     with pytest.raises(CommandError) as exc:
-        book.check_response("C1", "power", "receipt", None)
+        book.check_response("C1", "power", "receipt")
     assert exc.value.code == "not_targeted"
 
 

@@ -164,7 +164,7 @@ async def test_commander_watches_live_events(connect: Connect) -> None:
         got = await asyncio.wait_for(ev.events.get(), 5)
     assert got["kind"] == "command.issued" and got["payload"]["command_id"] == cid
     assert len(got["payload"]["departments"]) == 16
-    obs = await ev.request("observation.record", criterion="coordination", rating="S",
+    obs = await ev.request("observation.record", criterion="command_coordination", rating="S",
                            note="响应迅速")
     assert obs["seq"] > got["seq"]
 

@@ -123,7 +123,21 @@ function renderForm() {
   const curD = dept.value;
   dept.replaceChildren(el("option", { value: "" }, t("eval.anyDept")), ...S.depts.map((d) => el("option", { value: d.id }, nameOf(d))));
   dept.value = curD;
+  crit.onchange = fitScope;
+  fitScope();
   renderChecklist();
+}
+
+// Offer only the scope the criterion takes: a department for a per_department criterion,
+// none for an overall one (the hub refuses a rating that does not fit: bad_scope).
+function fitScope() {
+  const opt = $("#obs-criterion").selectedOptions[0];
+  const perDept = !!opt && opt.dataset.scope === "per_department";
+  const dept = $("#obs-dept");
+  dept.disabled = !perDept;
+  if (dept.options[0]) dept.options[0].disabled = perDept;
+  if (!perDept) dept.value = "";
+  else if (!dept.value && S.depts.length) dept.value = S.depts[0].id;
 }
 
 function renderChecklist() {
@@ -150,7 +164,7 @@ async function record() {
   const criterion = $("#obs-criterion").value;
   const rating = document.querySelector("#obs-rating input:checked")?.value;
   if (!criterion || !rating) { toast(`${t("eval.criterion")} / ${t("eval.rating")}?`, "error"); return; }
-  const dept = $("#obs-dept").value || null;
+  const dept = $("#obs-dept").disabled ? null : ($("#obs-dept").value || null);
   const note = $("#obs-note").value.trim();
   try {
     await sock.request("observation.record", { criterion, rating, note, dept }, { id: newId("obs"), retry: true });

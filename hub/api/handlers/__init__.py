@@ -1,0 +1,1 @@
+"""The request handlers the message table points to, one module per area."""
