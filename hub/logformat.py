@@ -335,15 +335,6 @@ def _probe(conn: sqlite3.Connection, p: Path) -> sqlite3.Connection:
     """`conn` if it reads an events table; _CannotOpen if SQLite could not open the file."""
     try:
         conn.execute("SELECT seq FROM events LIMIT 1")
-    except sqlite3.OperationalError:
-        # a read-only folder or medium: SQLite cannot make the WAL index; read the file as is
-        conn.close()
-        conn = sqlite3.connect(f"file:{p}?immutable=1", uri=True)
-        try:
-            conn.execute("SELECT seq FROM events LIMIT 1")
-        except sqlite3.DatabaseError as exc:
-            conn.close()
-            raise LogFormatError(f"{p}: not a CommandHub event log ({exc})") from exc
     except sqlite3.DatabaseError as exc:
         conn.close()
         name = getattr(exc, "sqlite_errorname", "")

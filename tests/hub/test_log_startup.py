@@ -32,10 +32,11 @@ async def session(data: Path, texts: list[str]) -> None:
     try:
         tok = running.hub.authority.issue("commander", now=int(time.time()))
         async with aiohttp.ClientSession() as http:
-            for text in texts:
+            for i, text in enumerate(texts):
                 async with http.post(running.url + "/api/rpc", headers={
                         "Authorization": f"Bearer {tok}"}, json={
-                        "type": "command.issue", "targets": ["fire"], "text": text}) as r:
+                        "type": "command.issue", "id": f"t{i}", "targets": ["fire"],
+                        "text": text}) as r:
                     assert r.status == 200, await r.text()
     finally:
         await running.stop()
@@ -191,8 +192,8 @@ async def test_log_head_signed_events_at_operation_end(tmp_path: Path) -> None:
     try:
         tok = running.hub.authority.issue("commander", now=int(time.time()))
         async with aiohttp.ClientSession() as http:
-            for body in ({"type": "operation.start", "title": "演练"},
-                         {"type": "operation.end", "reason": "done"}):
+            for body in ({"type": "operation.start", "id": "s", "title": "演练"},
+                         {"type": "operation.end", "id": "e", "reason": "done"}):
                 async with http.post(running.url + "/api/rpc", json=body,
                                      headers={"Authorization": f"Bearer {tok}"}) as r:
                     assert r.status == 200, await r.text()

@@ -200,7 +200,8 @@ async def test_revoke_request_ends_the_whip_publisher(hub: RunningHub) -> None:
             await rtp_flowing(viewer)
             async with http.post(hub.url + "/api/rpc", headers={
                     "Authorization": f"Bearer {commander}"},
-                    json={"type": "token.revoke", "jti": jti_of(hub, fire_token)}) as r:
+                    json={"type": "token.revoke", "id": "r1",
+                          "jti": jti_of(hub, fire_token)}) as r:
                 assert r.status == 200, await r.text()
             t0 = time.monotonic()
             assert await last_rtp_after(viewer, t0) <= 2.0
