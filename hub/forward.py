@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
+import functools
+import inspect
 import queue
 import time
 from collections.abc import Callable
@@ -13,8 +16,12 @@ from typing import Any
 
 import aiortc
 import av
+from aiortc import RTCPeerConnection
+from aiortc import sdp as aiortc_sdp
+from aiortc.codecs import get_encoder
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.rtcdtlstransport import RTCCertificate, RTCDtlsTransport
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtcrtpsender import RTCRtpSender
@@ -38,6 +45,56 @@ def check_aiortc_version(version: str = aiortc.__version__) -> None:
         raise ForwardingUnsupportedError(
             f"aiortc {version} is not supported by hub/forward.py (needs {SUPPORTED_AIORTC})"
         )
+
+
+# What this module relies on inside aiortc, beyond its public API: (object, attribute or
+# method, text its source must contain). check_internals() verifies every entry.
+_SOURCE_FACTS: tuple[tuple[Any, str, tuple[str, ...]], ...] = (
+    (JitterBuffer, "add", ("self._remove_frame(packet.sequence_number)",)),
+    (RTCRtpReceiver, "_handle_rtp_packet", ("self.__jitter_buffer.add(packet)",
+                                            "self.__decoder_queue.put((codec, encoded_frame))",
+                                            "packet._data = depayload(codec, packet.payload)")),
+    (RTCRtpSender, "_next_encoded_frame", ("if self.__encoder is None:",
+                                           "self.__encoder.pack(data)")),
+    (RTCRtpSender, "_run_rtp", ("payload_type=codec.payloadType",
+                                "enc_frame = await self._next_encoded_frame(codec)")),
+    (RTCRtpSender, "send", ("self._run_rtp(parameters.codecs[0])",)),
+    (RTCRtpSender, "_handle_rtcp_packet", ("self._send_keyframe()",)),
+    (RTCCertificate, "_create_ssl_context", ("ctx.set_cipher_list(",)),
+    (RTCDtlsTransport, "start", ('if self._role == "server":',)),
+)
+_INSTANCE_FACTS = {
+    "receiver": ("_RTCRtpReceiver__jitter_buffer", "_RTCRtpReceiver__decoder_queue",
+                 "_RTCRtpReceiver__started", "_RTCRtpReceiver__kind",
+                 "_RTCRtpReceiver__active_ssrc", "_send_rtcp_pli"),
+    "sender": ("_RTCRtpSender__encoder", "_send_keyframe"),
+    "transceiver": ("_codecs", "_offerDirection"),
+    "dtls": ("_role", "_set_role"),
+}
+
+
+@functools.cache
+def check_internals() -> None:
+    """Fail loudly (ForwardingUnsupportedError) when an aiortc internal this module touches is
+    gone or no longer does what it did in 1.16: checked once per process, at hub start."""
+    check_aiortc_version()
+    missing: list[str] = []
+    for owner, name, needles in _SOURCE_FACTS:
+        member = getattr(owner, name, None)
+        if member is None:
+            missing.append(f"{owner.__name__}.{name}")
+            continue
+        source = inspect.getsource(member)
+        missing += [f"{owner.__name__}.{name}: {n!r}" for n in needles if n not in source]
+    pc = RTCPeerConnection()
+    transceiver = pc.addTransceiver("video", direction="sendrecv")
+    objects = {"receiver": transceiver.receiver, "sender": transceiver.sender,
+               "transceiver": transceiver, "dtls": transceiver.receiver.transport}
+    for label, names in _INSTANCE_FACTS.items():
+        missing += [f"{label}.{n}" for n in names if not hasattr(objects[label], n)]
+    if missing:
+        raise ForwardingUnsupportedError(
+            f"aiortc {aiortc.__version__} internals changed; hub/forward.py needs: {missing}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +141,14 @@ class MarkerJitterBuffer(JitterBuffer):
         super().__init__(capacity=512, is_video=True)
 
     def _remove_frame(self, sequence_number: int) -> JitterFrame | None:
+        while True:
+            frame = self._next_frame()
+            if frame is None or frame.data:
+                return frame
+            # Padding-only packets (e.g. Chromium's bandwidth probes) carry no media: a frame of
+            # them is no frame. Handed on, an empty packet would flush (end) a decoder.
+
+    def _next_frame(self) -> JitterFrame | None:
         packets: list[RtpPacket] = []
         origin = self._origin
         if origin is None:
@@ -148,6 +213,8 @@ class _PassthroughQueue(queue.Queue[Any]):
             return
         codec, frame = item
         assert isinstance(codec, RTCRtpCodecParameters) and isinstance(frame, JitterFrame)
+        if not frame.data:
+            return  # padding: nothing to forward
         self._sink(
             EncodedPacket(
                 data=frame.data,
@@ -231,13 +298,98 @@ def pin_codec(transceiver: RTCRtpTransceiver, mime_types: list[str]) -> str | No
     return None
 
 
+def pin_codecs(transceiver: RTCRtpTransceiver, mime_types: list[str]) -> list[str]:
+    """Keep every one of `mime_types` the transceiver negotiated, in that order, without RTX.
+
+    For the hub's sending slots: the answer then lets the hub send any of them on the m-line
+    (the payload type says which), so a slot can carry a VP8 or an H264 publisher. Without
+    RTX a retransmission repeats the original packet, payload type included.
+    """
+    codecs: list[RTCRtpCodecParameters] = transceiver._codecs
+    kept = [c for mime in mime_types for c in codecs if c.mimeType.lower() == mime.lower()]
+    kept = list({c.mimeType.lower(): c for c in reversed(kept)}.values())[::-1]  # one per mime
+    if kept:
+        transceiver._codecs = kept
+    return [c.name for c in kept]
+
+
 def negotiated_codec(transceiver: RTCRtpTransceiver) -> str | None:
     """Name of the codec the transceiver sends/receives with (first negotiated), or None."""
     codecs: list[RTCRtpCodecParameters] = transceiver._codecs
     return codecs[0].name if codecs else None
 
 
+# -------------------------------------------------------------------------------- DTLS
+# aiortc 1.16 offers only ECDHE-ECDSA suites. As the DTLS client it then cannot talk to a
+# server with an RSA certificate (GStreamer webrtcbin, many SIP/WebRTC gateways): "no shared
+# cipher". The hub's own certificate stays ECDSA; the RSA suites only matter when the peer is
+# the server.
+DTLS_CIPHERS = (
+    b"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    b"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
+    b"ECDHE-ECDSA-AES128-SHA:ECDHE-RSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA:ECDHE-RSA-AES256-SHA"
+)
+_original_ssl_context = RTCCertificate._create_ssl_context
+
+
+def _ssl_context(self: RTCCertificate, srtp_profiles: Any) -> Any:
+    ctx = _original_ssl_context(self, srtp_profiles)
+    ctx.set_cipher_list(DTLS_CIPHERS)
+    return ctx
+
+
+def install_dtls_ciphers() -> None:
+    """Let every aiortc DTLS endpoint in this process offer ECDHE-RSA as well as ECDHE-ECDSA."""
+    check_internals()
+    RTCCertificate._create_ssl_context = _ssl_context  # type: ignore[method-assign]
+
+
+def answer_dtls_passive(pc: RTCPeerConnection) -> int:
+    """Before createAnswer: take the DTLS server role (`a=setup:passive`) wherever the offer
+    says `actpass`, so the offerer (whatever its certificate) picks the cipher suites it knows
+    as the client. aiortc would answer `active`. Returns how many transports were set."""
+    remote = pc.remoteDescription
+    if remote is None:
+        return 0
+    media = aiortc_sdp.SessionDescription.parse(remote.sdp).media
+    offered = {m.rtp.muxId: m.dtls.role for m in media if m.dtls is not None}
+    done = 0
+    for transceiver in pc.getTransceivers():
+        transport = transceiver.receiver.transport
+        if offered.get(transceiver.mid or "") == "auto" and transport._role == "auto":
+            transport._set_role("server")
+            done += 1
+    return done
+
+
+def dtls_failed(pc: RTCPeerConnection) -> bool:
+    """Whether the peer connection failed in its DTLS handshake (ICE itself got through)."""
+    for transceiver in pc.getTransceivers():
+        transport = transceiver.receiver.transport
+        if transport.state == "failed" and transport.transport.state != "failed":
+            return True
+    return False
+
+
 KeyframeRequest = Callable[[], None]
+
+
+class _MultiPacker:
+    """Stands in for a sender's encoder: packetizes each forwarded frame for its own codec."""
+
+    def __init__(self, track: ForwardTrack) -> None:
+        self._track = track
+        self._packers: dict[str, Any] = {}
+
+    def pack(self, packet: av.Packet[Any]) -> tuple[list[bytes], int]:
+        params = self._track.sending
+        if params is None:
+            return [], 0
+        packer = self._packers.get(params.name)
+        if packer is None:
+            packer = self._packers[params.name] = get_encoder(params)
+        result: tuple[list[bytes], int] = packer.pack(packet)
+        return result
 
 
 class ForwardTrack(MediaStreamTrack):
@@ -266,10 +418,33 @@ class ForwardTrack(MediaStreamTrack):
         self.frames_forwarded = 0
         self.frames_dropped = 0
         self.keyframe_requests = 0
+        self._codecs: dict[str, RTCRtpCodecParameters] = {}  # negotiated, by name
+        self._stamp: RTCRtpCodecParameters | None = None  # the sender's codecs[0] (a copy)
+        self.sending: RTCRtpCodecParameters | None = None  # codec of the frame being sent
 
     def bind_sender(self, sender: RTCRtpSender) -> None:
-        """Route the subscriber's PLI/FIR (which aiortc turns into an encoder flag) to us."""
+        """Route the subscriber's PLI/FIR (which aiortc turns into an encoder flag) to us, and
+        send each frame with its own codec's payloader and payload type (of those negotiated).
+
+        aiortc's sender packs with one encoder and stamps `codecs[0].payloadType` on every
+        packet: it gets a private copy of that codec object, whose payload type `_to_av` sets
+        per frame, and a packer that picks the payloader by the frame's codec.
+        """
         sender._send_keyframe = self._keyframe_requested  # type: ignore[method-assign]
+        if self.kind != "video":
+            return
+        original_send = sender.send
+
+        async def send(parameters: Any) -> None:
+            codecs = list(parameters.codecs)
+            self._codecs = {c.name: c for c in codecs if c.name.lower() != "rtx"}
+            if codecs:
+                self._stamp = dataclasses.replace(codecs[0])
+                parameters.codecs = [self._stamp, *codecs[1:]]
+            await original_send(parameters)
+
+        sender.send = send  # type: ignore[method-assign]
+        sender._RTCRtpSender__encoder = _MultiPacker(self)  # type: ignore[attr-defined]
 
     def _keyframe_requested(self) -> None:
         self.keyframe_requests += 1
@@ -338,6 +513,10 @@ class ForwardTrack(MediaStreamTrack):
             pts = self._last_out + 1
         self._last_out = pts
         self._last_rate = packet.clock_rate
+        params = self._codecs.get(packet.codec)
+        self.sending = params  # None: not negotiated on this m-line, the packer sends nothing
+        if params is not None and self._stamp is not None:
+            self._stamp.payloadType = params.payloadType
         out: av.Packet[Any] = av.Packet(packet.data)
         out.pts = pts
         out.time_base = Fraction(1, packet.clock_rate)

@@ -91,7 +91,7 @@ class WhipEndpoints:
         try:
             if request.method != "POST":
                 raise WhipError(405, "method_not_allowed", f"{request.method} not allowed here")
-            principal = await authenticate(request)
+            principal = await _authenticate(request)
             target = request.match_info["target"]
             self._check_target(kind, target, principal)
             if request.content_type != SDP_TYPE:
@@ -125,8 +125,9 @@ class WhipEndpoints:
         if request.method != "DELETE":  # PATCH too: no trickle ICE or ICE restart (RFC 9725 4.3)
             return WhipError(405, "method_not_allowed",
                              f"{request.method} not supported (no trickle ICE)").response(allow)
-        principal = await authenticate(request)
+        principal = await _authenticate(request)
         sid = request.match_info["session"]
+        self._prune()  # a replaced or dropped WHIP publisher's URL is gone
         session = self.sessions.get(sid)
         if session is None or session.target != request.match_info["target"]:
             return WhipError(404, "not_found", "no such session").response()
@@ -155,10 +156,18 @@ class WhipEndpoints:
     # -- WHIP: a publisher joins the video hub as the department's camera ----------------------
 
     async def _publish(self, sid: str, dept: str, sdp: str) -> str:
+        """The offer must send (RFC 9725: WHIP ingests); what it would receive is answered
+        inactive. A second publisher of `dept` replaces the first (media.unpublished `replaced`;
+        the first one's Location is then 404)."""
         pid = f"whip-{sid[:12]}"
         role = "commander" if dept == router.CENTER else "department"
         try:
-            answer = await self.video.handle_offer(pid, role, dept, sdp)
+            counts = _count_directions(sdp)
+            if not counts["video"]["send"] and not counts["audio"]["send"]:
+                raise VideoError("bad_sdp", "a WHIP offer must send media (sendonly or sendrecv "
+                                 "m-lines); this one only receives")
+            answer = await self.video.handle_offer(pid, role, dept, sdp, source="whip",
+                                                   session=sid, receive=False)
         except VideoError as exc:
             raise WhipError(STATUS.get(exc.code, 422), exc.code, exc.message) from exc
         self.sessions[sid] = _Session("whip", dept, pid=pid)
@@ -183,6 +192,7 @@ class WhipEndpoints:
             except Exception as exc:
                 raise WhipError(422, "bad_sdp", str(exc)[:200] or type(exc).__name__) from exc
             self._setup_view(session, pc, target)
+            forward.answer_dtls_passive(pc)
             await pc.setLocalDescription(await pc.createAnswer())
         except BaseException:
             await self._close_session(session)
@@ -213,11 +223,16 @@ class WhipEndpoints:
             session.tracks.append(track)
             transceiver.sender.replaceTrack(track)
         else:
+            # the feed is forwarded as it arrives: the viewer must take its codec (none yet:
+            # VP8 or H264, and only a publisher of that codec is shown)
             current = self.video.video_source(target)
-            prefs = [f"video/{current.codec}"] if current is not None else []
-            codec = forward.pin_codec(transceiver, [*prefs, "video/VP8", "video/H264"])
+            prefs = [f"video/{current.codec}"] if current is not None else ["video/VP8",
+                                                                            "video/H264"]
+            codec = forward.pin_codec(transceiver, prefs)
             if codec is None:
-                raise WhipError(422, "no_common_codec", "offer neither VP8 nor H264")
+                raise WhipError(422, "no_common_codec",
+                                f"{target} is sent as {current.codec}: offer it" if current
+                                else "offer neither VP8 nor H264")
             fwd = forward.ForwardTrack("video")
             transceiver.sender.replaceTrack(fwd)
             fwd.bind_sender(transceiver.sender)
@@ -256,12 +271,13 @@ class WhipEndpoints:
         for sid in gone:
             del self.sessions[sid]
 
-    async def _end(self, sid: str) -> None:
+    async def _end(self, sid: str, reason: str = "left") -> None:
+        """End a session (DELETE: `left`, a deliberate end; `revoked` when its token is)."""
         session = self.sessions.pop(sid, None)
         if session is None:
             return
         if session.kind == "whip":
-            await self.video.leave(session.pid, "left")
+            await self.video.leave(session.pid, reason)
         else:
             await self._close_session(session)
         if session.wall and self.on_wall_viewers is not None:
@@ -282,4 +298,15 @@ class WhipEndpoints:
 
     async def close(self) -> None:
         for sid in list(self.sessions):
-            await self._end(sid)
+            await self._end(sid, "hub_closed")
+
+
+async def _authenticate(request: web.Request) -> Principal:
+    """`authenticate`, with the `WWW-Authenticate: Bearer` challenge a 401 owes (RFC 6750 3)."""
+    try:
+        return await authenticate(request)
+    except web.HTTPUnauthorized as exc:
+        given = request.headers.get("Authorization", "").lower().startswith("bearer ")
+        exc.headers["WWW-Authenticate"] = 'Bearer realm="commandhub"' + (
+            ', error="invalid_token"' if given else "")
+        raise
