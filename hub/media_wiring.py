@@ -138,10 +138,8 @@ class MediaWiring:
     async def start(self) -> None:
         opts = self.options
         if self.wall is not None:
-            for key in self.hub.state.online:
-                role, _, dept = key.partition(":")
-                if role == "department" and dept:
-                    self.wall.set_state(dept, online=True)
+            for dept in self.depts:
+                self.wall.set_state(dept, online=self.hub.state.dept_online(dept))
         if opts.health or opts.wall:
             self.monitor = FeedMonitor(self._health_event, wall=self.wall,
                                        config=opts.health_config)
@@ -256,7 +254,10 @@ class MediaWiring:
         wall, kind = self.wall, ev.kind
         if kind in ("presence.online", "presence.offline") and ev.role == "department" and ev.dept:
             if wall is not None:
-                wall.set_state(ev.dept, online=kind == "presence.online")
+                wall.set_state(ev.dept, online=self.hub.state.dept_online(ev.dept))
+        elif kind in ("media.published", "media.unpublished") and wall is not None:
+            dept = str(ev.payload.get("dept"))
+            wall.set_state(dept, online=self.hub.state.dept_online(dept))
         elif kind == "command.overdue" and wall is not None:
             wall.set_state(str(ev.payload.get("dept")), overdue=True)
         elif kind in RESPONSES or kind == "report.field":

@@ -93,10 +93,16 @@ function onEvent(ev) {
     }
     switch (ev.kind) {
       case "presence.online": case "presence.offline":
+        // online: a session or a live feed (a WHIP camera has no session): the hub decides
         if (ev.role === "department" && S.byId[ev.dept]) {
-          S.byId[ev.dept].online = ev.kind === "presence.online";
+          if (ev.kind === "presence.online") S.byId[ev.dept].online = true;
           updateTile(ev.dept);
+          pollState();
         }
+        break;
+      case "media.published": case "media.unpublished":
+        if (ev.kind === "media.unpublished") delete S.hubWarn[p.dept]; // the feed ended: no outage
+        pollState();
         break;
       case "dept.checked_in":
         if (S.byId[ev.dept]) { S.byId[ev.dept].checked_in_us = ev.ts_us; updateTile(ev.dept); }
