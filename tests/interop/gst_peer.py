@@ -92,7 +92,8 @@ class Peer:
         if args.cert != "default":
             self.pem, self.fingerprint = make_cert(args.cert, tempfile.mkdtemp(prefix="gstpeer-"))
         if args.mode == "publish":
-            pattern = {"ball": "ball", "black": "black", "smpte": "smpte"}[args.pattern]
+            pattern = {"ball": "ball background-color=0xff4a6a8a",  # moving, on a mid-grey field
+                       "black": "black", "smpte": "smpte"}[args.pattern]
             desc = (f"videotestsrc is-live=true pattern={pattern} ! video/x-raw,width=320,height=240,"
                     f"framerate=15/1 ! videoconvert ! queue ! {ENCODERS[args.codec]} ! "
                     "webrtcbin name=w bundle-policy=max-bundle")
