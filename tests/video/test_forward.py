@@ -55,6 +55,55 @@ def test_marker_buffer_releases_frame_on_marker() -> None:
     assert frame is not None and frame.data == b"e"
 
 
+def test_padding_only_packets_make_no_frame() -> None:
+    # Chromium probes bandwidth with padding-only packets: no payload, between two frames
+    buf = forward.MarkerJitterBuffer()
+    assert buf.add(_rtp(200, 3000, 1, b"k"))[1] is not None
+    assert buf.add(_rtp(201, 3000, 0, b""))[1] is None  # padding after the frame's marker
+    assert buf.add(_rtp(202, 3000, 0, b""))[1] is None
+    frame = buf.add(_rtp(203, 6000, 1, b"n"))[1]  # the next frame comes out at once, alone
+    assert frame is not None and frame.data == b"n" and frame.timestamp == 6000
+
+
+async def test_internals_check_fails_loudly(monkeypatch: pytest.MonkeyPatch) -> None:
+    forward.check_internals()
+    forward.check_internals.cache_clear()
+    facts = [*forward._SOURCE_FACTS,
+             (RTCRtpSender, "_run_rtp", ("self.__something_aiortc_1_16_never_had",))]
+    monkeypatch.setattr(forward, "_SOURCE_FACTS", tuple(facts))
+    with pytest.raises(forward.ForwardingUnsupportedError, match="_run_rtp"):
+        forward.check_internals()
+    forward.check_internals.cache_clear()
+
+
+async def test_dtls_answer_is_passive_to_actpass_and_active_to_passive() -> None:
+    offerer = RTCPeerConnection(ICE.rtc_configuration())
+    offerer.addTransceiver("video", direction="sendonly")
+    await offerer.setLocalDescription(await offerer.createOffer())
+    assert offerer.localDescription is not None
+    offer = offerer.localDescription.sdp
+    assert "a=setup:actpass" in offer
+    for sdp, answered in ((offer, "a=setup:passive"),
+                          (offer.replace("a=setup:actpass", "a=setup:passive"), "a=setup:active")):
+        answerer = RTCPeerConnection(ICE.rtc_configuration())
+        await answerer.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+        forward.answer_dtls_passive(answerer)
+        await answerer.setLocalDescription(await answerer.createAnswer())
+        assert answerer.localDescription is not None
+        assert answered in answerer.localDescription.sdp
+        await answerer.close()
+    await offerer.close()
+    # the DTLS client offers RSA suites as well (for servers with an RSA certificate)
+    forward.install_dtls_ciphers()
+    from aiortc.rtcdtlstransport import SRTP_PROFILES, RTCCertificate
+
+    ctx = RTCCertificate.generateCertificate()._create_ssl_context(SRTP_PROFILES)
+    from OpenSSL import SSL
+
+    names = SSL.Connection(ctx).get_cipher_list()
+    assert "ECDHE-RSA-AES128-GCM-SHA256" in names and "ECDHE-ECDSA-AES128-GCM-SHA256" in names
+
+
 async def _connect(offerer: RTCPeerConnection, answerer: RTCPeerConnection,
                    before_answer: object = None) -> None:
     await offerer.setLocalDescription(await offerer.createOffer())

@@ -101,6 +101,26 @@ async def test_h264_publisher_reaches_subscriber(harness: Harness) -> None:
     assert info["codec"] == "H264"
 
 
+async def test_one_slot_carries_vp8_then_h264(harness: Harness) -> None:
+    # the commander's one slot negotiated both codecs: fire sends VP8, police (later) H264
+    viewer = await harness.join("cmd", "commander", None, video_slots=1, audio_slots=0,
+                                codec=("video/VP8", "video/H264"), publish=False)
+    assert harness.hub.slot_info("cmd")["video"][0]["codecs"] == ["VP8", "H264"]
+    await harness.join("p-fire", "department", "fire", audio=False, video_slots=0,
+                       audio_slots=0)
+    await wait_for(lambda: "fire" in viewer.seen().values(), 5)
+    await harness.hub.leave("p-fire", "left")
+    await harness.join("p-police", "department", "police", audio=False, video_slots=0,
+                       audio_slots=0, codec="video/H264")
+    # the same m-line now decodes H264 pictures (their pixel stamps say police)
+    await wait_for(lambda: "police" in viewer.seen(fresh=0.5).values(), 5)
+    assert harness.hub.slot_info("cmd")["video"][0]["codec"] == "H264"
+    kinds = [(k, p.get("dept"), p.get("cause")) for k, _, p in harness.events
+             if k.startswith("media.")]
+    assert kinds == [("media.published", "fire", None), ("media.unpublished", "fire", "left"),
+                     ("media.published", "police", None)]
+
+
 async def test_group_link_mute_talk(harness: Harness) -> None:
     hub = harness.hub
     await harness.join("cmd", "commander", None, video_slots=4, audio_slots=4)
