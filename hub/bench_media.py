@@ -47,41 +47,35 @@ async def _serve_hub(mode: str, ice_host: str, departments: int = 16) -> None:
     ice = IceConfig(hosts=(ice_host,))
     handler: Any
     cleanup = contextlib.AsyncExitStack()
-    if mode == "serve":
-        from hub.runtime import ServeOptions, start_hub
-        from hub.wiring import VIDEO_HUB_KEY
-
-        data = cleanup.enter_context(tempfile.TemporaryDirectory(prefix="bench-serve-"))
-        roster = os.path.join(data, "roster.yaml")
-        _bench_roster(roster, departments)
-        running = await start_hub(ServeOptions(data=Path(data) / "data", port=0,
-                                               ice_hosts=[ice_host], roster=roster))
-        served = running.runner.app[VIDEO_HUB_KEY]
-
-        async def handler(msg: dict[str, Any]) -> dict[str, Any]:
-            sdp = await served.handle_offer(msg["pid"], msg["role"], msg.get("dept"), msg["sdp"])
-            return {"sdp": sdp, "slots": served.slot_info(msg["pid"])}
-
-        async def slots(pid: str) -> dict[str, Any]:
-            return served.slot_info(pid)
-
-        close = running.stop
-    elif mode == "forward":
+    if mode in ("serve", "forward"):
         from hub.videohub import VideoHub
 
-        async def emit(kind: str, dept: str | None, payload: dict[str, Any]) -> None:
-            return None
+        video: VideoHub
+        if mode == "serve":  # the whole hub, media wiring on, as `commandhub serve` runs it
+            from hub.runtime import ServeOptions, start_hub
+            from hub.wiring import VIDEO_HUB_KEY
 
-        hub = VideoHub(emit=emit, groups={}, ice=ice, departments=DEPT_IDS, stats_interval=0)
+            data = cleanup.enter_context(tempfile.TemporaryDirectory(prefix="bench-serve-"))
+            roster = os.path.join(data, "roster.yaml")
+            _bench_roster(roster, departments)
+            running = await start_hub(ServeOptions(data=Path(data) / "data", port=0,
+                                                   ice_hosts=[ice_host], roster=roster))
+            video = running.runner.app[VIDEO_HUB_KEY]
+            close = running.stop
+        else:
+            async def emit(kind: str, dept: str | None, payload: dict[str, Any]) -> None:
+                return None
+
+            video = VideoHub(emit=emit, groups={}, ice=ice, departments=DEPT_IDS,
+                             stats_interval=0)
+            close = video.close
 
         async def handler(msg: dict[str, Any]) -> dict[str, Any]:
-            sdp = await hub.handle_offer(msg["pid"], msg["role"], msg.get("dept"), msg["sdp"])
-            return {"sdp": sdp, "slots": hub.slot_info(msg["pid"])}
+            sdp = await video.handle_offer(msg["pid"], msg["role"], msg.get("dept"), msg["sdp"])
+            return {"sdp": sdp, "slots": video.slot_info(msg["pid"])}
 
         async def slots(pid: str) -> dict[str, Any]:
-            return hub.slot_info(pid)
-
-        close = hub.close
+            return video.slot_info(pid)
     else:
         relay = _RelayHub(ice)
         handler = relay.handle

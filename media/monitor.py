@@ -205,18 +205,16 @@ class FeedMonitor:
                     self.wall.set_state(ev.dept, **flags)
             self.emit(ev)
 
-    async def _consume_samples(self, dept: str, source: FeedSource) -> None:
-        stream = source.samples()
+    @staticmethod
+    async def _consume(stream: Stream, handle: Callable[[Any], Any]) -> None:
         try:
-            async for sample in stream:
-                self.on_sample(dept, sample)
+            async for item in stream:
+                handle(item)
         finally:
             stream.close()
 
-    async def _consume_frames(self, dept: str, source: FeedSource) -> None:
-        stream = source.frames()
-        try:
-            async for frame in stream:
-                self.on_frame(dept, frame)
-        finally:
-            stream.close()
+    def _consume_samples(self, dept: str, source: FeedSource) -> Any:
+        return self._consume(source.samples(), lambda s: self.on_sample(dept, s))
+
+    def _consume_frames(self, dept: str, source: FeedSource) -> Any:
+        return self._consume(source.frames(), lambda f: self.on_frame(dept, f))
