@@ -8,7 +8,8 @@ object per line on stdout (`{"event": ...}`), the last one `{"event": "done", ..
     gst_peer.py view URL TOKEN [--codec vp8|h264] [--cert ...]
     common: --seconds N (how long to run once connected), --offer-setup actpass|passive,
             --delete (DELETE the session at the end), --connect-timeout S,
-            --bad-fingerprint (offer a fingerprint that is not the certificate's: DTLS must fail)
+            --bad-fingerprint (offer a fingerprint that is not the certificate's: DTLS must fail),
+            --sendrecv (publish with webrtcbin's default transceiver direction, not sendonly)
 
 `--cert rsa|ecdsa` makes a fresh certificate with the openssl CLI and gives it to webrtcbin's DTLS
 elements (`pem` of dtlssrtpdec). GStreamer 1.22's webrtcbin then hashes the key along with the
@@ -124,7 +125,7 @@ class Peer:
             element.set_property("pem", self.pem)
 
     def _negotiate(self, _w: Any) -> None:
-        if self.args.mode == "publish":
+        if self.args.mode == "publish" and not self.args.sendrecv:
             transceiver = self.w.emit("get-transceiver", 0)
             transceiver.set_property("direction",
                                      GstWebRTC.WebRTCRTPTransceiverDirection.SENDONLY)
@@ -175,7 +176,8 @@ class Peer:
             self.loop.quit()
             return False
         say("answer", status=status, location=self.location,
-            setup=re.findall(r"a=setup:(\w+)", answer)[:1])
+            setup=re.findall(r"a=setup:(\w+)", answer)[:1],
+            directions=re.findall(r"a=(sendrecv|sendonly|recvonly|inactive)\r?$", answer, re.M))
         _, msg = GstSdp.SDPMessage.new_from_text(answer)
         desc = GstWebRTC.WebRTCSessionDescription.new(GstWebRTC.WebRTCSDPType.ANSWER, msg)
         self.w.emit("set-remote-description", desc, Gst.Promise.new())
@@ -277,6 +279,8 @@ def main() -> int:
     p.add_argument("--offer-setup", choices=["actpass", "passive"], default="actpass")
     p.add_argument("--delete", action="store_true")
     p.add_argument("--bad-fingerprint", action="store_true")
+    p.add_argument("--sendrecv", action="store_true",
+                   help="publish with webrtcbin's default transceiver direction (sendrecv)")
     args = p.parse_args()
     Gst.init(None)
     return Peer(args).run()
