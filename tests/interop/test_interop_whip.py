@@ -3,9 +3,12 @@ certificates, both DTLS roles, VP8 and H264); health, presence and the feed's li
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 import pytest
 
+from hub.client import HubClient
 from tests.interop.conftest import InteropHub, wait_for
 from tests.interop.gst import GstPeer, run_peer
 
@@ -36,6 +39,16 @@ async def test_stock_webrtcbin_publishes_and_is_judged_live(interop_hub: Interop
         assert state["media"]["health"]["fire"] == "ok"
         # a WHIP publisher gets no slots, whatever its m-line's direction: the hub only receives
         assert answer["directions"] == ["recvonly"], answer
+        # the department answers a command (its console on the WebSocket, its camera on WHIP):
+        # the hub snapshots the WHIP camera's picture
+        async with HubClient(h.url, token) as console, \
+                HubClient(h.url, h.token("commander")) as commander:
+            command = await commander.issue(["fire"], "回传现场画面")
+            await console.respond(command["command_id"], "receipt")
+            await wait_for(lambda: h.events("media.snapshot", dept="fire"), 10, "media.snapshot")
+        snap = h.events("media.snapshot", dept="fire")[0].payload
+        assert snap["command_id"] == command["command_id"]
+        assert (h.running.hub.data_dir / snap["path"]).read_bytes()[:3] == b"\xff\xd8\xff"
         result = await publisher.result(40)
     finally:
         await publisher.stop()
@@ -147,14 +160,15 @@ async def test_second_whip_publisher_replaces_the_first(interop_hub: InteropHub)
 
 @pytest.mark.parametrize(("pattern", "kind", "within_s"), [("black", "video.black", 2.0),
                                                            ("smpte", "video.frozen", 5.0)])
-async def test_black_and_still_pictures_from_a_stock_publisher(
+async def test_black_and_still_pictures_then_a_deliberate_delete(
         interop_hub: InteropHub, pattern: str, kind: str, within_s: float) -> None:
     h = interop_hub
     publisher = await GstPeer.start("publish", f"{h.url}/whip/epidemic",
                                     h.token("department", "epidemic"), "--pattern", pattern,
-                                    "--seconds", "12")
+                                    "--seconds", "8", "--delete")
     try:
         await wait_for(lambda: h.events(kind, dept="epidemic"), 20, kind)
+        result = await publisher.result(40)
     finally:
         await publisher.stop()
     event = h.events(kind, dept="epidemic")[0]
@@ -164,4 +178,11 @@ async def test_black_and_still_pictures_from_a_stock_publisher(
     # the first still frame
     assert (event.ts_us - event.payload["since_us"]) / 1e6 <= within_s + 0.3, event.payload
     assert (event.ts_us - published.ts_us) / 1e6 <= within_s + 1.0
-
+    # DELETE while the picture is bad: the feed ends on purpose, no outage follows it
+    assert result["deleted"] == 200, result
+    await wait_for(lambda: h.events("media.unpublished", dept="epidemic"), 10, "unpublished")
+    await asyncio.sleep(4.0)  # longer than lost_after_s (3 s): nothing may come after the end
+    after = [e.kind for e in h.events(dept="epidemic") if e.seq > published.seq
+             and e.kind.startswith(("video.", "media."))]
+    assert after == [kind, "media.unpublished"], after
+    assert (await h.state())["media"]["health"]["epidemic"] == "none"
