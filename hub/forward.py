@@ -66,6 +66,7 @@ _SOURCE_FACTS: tuple[tuple[Any, str, tuple[str, ...]], ...] = (
 _INSTANCE_FACTS = {
     "receiver": ("_RTCRtpReceiver__jitter_buffer", "_RTCRtpReceiver__decoder_queue",
                  "_RTCRtpReceiver__started", "_RTCRtpReceiver__kind",
+                 "_RTCRtpReceiver__timestamp_mapper",
                  "_RTCRtpReceiver__active_ssrc", "_send_rtcp_pli"),
     "sender": ("_RTCRtpSender__encoder", "_send_keyframe"),
     "transceiver": ("_codecs", "_offerDirection"),
@@ -130,17 +131,46 @@ def h264_nal_types(data: bytes) -> list[int]:
     return types
 
 
+MAX_HOLE_S = 0.5  # a packet missing this long (NACK did not bring it) is given up
+
+
 class MarkerJitterBuffer(JitterBuffer):
     """Video jitter buffer that releases a frame when its marker-bit packet completes it.
 
     aiortc's buffer only releases a frame when the next frame's first packet arrives, which
-    adds one frame interval (67 ms at 15 fps) at every receiver.
+    adds one frame interval (67 ms at 15 fps) at every receiver; and a packet that never comes
+    (lost, its retransmission too) holds back every later frame until 512 packets pile up
+    (8-10 s of video). Here a hole older than MAX_HOLE_S is given up: the frames around it are
+    dropped, `broken` is set (the passthrough then waits for a keyframe) and a PLI requested.
+    aiortc takes one frame per packet added; with `drain`, the further frames that are
+    complete at once (after a retransmission fills a hole, say) wait in `ready` for the
+    passthrough to take, instead of each adding a frame of latency for good.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock = time.monotonic, drain: bool = False) -> None:
         super().__init__(capacity=512, is_video=True)
+        self._clock = clock
+        self._drain = drain
+        self._hole_since: float | None = None
+        self._gave_up = False
+        self.broken = False
+        self.holes_skipped = 0
+        self.ready: collections.deque[JitterFrame] = collections.deque()
+
+    def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
+        pli, frame = super().add(packet)
+        if self._gave_up:
+            self._gave_up = False
+            pli = True  # aiortc's receiver sends it to the publisher
+        return pli, frame
 
     def _remove_frame(self, sequence_number: int) -> JitterFrame | None:
+        first = self._next_media_frame()
+        while self._drain and first is not None and (more := self._next_media_frame()):
+            self.ready.append(more)
+        return first
+
+    def _next_media_frame(self) -> JitterFrame | None:
         while True:
             frame = self._next_frame()
             if frame is None or frame.data:
@@ -157,7 +187,7 @@ class MarkerJitterBuffer(JitterBuffer):
         for count in range(self.capacity):
             packet = self._packets[(origin + count) % self.capacity]
             if packet is None:
-                return None
+                return self._skip_hole(count)
             if timestamp is None:
                 timestamp = packet.timestamp
             elif packet.timestamp != timestamp:
@@ -171,7 +201,34 @@ class MarkerJitterBuffer(JitterBuffer):
     def _release(self, packets: list[RtpPacket], count: int) -> JitterFrame:
         data = b"".join(p._data for p in packets)  # type: ignore[attr-defined]
         self.remove(count)
+        self._hole_since = None
         return JitterFrame(data=data, timestamp=packets[0].timestamp)
+
+    def _skip_hole(self, hole: int) -> JitterFrame | None:
+        """A packet is missing `hole` packets after the origin: wait for it, or give it up
+        after MAX_HOLE_S (then try again from the frame after it)."""
+        origin = self._origin
+        assert origin is not None
+        after = next((k for k in range(hole + 1, self.capacity)
+                      if self._packets[(origin + k) % self.capacity] is not None), None)
+        if after is None:
+            return None  # nothing after the gap: it is just the next packet not yet here
+        now = self._clock()
+        if self._hole_since is None:
+            self._hole_since = now
+        if now - self._hole_since < MAX_HOLE_S:
+            return None
+        # drop up to the packet after the hole, and the rest of that packet's frame
+        self.remove(after)
+        stale = self._packets[(origin + after) % self.capacity]
+        while (p := self._packets[(origin + after) % self.capacity]) is not None and \
+                stale is not None and p.timestamp == stale.timestamp:
+            self.remove(1)
+            after += 1
+        self._hole_since = None
+        self._gave_up = self.broken = True
+        self.holes_skipped += 1
+        return self._next_frame()
 
 
 class ImmediateJitterBuffer(JitterBuffer):
@@ -202,10 +259,13 @@ class _PassthroughQueue(queue.Queue[Any]):
     the `None` that stops it, which also ends the receiver's track as usual.
     """
 
-    def __init__(self, sink: PacketSink, clock: Clock) -> None:
+    def __init__(self, sink: PacketSink, clock: Clock, buffer: JitterBuffer | None = None,
+                 mapper: Any = None) -> None:
         super().__init__()
         self._sink = sink
         self._clock = clock
+        self._buffer = buffer if isinstance(buffer, MarkerJitterBuffer) else None
+        self._mapper = mapper  # the receiver's TimestampMapper, for the frames in `ready`
 
     def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
         if item is None:
@@ -213,15 +273,28 @@ class _PassthroughQueue(queue.Queue[Any]):
             return
         codec, frame = item
         assert isinstance(codec, RTCRtpCodecParameters) and isinstance(frame, JitterFrame)
+        self._forward(codec, frame)
+        while self._buffer is not None and self._buffer.ready:
+            more = self._buffer.ready.popleft()
+            if self._mapper is not None:
+                more.timestamp = self._mapper.map(more.timestamp)
+            self._forward(codec, more)
+
+    def _forward(self, codec: RTCRtpCodecParameters, frame: JitterFrame) -> None:
         if not frame.data:
             return  # padding: nothing to forward
+        keyframe = is_keyframe(codec.name, frame.data)
+        if self._buffer is not None and self._buffer.broken:
+            if not keyframe:
+                return  # a frame was given up: what follows cannot be decoded until a keyframe
+            self._buffer.broken = False
         self._sink(
             EncodedPacket(
                 data=frame.data,
                 pts=frame.timestamp,
                 clock_rate=codec.clockRate,
                 codec=codec.name,
-                keyframe=is_keyframe(codec.name, frame.data),
+                keyframe=keyframe,
                 arrival=self._clock(),
             )
         )
@@ -248,9 +321,11 @@ def install_passthrough(
     if _receiver_attr(receiver, "started"):
         raise ForwardingUnsupportedError("receiver already started")
     kind = _receiver_attr(receiver, "kind")
-    buffer: JitterBuffer = MarkerJitterBuffer() if kind == "video" else ImmediateJitterBuffer()
+    buffer: JitterBuffer = MarkerJitterBuffer(clock, drain=True) if kind == "video" \
+        else ImmediateJitterBuffer()
     _set_receiver_attr(receiver, "jitter_buffer", buffer)
-    _set_receiver_attr(receiver, "decoder_queue", _PassthroughQueue(sink, clock))
+    queue = _PassthroughQueue(sink, clock, buffer, _receiver_attr(receiver, "timestamp_mapper"))
+    _set_receiver_attr(receiver, "decoder_queue", queue)
 
 
 def install_low_latency(receiver: RTCRtpReceiver) -> None:

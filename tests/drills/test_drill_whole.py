@@ -173,7 +173,7 @@ async def test_whole_weather_drill_with_16_bots(tmp_path: Path) -> None:
     assert json.loads(card.to_json())["operation"]["id"] == op
 
 
-VOLATILE = {"conn", "client_ts_us", "online_s", "duration_s", "actual_offset_s", "deadline_us",
+VOLATILE = {"conn", "session", "client_ts_us", "online_s", "duration_s", "actual_offset_s", "deadline_us",
             "offset_ms", "rtt_ms", "checked_in_us", "path", "sha256", "ts_us"}
 SKIP = {"link.stats", "presence.clock"}
 

@@ -65,6 +65,38 @@ def test_padding_only_packets_make_no_frame() -> None:
     assert frame is not None and frame.data == b"n" and frame.timestamp == 6000
 
 
+def test_a_packet_lost_for_good_is_given_up_and_the_feed_waits_for_a_keyframe() -> None:
+    from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+
+    now = [0.0]
+    buf = forward.MarkerJitterBuffer(clock=lambda: now[0], drain=True)
+    out: list[forward.EncodedPacket] = []
+    queue = forward._PassthroughQueue(out.append, lambda: now[0], buf)
+    vp8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)
+    inter, key = b"\x01inter", b"\x00key"  # VP8 frame tag bit 0: 1 inter, 0 key
+
+    def add(seq: int, ts: int, marker: int, data: bytes) -> bool:
+        pli, frame = buf.add(_rtp(seq, ts, marker, data))
+        if frame is not None:
+            queue.put((vp8, frame))
+        return pli
+
+    add(300, 3000, 1, inter)
+    assert len(out) == 1
+    # 301 (the first packet of frame 6000) never comes, nor its retransmission
+    assert not add(302, 6000, 1, b"rest") and not add(303, 9000, 1, inter)
+    now[0] = 0.3
+    assert not add(304, 12000, 1, inter)  # still waiting for it
+    assert len(out) == 1
+    now[0] = 0.7
+    assert add(305, 15000, 1, inter)  # given up: a PLI asks the publisher for a keyframe
+    assert buf.holes_skipped == 1 and len(out) == 1  # the inter frames after it are dropped
+    assert not add(306, 18000, 1, key)
+    assert [p.data for p in out] == [inter, key] and out[1].keyframe
+    add(307, 21000, 1, inter)
+    assert len(out) == 3  # decodable again
+
+
 async def test_internals_check_fails_loudly(monkeypatch: pytest.MonkeyPatch) -> None:
     forward.check_internals()
     forward.check_internals.cache_clear()
