@@ -191,7 +191,7 @@ class FeedHealth:
     - black / frozen: a sample says so (dark or uniform; unchanged since the sample where the
       picture last changed). When the stream has been static since before the latest sample,
       that sample's verdict holds until the stream changes again, and the problem is dated to
-      the stream's last change; otherwise a verdict holds at the sample's time only.
+      the stream's first still frame; otherwise a verdict holds at the sample's time only.
     - restored: a sample that is fine, or (for a problem found on a static stream) the stream
       changing again, which needs no decoding.
 
@@ -219,10 +219,10 @@ class FeedHealth:
         self._ref_t = start  # time the picture last changed, by the samples
         self._black_since: float | None = None  # first black sample of the current black run
         self._sample: _Sample | None = None  # the latest sample's verdict inputs
-        # the stream (frame sizes)
-        self._changed_at: float | None = None  # last frame of the last run of larger frames
+        # the stream (frame sizes): consecutive larger frames, and the first of the small ones
+        # since the last run of `change_frames` larger frames (None: the stream is changing)
         self._big_run = 0
-        self._small_since: float | None = None  # first small frame after that change
+        self._small_since: float | None = None
 
     # -- inputs ---------------------------------------------------------------------------
 
@@ -245,17 +245,13 @@ class FeedHealth:
                         self._ref_t, self._black_since, self._sample = t, None, None
                         if self.state in ("frozen", "black"):
                             events += self._restore(t)
-                    self._changed_at, self._small_since = t, None
+                    self._small_since = None
             else:
                 self._big_run = 0
                 if self._small_since is None:
                     self._small_since = t
             events += self._judge(t)
         return events
-
-    def count(self, t: float) -> list[HealthEvent]:
-        """A frame arrived at `t` (no size known)."""
-        return self.frame(t)
 
     def due(self, t: float) -> bool:
         """True when a decoded sample is wanted (at most `alert_sample_fps` per second)."""
@@ -430,7 +426,7 @@ class FeedHealth:
             self._ref = None
             self._ref_t = t
             self._sample = None
-            self._changed_at, self._small_since, self._big_run = None, None, 0
+            self._small_since, self._big_run = None, 0
         return [HealthEvent(RESTORED, self.dept, t, onset, was=was)]
 
     def _trim(self, t: float) -> None:

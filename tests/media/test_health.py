@@ -197,12 +197,12 @@ def test_fps_counts_every_frame_not_only_samples() -> None:
     feed = FeedHealth("flood", CFG)
     for i in range(60):  # 15 fps for 4 s
         t = i / 15
-        feed.count(t)
+        feed.frame(t)
         if feed.due(t):
             feed.observe(t, scene(t))
     assert feed.fps == pytest.approx(15.0, abs=1.0)
     for i in range(60, 120, 3):  # 5 fps
-        feed.count(i / 15)
+        feed.frame(i / 15)
     assert feed.fps == pytest.approx(5.0, abs=1.0)
 
 
