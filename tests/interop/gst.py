@@ -8,6 +8,7 @@ preloaded, which makes `lo` look like an ordinary interface. Traffic stays on 12
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import functools
 import json
@@ -45,8 +46,10 @@ def unavailable() -> str | None:
 
 @functools.cache
 def shim() -> Path:
-    """lo_shim.so, built once per test session in a temporary folder."""
-    out = Path(tempfile.mkdtemp(prefix="lo-shim-")) / "lo_shim.so"
+    """lo_shim.so, built once per test session in a temporary folder (removed at exit)."""
+    folder = tempfile.mkdtemp(prefix="lo-shim-")
+    atexit.register(shutil.rmtree, folder, True)
+    out = Path(folder) / "lo_shim.so"
     subprocess.run(["gcc", "-shared", "-fPIC", "-O2", "-o", str(out), str(HERE / "lo_shim.c"),
                     "-ldl"], check=True, capture_output=True, timeout=60)
     return out
