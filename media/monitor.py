@@ -105,7 +105,7 @@ class FeedMonitor:
         watch = _Watch(source, source.listen(lambda packet: self.on_packet(dept, packet)))
         watch.tasks.append(asyncio.ensure_future(self._consume_samples(dept, source)))
         self._watches[dept] = watch
-        if self.wall_active:
+        if self.wall_active and self._on_wall(dept):
             watch.wall_task = asyncio.ensure_future(self._consume_frames(dept, source))
 
     def end_feed(self, dept: str) -> None:
@@ -127,11 +127,15 @@ class FeedMonitor:
             return
         self.wall_active = active
         for dept, watch in self._watches.items():
-            if active and watch.wall_task is None:
+            if active and watch.wall_task is None and self._on_wall(dept):
                 watch.wall_task = asyncio.ensure_future(self._consume_frames(dept, watch.source))
             elif not active and watch.wall_task is not None:
                 watch.wall_task.cancel()
                 watch.wall_task = None
+
+    def _on_wall(self, dept: str) -> bool:
+        """Whether `dept` has a tile (the commander's own feed, say, has none: not decoded)."""
+        return self.wall is not None and self.wall.tile_rect(dept) is not None
 
     @property
     def watched(self) -> list[str]:
