@@ -1,4 +1,8 @@
-"""`commandhub bench media`: hub CPU, fps, pixel-stamp latency; forwarding vs stock aiortc relay."""
+"""`commandhub bench media`: hub CPU, fps, pixel-stamp latency; forwarding vs stock aiortc relay.
+
+`--serve` measures the hub as `commandhub serve` runs it (health, recording, the wall and its
+recording, snapshots: the media wiring on) instead of the bare video hub.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 SIGNAL_TIMEOUT = 30.0
@@ -21,27 +26,56 @@ class BenchError(Exception):
 
 
 # ----------------------------------------------------------------- hub process
-async def _serve_hub(mode: str, ice_host: str) -> None:
+def _bench_roster(path: str, departments: int) -> None:
+    """A roster of the bench's departments (d01, d02, ...), so that the served hub's health,
+    recording and wall take every feed."""
+    import yaml
+
+    doc = {"center": {"id": "center", "name_zh": "指挥中心", "name_en": "Center"},
+           "departments": [{"id": d, "name_zh": f"部门{d}", "name_en": f"Dept {d}", "groups": [],
+                            "tier": "city"} for d in DEPT_IDS[:departments]]}
+    with open(path, "w", encoding="utf-8") as f:
+        yaml.safe_dump(doc, f, allow_unicode=True)
+
+
+async def _serve_hub(mode: str, ice_host: str, departments: int = 16) -> None:
+    import contextlib
+    import tempfile
+
     from hub.ice import IceConfig
 
     ice = IceConfig(hosts=(ice_host,))
     handler: Any
-    if mode == "forward":
+    cleanup = contextlib.AsyncExitStack()
+    if mode in ("serve", "forward"):
         from hub.videohub import VideoHub
 
-        async def emit(kind: str, dept: str | None, payload: dict[str, Any]) -> None:
-            return None
+        video: VideoHub
+        if mode == "serve":  # the whole hub, media wiring on, as `commandhub serve` runs it
+            from hub.runtime import ServeOptions, start_hub
+            from hub.wiring import VIDEO_HUB_KEY
 
-        hub = VideoHub(emit=emit, groups={}, ice=ice, departments=DEPT_IDS, stats_interval=0)
+            data = cleanup.enter_context(tempfile.TemporaryDirectory(prefix="bench-serve-"))
+            roster = os.path.join(data, "roster.yaml")
+            _bench_roster(roster, departments)
+            running = await start_hub(ServeOptions(data=Path(data) / "data", port=0,
+                                                   ice_hosts=[ice_host], roster=roster))
+            video = running.runner.app[VIDEO_HUB_KEY]
+            close = running.stop
+        else:
+            async def emit(kind: str, dept: str | None, payload: dict[str, Any]) -> None:
+                return None
+
+            video = VideoHub(emit=emit, groups={}, ice=ice, departments=DEPT_IDS,
+                             stats_interval=0)
+            close = video.close
 
         async def handler(msg: dict[str, Any]) -> dict[str, Any]:
-            sdp = await hub.handle_offer(msg["pid"], msg["role"], msg.get("dept"), msg["sdp"])
-            return {"sdp": sdp, "slots": hub.slot_info(msg["pid"])}
+            sdp = await video.handle_offer(msg["pid"], msg["role"], msg.get("dept"), msg["sdp"])
+            return {"sdp": sdp, "slots": video.slot_info(msg["pid"])}
 
         async def slots(pid: str) -> dict[str, Any]:
-            return hub.slot_info(pid)
-
-        close = hub.close
+            return video.slot_info(pid)
     else:
         relay = _RelayHub(ice)
         handler = relay.handle
@@ -65,6 +99,7 @@ async def _serve_hub(mode: str, ice_host: str) -> None:
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)  # until stdin closes
     server.close()
     await close()  # peer connections and their tasks, before the loop goes
+    await cleanup.aclose()
 
 
 class _RelayHub:
@@ -228,7 +263,7 @@ def _expect(proc: subprocess.Popen[str], prefix: str, timeout: float = 60.0) -> 
 def run_once(mode: str, departments: int, viewers: int, width: int, height: int,
              duration: float, publisher_procs: int = 2) -> dict[str, Any]:
     """One run: hub process, `viewers` commander processes, publishers in their own ones."""
-    hub = _spawn("_hub", mode)
+    hub = _spawn("_hub", mode, str(departments))
     procs: list[subprocess.Popen[str]] = [hub]
     try:
         port = int(_expect(hub, "READY "))
@@ -282,7 +317,8 @@ def run_once(mode: str, departments: int, viewers: int, width: int, height: int,
 
 def bench(args: argparse.Namespace) -> int:
     width, height = (int(x) for x in args.size.split("x"))
-    fwd = run_once("forward", args.departments, args.viewers, width, height, args.duration)
+    mode = "serve" if args.serve else "forward"
+    fwd = run_once(mode, args.departments, args.viewers, width, height, args.duration)
     out = dict(fwd)
     if not args.no_baseline:
         base = run_once("relay", args.departments, args.viewers, width, height, args.duration)
@@ -301,6 +337,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", default="640x360")
     parser.add_argument("--duration", type=float, default=10.0, help="measured seconds")
     parser.add_argument("--no-baseline", action="store_true", help="skip the relay baseline")
+    parser.add_argument("--serve", action="store_true",
+                        help="the hub as `commandhub serve` runs it: health, recording, wall on")
     parser.add_argument("--json", action="store_true", help="only the JSON line")
     parser.set_defaults(handler=bench)
 
@@ -313,7 +351,7 @@ def register_bench(bench_sub: Any) -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "_hub":
-        asyncio.run(_serve_hub(argv[1], "127.0.0.1"))
+        asyncio.run(_serve_hub(argv[1], "127.0.0.1", int(argv[2]) if len(argv) > 2 else 16))
         return 0
     if argv and argv[0] == "_pub":
         port, first, count, w, h = (int(x) for x in argv[1:6])

@@ -2,12 +2,14 @@
 
 Standard library only, so it runs with nothing but python3. It creates `.venv` beside the
 checkout, installs the project with its test extras, installs the Debian packages the
-project needs (CJK fonts, poppler-utils, chromium) when they are missing and we are root,
-then runs the demo, the test suite, or any `commandhub` command inside the venv.
+project needs (CJK fonts, poppler-utils, chromium, GStreamer with webrtcbin for the interop
+tests, ffmpeg) when they are missing and we are root, then runs the demo, the test suite, or
+any `commandhub` command inside the venv.
 """
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import subprocess
@@ -18,13 +20,34 @@ ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
 STAMP = VENV / ".commandhub-installed"
 
-# Debian packages and the file each one provides (checked before installing).
+# Debian packages and a file each one provides (a glob; checked before installing).
+_GST = "/usr/lib/*/gstreamer-1.0/"
+_GIR = "/usr/lib/*/girepository-1.0/"
 APT_PACKAGES = {
     "fonts-wqy-microhei": "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
     "fonts-droid-fallback": "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf",
     "poppler-utils": "/usr/bin/pdftoppm",
     "chromium": "/usr/bin/chromium",
     "iproute2": "/usr/sbin/ip",
+    # independent WebRTC/RTSP clients for the tests (GStreamer webrtcbin under /usr/bin/python3),
+    # ffprobe to read recordings back, gcc to build the tests' getifaddrs shim, openssl for
+    # their DTLS certificates
+    "gstreamer1.0-tools": "/usr/bin/gst-launch-1.0",
+    "gstreamer1.0-plugins-base": _GST + "libgstvideotestsrc.so",
+    "gstreamer1.0-plugins-good": _GST + "libgstvpx.so",
+    "gstreamer1.0-plugins-bad": _GST + "libgstwebrtc.so",
+    "gstreamer1.0-plugins-ugly": _GST + "libgstx264.so",
+    "gstreamer1.0-nice": _GST + "libgstnice.so",
+    "gstreamer1.0-libav": _GST + "libgstlibav.so",
+    "gir1.2-gstreamer-1.0": _GIR + "Gst-1.0.typelib",
+    "gir1.2-gst-plugins-base-1.0": _GIR + "GstSdp-1.0.typelib",
+    "gir1.2-gst-plugins-bad-1.0": _GIR + "GstWebRTC-1.0.typelib",
+    "gir1.2-gst-rtsp-server-1.0": _GIR + "GstRtspServer-1.0.typelib",
+    "python3-gi": "/usr/lib/python3/dist-packages/gi/__init__.py",
+    "python3-gst-1.0": "/usr/lib/python3/dist-packages/gi/overrides/Gst.py",
+    "ffmpeg": "/usr/bin/ffprobe",
+    "gcc": "/usr/bin/gcc",
+    "openssl": "/usr/bin/openssl",
 }
 
 
@@ -38,7 +61,7 @@ def run(cmd: list[str], **kw: object) -> None:
 
 
 def ensure_apt() -> None:
-    missing = [pkg for pkg, path in APT_PACKAGES.items() if not Path(path).exists()]
+    missing = [pkg for pkg, path in APT_PACKAGES.items() if not glob.glob(path)]
     if not missing:
         return
     if os.geteuid() != 0 or shutil.which("apt-get") is None:

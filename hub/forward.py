@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
+import functools
+import inspect
 import queue
 import time
 from collections.abc import Callable
@@ -13,8 +16,12 @@ from typing import Any
 
 import aiortc
 import av
+from aiortc import RTCPeerConnection
+from aiortc import sdp as aiortc_sdp
+from aiortc.codecs import get_encoder
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.rtcdtlstransport import RTCCertificate, RTCDtlsTransport
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtcrtpsender import RTCRtpSender
@@ -38,6 +45,57 @@ def check_aiortc_version(version: str = aiortc.__version__) -> None:
         raise ForwardingUnsupportedError(
             f"aiortc {version} is not supported by hub/forward.py (needs {SUPPORTED_AIORTC})"
         )
+
+
+# What this module relies on inside aiortc, beyond its public API: (object, attribute or
+# method, text its source must contain). check_internals() verifies every entry.
+_SOURCE_FACTS: tuple[tuple[Any, str, tuple[str, ...]], ...] = (
+    (JitterBuffer, "add", ("self._remove_frame(packet.sequence_number)",)),
+    (RTCRtpReceiver, "_handle_rtp_packet", ("self.__jitter_buffer.add(packet)",
+                                            "self.__decoder_queue.put((codec, encoded_frame))",
+                                            "packet._data = depayload(codec, packet.payload)")),
+    (RTCRtpSender, "_next_encoded_frame", ("if self.__encoder is None:",
+                                           "self.__encoder.pack(data)")),
+    (RTCRtpSender, "_run_rtp", ("payload_type=codec.payloadType",
+                                "enc_frame = await self._next_encoded_frame(codec)")),
+    (RTCRtpSender, "send", ("self._run_rtp(parameters.codecs[0])",)),
+    (RTCRtpSender, "_handle_rtcp_packet", ("self._send_keyframe()",)),
+    (RTCCertificate, "_create_ssl_context", ("ctx.set_cipher_list(",)),
+    (RTCDtlsTransport, "start", ('if self._role == "server":',)),
+)
+_INSTANCE_FACTS = {
+    "receiver": ("_RTCRtpReceiver__jitter_buffer", "_RTCRtpReceiver__decoder_queue",
+                 "_RTCRtpReceiver__started", "_RTCRtpReceiver__kind",
+                 "_RTCRtpReceiver__timestamp_mapper",
+                 "_RTCRtpReceiver__active_ssrc", "_send_rtcp_pli"),
+    "sender": ("_RTCRtpSender__encoder", "_send_keyframe"),
+    "transceiver": ("_codecs", "_offerDirection"),
+    "dtls": ("_role", "_set_role"),
+}
+
+
+@functools.cache
+def check_internals() -> None:
+    """Fail loudly (ForwardingUnsupportedError) when an aiortc internal this module touches is
+    gone or no longer does what it did in 1.16: checked once per process, at hub start."""
+    check_aiortc_version()
+    missing: list[str] = []
+    for owner, name, needles in _SOURCE_FACTS:
+        member = getattr(owner, name, None)
+        if member is None:
+            missing.append(f"{owner.__name__}.{name}")
+            continue
+        source = inspect.getsource(member)
+        missing += [f"{owner.__name__}.{name}: {n!r}" for n in needles if n not in source]
+    pc = RTCPeerConnection()
+    transceiver = pc.addTransceiver("video", direction="sendrecv")
+    objects = {"receiver": transceiver.receiver, "sender": transceiver.sender,
+               "transceiver": transceiver, "dtls": transceiver.receiver.transport}
+    for label, names in _INSTANCE_FACTS.items():
+        missing += [f"{label}.{n}" for n in names if not hasattr(objects[label], n)]
+    if missing:
+        raise ForwardingUnsupportedError(
+            f"aiortc {aiortc.__version__} internals changed; hub/forward.py needs: {missing}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,17 +131,54 @@ def h264_nal_types(data: bytes) -> list[int]:
     return types
 
 
+MAX_HOLE_S = 0.5  # a packet missing this long (NACK did not bring it) is given up
+
+
 class MarkerJitterBuffer(JitterBuffer):
     """Video jitter buffer that releases a frame when its marker-bit packet completes it.
 
     aiortc's buffer only releases a frame when the next frame's first packet arrives, which
-    adds one frame interval (67 ms at 15 fps) at every receiver.
+    adds one frame interval (67 ms at 15 fps) at every receiver; and a packet that never comes
+    (lost, its retransmission too) holds back every later frame until 512 packets pile up
+    (8-10 s of video). Here a hole older than MAX_HOLE_S is given up: the frames around it are
+    dropped, `broken` is set (the passthrough then waits for a keyframe) and a PLI requested.
+    aiortc takes one frame per packet added; with `drain`, the further frames that are
+    complete at once (after a retransmission fills a hole, say) wait in `ready` for the
+    passthrough to take, instead of each adding a frame of latency for good.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock = time.monotonic, drain: bool = False) -> None:
         super().__init__(capacity=512, is_video=True)
+        self._clock = clock
+        self._drain = drain
+        self._hole_since: float | None = None
+        self._gave_up = False
+        self.broken = False
+        self.holes_skipped = 0
+        self.ready: collections.deque[JitterFrame] = collections.deque()
+
+    def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
+        pli, frame = super().add(packet)
+        if self._gave_up:
+            self._gave_up = False
+            pli = True  # aiortc's receiver sends it to the publisher
+        return pli, frame
 
     def _remove_frame(self, sequence_number: int) -> JitterFrame | None:
+        first = self._next_media_frame()
+        while self._drain and first is not None and (more := self._next_media_frame()):
+            self.ready.append(more)
+        return first
+
+    def _next_media_frame(self) -> JitterFrame | None:
+        while True:
+            frame = self._next_frame()
+            if frame is None or frame.data:
+                return frame
+            # Padding-only packets (e.g. Chromium's bandwidth probes) carry no media: a frame of
+            # them is no frame. Handed on, an empty packet would flush (end) a decoder.
+
+    def _next_frame(self) -> JitterFrame | None:
         packets: list[RtpPacket] = []
         origin = self._origin
         if origin is None:
@@ -92,7 +187,7 @@ class MarkerJitterBuffer(JitterBuffer):
         for count in range(self.capacity):
             packet = self._packets[(origin + count) % self.capacity]
             if packet is None:
-                return None
+                return self._skip_hole(count)
             if timestamp is None:
                 timestamp = packet.timestamp
             elif packet.timestamp != timestamp:
@@ -106,7 +201,34 @@ class MarkerJitterBuffer(JitterBuffer):
     def _release(self, packets: list[RtpPacket], count: int) -> JitterFrame:
         data = b"".join(p._data for p in packets)  # type: ignore[attr-defined]
         self.remove(count)
+        self._hole_since = None
         return JitterFrame(data=data, timestamp=packets[0].timestamp)
+
+    def _skip_hole(self, hole: int) -> JitterFrame | None:
+        """A packet is missing `hole` packets after the origin: wait for it, or give it up
+        after MAX_HOLE_S (then try again from the frame after it)."""
+        origin = self._origin
+        assert origin is not None
+        after = next((k for k in range(hole + 1, self.capacity)
+                      if self._packets[(origin + k) % self.capacity] is not None), None)
+        if after is None:
+            return None  # nothing after the gap: it is just the next packet not yet here
+        now = self._clock()
+        if self._hole_since is None:
+            self._hole_since = now
+        if now - self._hole_since < MAX_HOLE_S:
+            return None
+        # drop up to the packet after the hole, and the rest of that packet's frame
+        self.remove(after)
+        stale = self._packets[(origin + after) % self.capacity]
+        while (p := self._packets[(origin + after) % self.capacity]) is not None and \
+                stale is not None and p.timestamp == stale.timestamp:
+            self.remove(1)
+            after += 1
+        self._hole_since = None
+        self._gave_up = self.broken = True
+        self.holes_skipped += 1
+        return self._next_frame()
 
 
 class ImmediateJitterBuffer(JitterBuffer):
@@ -137,10 +259,13 @@ class _PassthroughQueue(queue.Queue[Any]):
     the `None` that stops it, which also ends the receiver's track as usual.
     """
 
-    def __init__(self, sink: PacketSink, clock: Clock) -> None:
+    def __init__(self, sink: PacketSink, clock: Clock, buffer: JitterBuffer | None = None,
+                 mapper: Any = None) -> None:
         super().__init__()
         self._sink = sink
         self._clock = clock
+        self._buffer = buffer if isinstance(buffer, MarkerJitterBuffer) else None
+        self._mapper = mapper  # the receiver's TimestampMapper, for the frames in `ready`
 
     def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
         if item is None:
@@ -148,13 +273,28 @@ class _PassthroughQueue(queue.Queue[Any]):
             return
         codec, frame = item
         assert isinstance(codec, RTCRtpCodecParameters) and isinstance(frame, JitterFrame)
+        self._forward(codec, frame)
+        while self._buffer is not None and self._buffer.ready:
+            more = self._buffer.ready.popleft()
+            if self._mapper is not None:
+                more.timestamp = self._mapper.map(more.timestamp)
+            self._forward(codec, more)
+
+    def _forward(self, codec: RTCRtpCodecParameters, frame: JitterFrame) -> None:
+        if not frame.data:
+            return  # padding: nothing to forward
+        keyframe = is_keyframe(codec.name, frame.data)
+        if self._buffer is not None and self._buffer.broken:
+            if not keyframe:
+                return  # a frame was given up: what follows cannot be decoded until a keyframe
+            self._buffer.broken = False
         self._sink(
             EncodedPacket(
                 data=frame.data,
                 pts=frame.timestamp,
                 clock_rate=codec.clockRate,
                 codec=codec.name,
-                keyframe=is_keyframe(codec.name, frame.data),
+                keyframe=keyframe,
                 arrival=self._clock(),
             )
         )
@@ -181,9 +321,11 @@ def install_passthrough(
     if _receiver_attr(receiver, "started"):
         raise ForwardingUnsupportedError("receiver already started")
     kind = _receiver_attr(receiver, "kind")
-    buffer: JitterBuffer = MarkerJitterBuffer() if kind == "video" else ImmediateJitterBuffer()
+    buffer: JitterBuffer = MarkerJitterBuffer(clock, drain=True) if kind == "video" \
+        else ImmediateJitterBuffer()
     _set_receiver_attr(receiver, "jitter_buffer", buffer)
-    _set_receiver_attr(receiver, "decoder_queue", _PassthroughQueue(sink, clock))
+    queue = _PassthroughQueue(sink, clock, buffer, _receiver_attr(receiver, "timestamp_mapper"))
+    _set_receiver_attr(receiver, "decoder_queue", queue)
 
 
 def install_low_latency(receiver: RTCRtpReceiver) -> None:
@@ -231,13 +373,98 @@ def pin_codec(transceiver: RTCRtpTransceiver, mime_types: list[str]) -> str | No
     return None
 
 
+def pin_codecs(transceiver: RTCRtpTransceiver, mime_types: list[str]) -> list[str]:
+    """Keep every one of `mime_types` the transceiver negotiated, in that order, without RTX.
+
+    For the hub's sending slots: the answer then lets the hub send any of them on the m-line
+    (the payload type says which), so a slot can carry a VP8 or an H264 publisher. Without
+    RTX a retransmission repeats the original packet, payload type included.
+    """
+    codecs: list[RTCRtpCodecParameters] = transceiver._codecs
+    kept = [c for mime in mime_types for c in codecs if c.mimeType.lower() == mime.lower()]
+    kept = list({c.mimeType.lower(): c for c in reversed(kept)}.values())[::-1]  # one per mime
+    if kept:
+        transceiver._codecs = kept
+    return [c.name for c in kept]
+
+
 def negotiated_codec(transceiver: RTCRtpTransceiver) -> str | None:
     """Name of the codec the transceiver sends/receives with (first negotiated), or None."""
     codecs: list[RTCRtpCodecParameters] = transceiver._codecs
     return codecs[0].name if codecs else None
 
 
+# -------------------------------------------------------------------------------- DTLS
+# aiortc 1.16 offers only ECDHE-ECDSA suites. As the DTLS client it then cannot talk to a
+# server with an RSA certificate (GStreamer webrtcbin, many SIP/WebRTC gateways): "no shared
+# cipher". The hub's own certificate stays ECDSA; the RSA suites only matter when the peer is
+# the server.
+DTLS_CIPHERS = (
+    b"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    b"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
+    b"ECDHE-ECDSA-AES128-SHA:ECDHE-RSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA:ECDHE-RSA-AES256-SHA"
+)
+_original_ssl_context = RTCCertificate._create_ssl_context
+
+
+def _ssl_context(self: RTCCertificate, srtp_profiles: Any) -> Any:
+    ctx = _original_ssl_context(self, srtp_profiles)
+    ctx.set_cipher_list(DTLS_CIPHERS)
+    return ctx
+
+
+def install_dtls_ciphers() -> None:
+    """Let every aiortc DTLS endpoint in this process offer ECDHE-RSA as well as ECDHE-ECDSA."""
+    check_internals()
+    RTCCertificate._create_ssl_context = _ssl_context  # type: ignore[method-assign]
+
+
+def answer_dtls_passive(pc: RTCPeerConnection) -> int:
+    """Before createAnswer: take the DTLS server role (`a=setup:passive`) wherever the offer
+    says `actpass`, so the offerer (whatever its certificate) picks the cipher suites it knows
+    as the client. aiortc would answer `active`. Returns how many transports were set."""
+    remote = pc.remoteDescription
+    if remote is None:
+        return 0
+    media = aiortc_sdp.SessionDescription.parse(remote.sdp).media
+    offered = {m.rtp.muxId: m.dtls.role for m in media if m.dtls is not None}
+    done = 0
+    for transceiver in pc.getTransceivers():
+        transport = transceiver.receiver.transport
+        if offered.get(transceiver.mid or "") == "auto" and transport._role == "auto":
+            transport._set_role("server")
+            done += 1
+    return done
+
+
+def dtls_failed(pc: RTCPeerConnection) -> bool:
+    """Whether the peer connection failed in its DTLS handshake (ICE itself got through)."""
+    for transceiver in pc.getTransceivers():
+        transport = transceiver.receiver.transport
+        if transport.state == "failed" and transport.transport.state != "failed":
+            return True
+    return False
+
+
 KeyframeRequest = Callable[[], None]
+
+
+class _MultiPacker:
+    """Stands in for a sender's encoder: packetizes each forwarded frame for its own codec."""
+
+    def __init__(self, track: ForwardTrack) -> None:
+        self._track = track
+        self._packers: dict[str, Any] = {}
+
+    def pack(self, packet: av.Packet[Any]) -> tuple[list[bytes], int]:
+        params = self._track.sending
+        if params is None:
+            return [], 0
+        packer = self._packers.get(params.name)
+        if packer is None:
+            packer = self._packers[params.name] = get_encoder(params)
+        result: tuple[list[bytes], int] = packer.pack(packet)
+        return result
 
 
 class ForwardTrack(MediaStreamTrack):
@@ -266,10 +493,33 @@ class ForwardTrack(MediaStreamTrack):
         self.frames_forwarded = 0
         self.frames_dropped = 0
         self.keyframe_requests = 0
+        self._codecs: dict[str, RTCRtpCodecParameters] = {}  # negotiated, by name
+        self._stamp: RTCRtpCodecParameters | None = None  # the sender's codecs[0] (a copy)
+        self.sending: RTCRtpCodecParameters | None = None  # codec of the frame being sent
 
     def bind_sender(self, sender: RTCRtpSender) -> None:
-        """Route the subscriber's PLI/FIR (which aiortc turns into an encoder flag) to us."""
+        """Route the subscriber's PLI/FIR (which aiortc turns into an encoder flag) to us, and
+        send each frame with its own codec's payloader and payload type (of those negotiated).
+
+        aiortc's sender packs with one encoder and stamps `codecs[0].payloadType` on every
+        packet: it gets a private copy of that codec object, whose payload type `_to_av` sets
+        per frame, and a packer that picks the payloader by the frame's codec.
+        """
         sender._send_keyframe = self._keyframe_requested  # type: ignore[method-assign]
+        if self.kind != "video":
+            return
+        original_send = sender.send
+
+        async def send(parameters: Any) -> None:
+            codecs = list(parameters.codecs)
+            self._codecs = {c.name: c for c in codecs if c.name.lower() != "rtx"}
+            if codecs:
+                self._stamp = dataclasses.replace(codecs[0])
+                parameters.codecs = [self._stamp, *codecs[1:]]
+            await original_send(parameters)
+
+        sender.send = send  # type: ignore[method-assign]
+        sender._RTCRtpSender__encoder = _MultiPacker(self)  # type: ignore[attr-defined]
 
     def _keyframe_requested(self) -> None:
         self.keyframe_requests += 1
@@ -338,6 +588,10 @@ class ForwardTrack(MediaStreamTrack):
             pts = self._last_out + 1
         self._last_out = pts
         self._last_rate = packet.clock_rate
+        params = self._codecs.get(packet.codec)
+        self.sending = params  # None: not negotiated on this m-line, the packer sends nothing
+        if params is not None and self._stamp is not None:
+            self._stamp.payloadType = params.payloadType
         out: av.Packet[Any] = av.Packet(packet.data)
         out.pts = pts
         out.time_base = Fraction(1, packet.clock_rate)

@@ -22,9 +22,9 @@ from hub.redact import CredentialStore, redact_url
 from hub.server import STATE_EXTRAS_KEY, authenticate
 from hub.service import Hub
 from hub.tap import FeedTap
-from hub.videohub import ExternalSource, VideoHub
+from hub.videohub import ExternalSource, Feed, VideoHub
 from media.frames import to_bgr
-from media.health import LOST, RESOLUTION, RESTORED, HealthConfig, HealthConfigError, HealthEvent
+from media.health import RESOLUTION, RESTORED, HealthConfig, HealthConfigError, HealthEvent
 from media.ingest import Ingest, IngestConfig, StreamInfo
 from media.monitor import FeedMonitor
 from media.record import (
@@ -152,9 +152,7 @@ class MediaWiring:
         self._io = concurrent.futures.ThreadPoolExecutor(1, "media-io")
         self._worker = MediaWorker("media-record")  # recording: muxing, hashing, the wall encoder
         self._recordings: dict[str, _FeedRecording] = {}
-        self._picture_outage: set[str] = set()  # departments with a logged picture problem
         self._ingest_outage: dict[str, float] = {}
-        self._sources: dict[str, tuple[int, float]] = {}  # dept -> (id of its source, first seen)
         self._error_logged: dict[tuple[str, str, str], float] = {}
         self.errors_suppressed = 0
         self.recorders: dict[str, SegmentRecorder] = {}
@@ -178,18 +176,17 @@ class MediaWiring:
     async def start(self) -> None:
         opts = self.options
         if self.wall is not None:
-            for key in self.hub.state.online:
-                role, _, dept = key.partition(":")
-                if role == "department" and dept:
-                    self.wall.set_state(dept, online=True)
+            for dept in self.depts:
+                self.wall.set_state(dept, online=self.hub.state.dept_online(dept))
         if opts.health or opts.wall:
             self.monitor = FeedMonitor(self._health_event, wall=self.wall,
-                                       config=opts.health_config, on_other=self._health_other)
+                                       config=opts.health_config)
             self.set_wall_viewers(0)
-            for dept in self.depts:
-                self.monitor.watch(dept, self.video.frame_tap(dept))
+            self.video.feed_listeners.append(self._on_feed)
+            for dept, feed in self.video.feeds().items():
+                if feed.live:
+                    self.monitor.start_feed(dept, self.video.frame_tap(dept))
             self._spawn(self.monitor.run_ticker())
-            self._spawn(self._watch_sources())
         if opts.record:
             for dept in self.depts:
                 self._record_feed(dept, self.video.frame_tap(dept))
@@ -249,57 +246,38 @@ class MediaWiring:
 
     # -- health and the wall -----------------------------------------------------------------
 
-    def _health_event(self, kind: str, payload: Mapping[str, Any]) -> None:
-        """Log a picture-health event unless the connection/ingest events already cover it."""
-        dept = str(payload.get("dept"))
-        if kind == RESTORED:
-            if dept not in self._picture_outage:
-                return
-            self._picture_outage.discard(dept)
-            self.emit(kind, {**payload, "cause": "picture"})
+    def _on_feed(self, change: str, feed: Feed, cause: str | None) -> None:
+        """A department's feed went live or ended (VideoHub): health follows exactly that."""
+        if self.monitor is None or self.closed:
             return
-        since = self._source_since(dept)
-        if dept not in self._picture_outage:
-            if since is None:
-                return  # no publisher: video.lost (cause connection/ingest) or a deliberate leave
-            if kind == LOST and time.monotonic() - since < self.options.health_config.lost_after_s:
-                return  # the publisher only just (re)appeared: its frames are not late yet
-        self._picture_outage.add(dept)
-        body = {**payload, "cause": "picture"}
-        feed = self.monitor.health.feeds.get(dept) if self.monitor else None
-        if feed is not None and feed.outage_onset is not None:
-            body["since_us"] = self.to_log_us(max(feed.outage_onset, since or 0.0))
-        self.emit(kind, body)
+        if change == "published":
+            self.monitor.start_feed(feed.dept, self.video.frame_tap(feed.dept))
+        else:
+            self.monitor.end_feed(feed.dept)
 
-    def _source_since(self, dept: str) -> float | None:
-        """Since when (monotonic) `dept`'s current publisher has been seen; None: no publisher."""
-        source = self.video.video_source(dept)
-        if source is None:
-            self._sources.pop(dept, None)
-            return None
-        seen = self._sources.get(dept)
-        if seen is None or seen[0] != id(source):
-            seen = self._sources[dept] = (id(source), time.monotonic())
-        return seen[1]
-
-    async def _watch_sources(self) -> None:
-        """Note when each department's publisher appears (1 Hz; used by `_health_event`)."""
-        while not self.closed:
-            for dept in self.depts:
-                self._source_since(dept)
-            await asyncio.sleep(1.0)
-
-    def _health_other(self, ev: HealthEvent) -> None:
-        if ev.kind == RESOLUTION and self.options.health:
+    def _health_event(self, ev: HealthEvent) -> None:
+        """Log a picture-health event (`cause: picture`). Health only runs while a feed is
+        live, so it never speaks for a publisher that is gone: that is the connection's or
+        the ingest's `video.lost`, or a deliberate end (no outage)."""
+        if not self.options.health:
+            return
+        if ev.kind == RESOLUTION:
             self.emit(RESOLUTION, ev.payload())
+            return
+        body = {**ev.payload(), "cause": "picture"}
+        if ev.kind != RESTORED:
+            body["since_us"] = self.to_log_us(ev.onset)
+        self.emit(ev.kind, body)
 
     def set_wall_viewers(self, viewers: int) -> None:
-        """Feed the wall's tiles only as often as someone uses them (WHEP viewers, recording)."""
+        """Feed the wall's tiles only while someone uses them (WHEP viewers, recording), and
+        only as often: every frame of every live feed is decoded for the wall meanwhile."""
         if self.monitor is not None:
             opts = self.options
             used = [opts.wall_fps] if viewers else []
             used += [opts.wall_record_fps] if opts.record_wall else []
             self.monitor.wall_fps = max(used, default=1.0)
+            self.monitor.set_wall_active(self.wall is not None and bool(used))
 
     def uptime(self) -> dict[str, float]:
         return self.monitor.uptime() if self.monitor else {}
@@ -317,7 +295,10 @@ class MediaWiring:
         wall, kind = self.wall, ev.kind
         if kind in ("presence.online", "presence.offline") and ev.role == "department" and ev.dept:
             if wall is not None:
-                wall.set_state(ev.dept, online=kind == "presence.online")
+                wall.set_state(ev.dept, online=self.hub.state.dept_online(ev.dept))
+        elif kind in ("media.published", "media.unpublished") and wall is not None:
+            dept = str(ev.payload.get("dept"))
+            wall.set_state(dept, online=self.hub.state.dept_online(dept))
         elif kind == "command.overdue" and wall is not None:
             wall.set_state(str(ev.payload.get("dept")), overdue=True)
         elif kind in RESPONSES or kind == "report.field":
@@ -331,12 +312,15 @@ class MediaWiring:
 
     async def snapshot(self, dept: str, ts_us: int, command_id: Any = None,
                        report_id: Any = None) -> bool:
-        """JPEG of `dept`'s latest decoded frame, logged as media.snapshot (False: no picture)."""
-        tap = self.video.frame_tap(dept)
-        frame = tap.latest_frame
-        if frame is None or tap.latest_frame_at is None or time.monotonic() - tap.latest_frame_at > 10:
+        """JPEG of `dept`'s picture at the response, logged as media.snapshot (False: no
+        picture). A sample at most 1 s old, else a keyframe asked for and decoded (2 s at
+        most), else the latest sample if younger than 10 s: any kind of publisher."""
+        if self.video.video_source(dept) is None:
             return False
-        bgr = to_bgr(frame)
+        sample = await self.video.frame_tap(dept).fresh_sample()
+        if sample is None:
+            return False
+        bgr = to_bgr(sample.frame)
         loop = asyncio.get_running_loop()
         try:
             snap = await loop.run_in_executor(self._io, lambda: write_snapshot(
@@ -481,7 +465,8 @@ class MediaWiring:
         await ingest.stop()
         feed = self._ingest_feeds.pop(dept, None)
         if feed is not None:
-            await self.video.remove_external(dept, feed.source)
+            await self.video.remove_external(dept, feed.source,
+                                             "left" if reason == "stopped" else reason)
         self._ingest_outage.pop(dept, None)
         self._ingest_good.pop(dept, None)
         self.emit("ingest.stopped", {"dept": dept, "reason": reason, "attempts": ingest.attempts})
@@ -493,7 +478,8 @@ class MediaWiring:
             return
         old = self._ingest_feeds.pop(dept, None)
         if old is not None:
-            self._spawn(self.video.remove_external(dept, old.source), "ingest-unpublish")
+            self._spawn(self.video.remove_external(dept, old.source, "replaced"),
+                        "ingest-unpublish")
         source = ExternalSource(dept, info.codec, on_keyframe_request=ingest.request_keyframe)
         self._ingest_feeds[dept] = _IngestFeed(source)
         self.emit("ingest.connected", {"dept": dept, **info.payload()})
@@ -538,7 +524,7 @@ class MediaWiring:
     def _ingest_lost(self, dept: str, reason: str) -> None:
         feed = self._ingest_feeds.pop(dept, None)
         if feed is not None:
-            self._spawn(self.video.remove_external(dept, feed.source), "ingest-unpublish")
+            self._spawn(self.video.remove_external(dept, feed.source, "error"), "ingest-unpublish")
         if dept not in self._ingest_outage and dept in self.ingests:
             since = self._ingest_good.get(dept, time.monotonic())  # the last good frame
             self._ingest_outage[dept] = since
@@ -552,8 +538,8 @@ class MediaWiring:
     def stats(self) -> dict[str, Any]:
         return {
             "uptime": {d: round(u, 4) for d, u in self.uptime().items()},
-            "health": {d: f.state for d, f in (self.monitor.health.feeds.items()
-                                               if self.monitor else ())},
+            "health": {d: self.monitor.health.state(d) for d in self.depts} if self.monitor
+            else {},
             "recording": {n: r.recording for n, r in self.recorders.items()},
             "segments": sum(len(r.segments) for r in self.recorders.values()),
             "record_dropped": self._worker.dropped,  # frames not recorded: the worker lagged

@@ -29,6 +29,7 @@ class PacketSource:
         self.codec = forward.negotiated_codec(transceiver) or "?"
         self.subscribers: set[forward.ForwardTrack] = set()
         self.taps: list[Callable[[forward.EncodedPacket], None]] = []
+        self.on_first_frame: Callable[[], None] | None = None  # the feed starts (VideoHub)
         self._clock = clock
         self._last_pli = -1e9
         self._pli_tasks: set[asyncio.Task[bool]] = set()
@@ -44,6 +45,8 @@ class PacketSource:
         """Sink installed on the receiver: runs on the event loop for every complete frame."""
         if self.closed:
             return
+        if self.frames == 0 and self.on_first_frame is not None:
+            self.on_first_frame()
         if self.kind == "video" and self.last_arrival is not None and (
             packet.arrival - self.last_arrival > 0.5
         ):
@@ -95,7 +98,7 @@ class Slot:
     kind: str
     transceiver: RTCRtpTransceiver
     track: forward.ForwardTrack
-    codec: str
+    codecs: tuple[str, ...]  # what the hub may send on it (a VP8 or an H264 publisher, say)
 
     @property
     def source(self) -> str | None:
@@ -116,6 +119,8 @@ class Participant:
     connected: bool = False
     closing: bool = False
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    source: str = "webrtc"  # how it publishes: "webrtc" (WebSocket signaling) or "whip"
+    session: str = ""  # the publishing session named in media.published (WS session / WHIP id)
     slot_version: int = 0  # raised (hub-wide counter) whenever its slots change; clients drop older maps
 
     def slot_map(self, kind: str = "video") -> dict[int, str]:

@@ -430,7 +430,7 @@ async def metrics_handler(request: web.Request) -> web.Response:
     ]
     for d in hub.roster.departments:
         lines.append(f'commandhub_department_online{{dept="{d.id}"}} '
-                     f'{int(("department:" + d.id) in hub.state.online)}')
+                     f'{int(hub.state.dept_online(d.id))}')
     open_cmds = len(hub.state.commands.open_ids)
     lines += ["# HELP commandhub_open_commands Commands with a department still pending.",
               "# TYPE commandhub_open_commands gauge", f"commandhub_open_commands {open_cmds}"]

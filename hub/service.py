@@ -141,6 +141,10 @@ class Hub:
                                         Actor(role, dept or None)))
         startup = self.log.startup
         assert startup is not None
+        for dept, feed in self.state.feeds.items():  # feeds that died with it too
+            records.append(self._record("media.unpublished", {
+                "dept": dept, "source": feed.get("source"), "session": feed.get("session"),
+                "cause": "closed", "reason": "hub_restart"}, HUB))
         records.append(self._record("hub.started", {
             "version": VERSION, "roster_sha256": self.roster.sha256,
             "departments": self.roster.ids, "log": startup.payload()}, HUB))
@@ -331,8 +335,8 @@ class Hub:
         st = self.state
         depts = []
         for d in self.roster.departments:
-            depts.append({**d.to_dict(), "online": actor_key("department", d.id) in st.online,
-                          "checked_in_us": st.checked_in.get(d.id)})
+            depts.append({**d.to_dict(), "online": st.dept_online(d.id),
+                          "feed": st.feeds.get(d.id), "checked_in_us": st.checked_in.get(d.id)})
         everything = principal.can("read.all")
         cmds = [c.to_dict(None if everything else principal.dept)
                 for c in st.commands.open_commands()

@@ -49,6 +49,7 @@ class Operation:
 class HubState:
     operation: Operation | None = None
     online: dict[str, int] = field(default_factory=dict)  # actor key -> since ts_us
+    feeds: dict[str, dict[str, Any]] = field(default_factory=dict)  # dept -> live video feed
     checked_in: dict[str, int] = field(default_factory=dict)  # dept -> ts_us (current operation)
     commands: CommandBook = field(default_factory=CommandBook)
     last_seq: int = 0
@@ -111,9 +112,22 @@ class HubState:
             self.online[actor_key(ev.role, ev.dept)] = ev.ts_us
         elif k == "presence.offline":
             self.online.pop(actor_key(ev.role, ev.dept), None)
+        elif k == "media.published" and isinstance(p.get("dept"), str):
+            self.feeds[p["dept"]] = {"source": p.get("source"), "session": p.get("session"),
+                                     "since_us": ev.ts_us}
+        elif k == "media.unpublished" and isinstance(p.get("dept"), str):
+            feed = self.feeds.get(p["dept"])
+            if feed is not None and feed.get("session") == p.get("session"):
+                del self.feeds[p["dept"]]
         elif k == "hub.started":
             # After a crash nobody is connected any more, whatever the log last said.
             self.online.clear()
+            self.feeds.clear()
+
+    def dept_online(self, dept: str) -> bool:
+        """A department is online while it has a session (WebSocket) or a live video feed
+        (a WHIP camera or an ingest publishes without a WebSocket)."""
+        return actor_key("department", dept) in self.online or dept in self.feeds
 
 
 def actor_key(role: str, dept: str | None) -> str:

@@ -1,23 +1,46 @@
-"""Shared access to one feed for media/ (health, wall, recording): encoded packets, decoded once."""
+"""Shared access to one feed for media/ (health, wall, recording): encoded packets, sampled
+pictures (a keyframe decoded now and then), every frame decoded once while someone needs that."""
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 import av
 
-from hub.forward import EncodedPacket
+from hub.forward import EncodedPacket, h264_nal_types
 
 if TYPE_CHECKING:
     from hub.peers import PacketSource
 
 MAX_BACKLOG_S = 1.0
+MAX_SAMPLE_FPS = 2.0  # decoded samples per second at most (natural and requested keyframes)
+DECODERS = {"VP8": "vp8", "H264": "h264"}
+_sample_pool: concurrent.futures.ThreadPoolExecutor | None = None
+
+
+def _sampler() -> concurrent.futures.ThreadPoolExecutor:
+    """The threads that decode sampled keyframes, shared by every tap of the process."""
+    global _sample_pool
+    if _sample_pool is None:
+        _sample_pool = concurrent.futures.ThreadPoolExecutor(2, "tap-sample")
+    return _sample_pool
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A decoded picture of a feed: `t` is when its frame arrived (hub monotonic clock)."""
+
+    frame: av.VideoFrame
+    t: float
+    keyframe: bool
 
 
 class TapClosedError(Exception):
@@ -65,32 +88,89 @@ class _Subscription:
 class FeedTap:
     """One department's video feed, for every media consumer.
 
-    `packets()` gives the encoded frames as forwarded (for recording without re-encoding);
-    `frames()` gives decoded `av.VideoFrame`s, decoded once in one worker thread shared by
-    all frame subscribers, and only while there is at least one. The tap outlives the
-    publisher's peer connection: after a reconnect it continues with the new one.
+    - `listen(fn)`: `fn(packet)` for every forwarded frame, synchronously (cheap observers:
+      health reads sizes and arrival times).
+    - `packets()`: the encoded frames as forwarded (for recording without re-encoding).
+    - `samples()` / `request_sample()` / `fresh_sample()`: decoded pictures now and then, at
+      most MAX_SAMPLE_FPS a second: a keyframe decoded on its own (one the publisher sent, or
+      one `request_sample` asks it for), or, while every frame is decoded anyway for
+      `frames()`, the next decoded frame.
+    - `frames()`: every frame decoded, once, in one worker thread shared by all frame
+      subscribers, and only while there is at least one (the wall).
+
+    The tap outlives the publisher's peer connection: after a reconnect it continues with the
+    new one.
     """
 
     def __init__(self, dept: str, request_keyframe: Callable[[], None]) -> None:
         self.dept = dept
         self._request_keyframe = request_keyframe
+        self._listeners: list[Callable[[EncodedPacket], None]] = []
         self._packet_subs: set[_Subscription] = set()
         self._frame_subs: set[_Subscription] = set()
-        self._listeners: list[Callable[[EncodedPacket], None]] = []
+        self._sample_subs: set[_Subscription] = set()
+        self._sample_wanted = False
+        self._sampling = False  # a keyframe is being decoded
+        self._sample_waiters: list[asyncio.Future[Sample]] = []
+        self._parameter_sets = b""  # the latest H264 SPS/PPS, for an IDR that comes without
+        self.latest_sample: Sample | None = None
+        self.samples_decoded = 0
+        self.sample_requests = 0
         self._pending: deque[EncodedPacket] = deque()
         self._wake = asyncio.Event()
         self._decoder_task: asyncio.Task[None] | None = None
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._waiting_keyframe = True
-        self.latest_frame: av.VideoFrame | None = None
-        self.latest_frame_at: float | None = None
         self.frames_decoded = 0
         self.decode_errors = 0
         self.closed = False
 
     @property
     def active(self) -> bool:
-        return bool(self._packet_subs or self._frame_subs)
+        return bool(self._packet_subs or self._frame_subs or self._sample_subs or self._listeners)
+
+    def listen(self, fn: Callable[[EncodedPacket], None]) -> Callable[[], None]:
+        """Call `fn` with every frame from now on; returns the function that stops it."""
+        self._listeners.append(fn)
+
+        def stop() -> None:
+            with contextlib.suppress(ValueError):
+                self._listeners.remove(fn)
+        return stop
+
+    def samples(self, max_items: int = 2) -> _Subscription:
+        """Subscribe to sampled pictures (`Sample`); iterate with `async for`, then close()."""
+        self._check_open()
+        return _Subscription(self._sample_subs, max_items)
+
+    def request_sample(self) -> None:
+        """Have the next picture decoded: the next frame while all are decoded, else the next
+        keyframe, which the publisher is asked for (rate-limited by its source)."""
+        if self.closed:
+            return
+        if not self._sample_wanted:
+            self.sample_requests += 1
+        self._sample_wanted = True
+        if self._decoder_task is None:
+            self._request_keyframe()
+
+    async def fresh_sample(self, max_age: float = 1.0, timeout: float = 2.0,
+                           fallback_age: float = 10.0) -> Sample | None:
+        """A picture at most `max_age` s old, decoding a new one if needed (waiting up to
+        `timeout`); else the latest one if younger than `fallback_age`; None if there is none."""
+        latest = self.latest_sample
+        if latest is not None and time.monotonic() - latest.t <= max_age:
+            return latest
+        if not self.closed:
+            waiter: asyncio.Future[Sample] = asyncio.get_running_loop().create_future()
+            self._sample_waiters.append(waiter)
+            self.request_sample()
+            with contextlib.suppress(TimeoutError):
+                return await asyncio.wait_for(waiter, timeout)
+        latest = self.latest_sample
+        if latest is not None and time.monotonic() - latest.t <= fallback_age:
+            return latest
+        return None
 
     def packets(self, max_items: int = 256) -> _Subscription:
         """Subscribe to encoded frames (`EncodedPacket`); iterate with `async for`, then close()."""
@@ -113,10 +193,6 @@ class FeedTap:
         if self.on_packet not in source.taps:
             source.taps.append(self.on_packet)
 
-    def listen(self, callback: Callable[[EncodedPacket], None]) -> None:
-        """Call `callback(packet)` for every frame, as it is forwarded (keep it cheap: a queue put)."""
-        self._listeners.append(callback)
-
     def request_keyframe(self) -> None:
         """Ask the feed's publisher for a keyframe (rate-limited by the publisher's source)."""
         self._request_keyframe()
@@ -127,11 +203,15 @@ class FeedTap:
 
     def on_packet(self, packet: EncodedPacket) -> None:
         """Called by the hub for every frame of this feed."""
-        for listener in self._listeners:
-            listener(packet)
+        for fn in list(self._listeners):
+            fn(packet)
         for sub in self._packet_subs:
             sub.put(packet)
+        if packet.keyframe and packet.codec == "H264":
+            self._keep_parameter_sets(packet.data)
         if not self._frame_subs:
+            if packet.keyframe and self._wants_keyframe(packet.arrival):
+                self._decode_sample(packet)
             return
         if self._waiting_keyframe:
             if not packet.keyframe:
@@ -160,40 +240,93 @@ class FeedTap:
                         continue
                     continue
                 packet = self._pending.popleft()
-                if packet.codec != codec_name:
+                if packet.codec != codec_name or context is None:
                     codec_name = packet.codec
-                    context = av.CodecContext.create(
-                        "libvpx" if codec_name == "VP8" else codec_name.lower(), "r"
-                    )
+                    context = av.CodecContext.create(DECODERS.get(codec_name, "vp8"), "r")
                 frames = await loop.run_in_executor(self._executor, _decode, context, packet)
                 if frames is None:
                     self.decode_errors += 1
                     self._waiting_keyframe = True
                     self._pending.clear()
+                    context = None  # a decoder that failed may be stuck (EOF): start afresh
                     self._request_keyframe()
                     continue
                 for frame in frames:
                     self.frames_decoded += 1
-                    self.latest_frame = frame
-                    self.latest_frame_at = time.monotonic()
                     for sub in list(self._frame_subs):
                         sub.put(frame)
+                    if self._sample_wanted or (self._sample_subs and self._sample_due(
+                            packet.arrival)):
+                        self._publish_sample(Sample(frame, packet.arrival, packet.keyframe))
         finally:
             self._decoder_task = None
             if self._executor is not None:
                 self._executor.shutdown(wait=False)
                 self._executor = None
 
+    # -- sampled pictures ----------------------------------------------------------------------
+
+    def _sample_due(self, t: float) -> bool:
+        latest = self.latest_sample
+        return latest is None or t - latest.t >= 0.95 / MAX_SAMPLE_FPS
+
+    def _wants_keyframe(self, t: float) -> bool:
+        """Decode this keyframe? When a sample was asked for, or a subscriber takes the
+        publisher's own keyframes (at most MAX_SAMPLE_FPS); one decode at a time."""
+        if self._sampling:
+            return False
+        return self._sample_wanted or bool(self._sample_subs and self._sample_due(t))
+
+    def _keep_parameter_sets(self, data: bytes) -> None:
+        sets = _h264_parameter_sets(data)
+        if sets:
+            self._parameter_sets = sets
+
+    def _decode_sample(self, packet: EncodedPacket) -> None:
+        self._sampling = True
+        prefix = b""
+        if packet.codec == "H264" and 7 not in h264_nal_types(packet.data):
+            prefix = self._parameter_sets
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(_sampler(), _decode_keyframe, packet.codec,
+                                      prefix + packet.data)
+
+        def done(fut: asyncio.Future[av.VideoFrame | None]) -> None:
+            self._sampling = False
+            frame = None if fut.cancelled() or fut.exception() else fut.result()
+            if frame is None:
+                self.decode_errors += 1
+            elif not self.closed:
+                self._publish_sample(Sample(frame, packet.arrival, True))
+
+        future.add_done_callback(done)
+
+    def _publish_sample(self, sample: Sample) -> None:
+        self._sample_wanted = False
+        self.samples_decoded += 1
+        self.latest_sample = sample
+        for sub in list(self._sample_subs):
+            sub.put(sample)
+        waiters, self._sample_waiters = self._sample_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(sample)
+
     def close(self) -> None:
         self.closed = True
-        for sub in list(self._packet_subs | self._frame_subs):
+        for sub in list(self._packet_subs | self._frame_subs | self._sample_subs):
             sub.close()
+        self._listeners.clear()
         self._wake.set()
         if self._decoder_task is not None:
             self._decoder_task.cancel()
+        for waiter in self._sample_waiters:
+            waiter.cancel()
 
 
 def _decode(context: Any, packet: EncodedPacket) -> list[av.VideoFrame] | None:
+    if not packet.data:
+        return []  # an empty packet would end the decoder's stream
     av_packet: av.Packet[Any] = av.Packet(packet.data)
     av_packet.pts = packet.pts
     av_packet.time_base = Fraction(1, packet.clock_rate)
@@ -201,3 +334,29 @@ def _decode(context: Any, packet: EncodedPacket) -> list[av.VideoFrame] | None:
         return list(context.decode(av_packet))
     except av.FFmpegError:
         return None
+
+
+def _decode_keyframe(codec: str, data: bytes) -> av.VideoFrame | None:
+    """Decode one keyframe on its own, with a fresh decoder flushed at once (no output delay)."""
+    name = DECODERS.get(codec)
+    if name is None or not data:
+        return None
+    try:
+        context: Any = av.CodecContext.create(name, "r")
+        frames = list(context.decode(av.Packet(data))) + list(context.decode(None))
+    except av.FFmpegError:
+        return None
+    return frames[-1] if frames else None
+
+
+def _h264_parameter_sets(data: bytes) -> bytes:
+    """The SPS and PPS NAL units of an Annex B access unit, with their start codes."""
+    out = []
+    pos = data.find(b"\x00\x00\x01")
+    while pos != -1 and pos + 3 < len(data):
+        nxt = data.find(b"\x00\x00\x01", pos + 3)
+        if data[pos + 3] & 0x1F in (7, 8):
+            end = len(data) if nxt == -1 else nxt
+            out.append(b"\x00" + data[pos:end].rstrip(b"\x00"))
+        pos = nxt
+    return b"".join(out)

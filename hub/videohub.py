@@ -7,7 +7,9 @@ import contextlib
 import itertools
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, Literal
 
@@ -27,7 +29,14 @@ SlotsCallback = Callable[[str, dict[str, Any]], Awaitable[None]]
 ErrorCallback = Callable[[str, str, str], Awaitable[None]]
 
 ROLES = ("commander", "department", "evaluator", "observer")
-DELIBERATE = ("left", "replaced", "hub_closed", "kicked")
+DELIBERATE = ("left", "replaced", "hub_closed", "kicked", "revoked")
+SOURCES = ("webrtc", "whip", "ingest")
+# `media.unpublished` cause for each reason a feed ends (docs/events.md); others: "closed"
+CAUSES = {"left": "left", "replaced": "replaced", "revoked": "revoked", "kicked": "revoked",
+          "hub_closed": "closed", "closed": "closed", "socket_closed": "closed",
+          "ice_closed": "closed", "heartbeat": "timeout", "ice_timeout": "timeout",
+          "timeout": "timeout", "ice_failed": "error", "dtls_failed": "error", "error": "error",
+          "too_large": "error"}
 VIDEO_CODECS = ("video/VP8", "video/H264")
 AUDIO_CODECS = ("audio/opus", "audio/PCMU", "audio/PCMA", "audio/G722")
 MAX_SLOTS = 64
@@ -65,19 +74,44 @@ def _count_directions(sdp: str) -> dict[str, dict[str, int]]:
     return counts
 
 
+def unpublish_cause(reason: str) -> str:
+    """The `cause` of `media.unpublished` for a reason a publisher went away."""
+    return CAUSES.get(reason, "closed")
+
+
 class ExternalSource(PacketSource):
     """A department's video that does not arrive over WebRTC (a camera ingest); feed `deliver()`."""
 
     def __init__(self, dept: str, codec: str, clock: Callable[[], float] = time.monotonic,
-                 on_keyframe_request: Callable[[], None] | None = None) -> None:
+                 on_keyframe_request: Callable[[], None] | None = None,
+                 session: str | None = None) -> None:
         no_transceiver: Any = SimpleNamespace(_codecs=[])  # PacketSource reads the codec there
         super().__init__(dept, "video", no_transceiver, clock)
         self.codec = codec
+        self.session = session or uuid.uuid4().hex[:12]
         self._on_keyframe_request = on_keyframe_request
 
     def request_keyframe(self) -> None:
         if self._on_keyframe_request is not None and not self.closed:
             self._on_keyframe_request()
+
+
+@dataclass
+class Feed:
+    """A department's video feed from one publisher: live from its first frame to its end."""
+
+    dept: str
+    source: PacketSource
+    kind: str  # "webrtc", "whip" or "ingest" (the `source` of media.published)
+    session: str
+    live: bool = False  # media.published logged
+    ended: bool = False
+
+    def payload(self) -> dict[str, Any]:
+        return {"dept": self.dept, "source": self.kind, "session": self.session}
+
+
+FeedListener = Callable[[str, Feed, str | None], None]  # ("published"|"unpublished", feed, cause)
 
 
 class VideoHub:
@@ -96,7 +130,8 @@ class VideoHub:
         video_codecs: Sequence[str] = VIDEO_CODECS, connect_timeout: float = 20.0,
         stats_interval: float = 5.0,
     ) -> None:
-        forward.check_aiortc_version()
+        forward.check_internals()  # fails loudly if aiortc's internals moved
+        forward.install_dtls_ciphers()
         apply_host_addresses(ice)
         self._emit = emit
         self._groups = {g: tuple(m) for g, m in groups.items()}
@@ -115,6 +150,9 @@ class VideoHub:
         self._attached: dict[int, PacketSource] = {}  # id(slot track) -> source feeding it
         self._state = router.RouteState()
         self._outages: dict[str, float] = {}
+        self._feeds: dict[str, Feed] = {}  # dept -> its current video feed
+        self.feed_listeners: list[FeedListener] = []
+        self._feed_log: asyncio.Task[None] | None = None  # last feed event being logged
         self._taps: dict[str, FeedTap] = {}
         self._link_stats: dict[tuple[str, str], LinkStats] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -124,8 +162,17 @@ class VideoHub:
         self._slot_versions = itertools.count(1)  # hub-wide: a replaced participant's maps are older
 
     # ----------------------------------------------------------------- signaling
-    async def handle_offer(self, participant_id: str, role: str, dept: str | None, sdp: str) -> str:
-        """Answer a client's offer with a fresh peer connection (replacing any previous one)."""
+    async def handle_offer(self, participant_id: str, role: str, dept: str | None, sdp: str, *,
+                           source: str = "webrtc", session: str | None = None,
+                           receive: bool = True) -> str:
+        """Answer a client's offer with a fresh peer connection (replacing any previous one).
+
+        `source`/`session` name the publisher in media.published/unpublished (WebRTC over the
+        WebSocket: the participant id); `receive=False` (WHIP) answers receiving m-lines
+        inactive: the participant gets no slots.
+        """
+        if source not in SOURCES:
+            raise ValueError(f"unknown source {source!r}")
         if self._closed:
             raise VideoError("closed", "video hub is shutting down")
         if role not in ROLES:
@@ -151,27 +198,25 @@ class VideoHub:
         self._ensure_stats_task()
         pc = RTCPeerConnection(self._ice.rtc_configuration())
         try:
-            participant = await self._negotiate(participant_id, role, dept, pc, sdp)
+            participant = await self._negotiate(participant_id, role, dept, pc, sdp, receive)
         except BaseException:
             with contextlib.suppress(Exception):
                 await pc.close()
             raise
         finally:
             self._negotiating.discard(participant_id)
+        participant.source, participant.session = source, session or participant_id
         async with self._lock:
             old = self._participants.pop(participant_id, None)
             if old is not None:
-                await self._drop(old)
-            if publishes and dept is not None:
+                await self._drop(old, "replaced")
+            if publishes and dept is not None and participant.published:
                 for other in list(self._participants.values()):
                     if other.dept == dept and other.published:
                         # the same department published again from elsewhere: keep the newest
                         self._participants.pop(other.pid, None)
-                        await self._drop(other)
-                self._publishers[dept] = dict(participant.published)
-                tap = self._taps.get(dept)
-                if tap is not None and "video" in participant.published:
-                    tap.attach(participant.published["video"])
+                        await self._drop(other, "replaced")
+                self._set_publisher(dept, participant.published, source, participant.session)
             participant.slot_version = next(self._slot_versions)  # above any map of its predecessor
             self._participants[participant_id] = participant
             self._watch(participant)
@@ -181,7 +226,8 @@ class VideoHub:
         return local.sdp
 
     async def _negotiate(
-        self, pid: str, role: str, dept: str | None, pc: RTCPeerConnection, sdp: str
+        self, pid: str, role: str, dept: str | None, pc: RTCPeerConnection, sdp: str,
+        receive: bool = True,
     ) -> Participant:
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
@@ -194,7 +240,8 @@ class VideoHub:
             raise VideoError("bad_sdp", text[:200] or type(exc).__name__) from exc
         participant = Participant(pid=pid, role=role, dept=dept, pc=pc, joined=self._clock())
         for transceiver in pc.getTransceivers():
-            self._setup_transceiver(participant, transceiver)
+            self._setup_transceiver(participant, transceiver, receive)
+        forward.answer_dtls_passive(pc)
         answer = await pc.createAnswer()
         await pc.setLocalDescription(answer)
         try:  # an answer nobody can reach is an error now, not a 20 s ice_timeout later
@@ -203,24 +250,32 @@ class VideoHub:
             raise VideoError("no_ice_candidates", str(exc)) from exc
         return participant
 
-    def _setup_transceiver(self, participant: Participant, transceiver: RTCRtpTransceiver) -> None:
+    def _setup_transceiver(self, participant: Participant, transceiver: RTCRtpTransceiver,
+                           receive: bool = True) -> None:
         kind = transceiver.kind
         offered: str | None = transceiver._offerDirection  # the hub's side, already reversed
         prefs = self._video_codecs if kind == "video" else list(AUDIO_CODECS)
-        codec = forward.pin_codec(transceiver, prefs)
+        slot_only = offered == "sendonly" and kind == "video" and receive
+        # a receiving slot may carry any codec of the list (the payload type tells which);
+        # a published track is pinned to one, so its publisher has to send that one
+        codecs = forward.pin_codecs(transceiver, prefs) if slot_only else []
+        codec = codecs[0] if codecs else forward.pin_codec(transceiver, prefs)
         if codec is None:
             raise VideoError("no_common_codec", f"no {kind} codec in common (hub: {prefs})")
         if offered in ("recvonly", "sendrecv") and participant.dept is not None:
             source = PacketSource(participant.dept, kind, transceiver, self._clock)
             forward.install_passthrough(transceiver.receiver, source.deliver, self._clock)
             participant.published[kind] = source
-        if offered in ("sendonly", "sendrecv"):
+        if offered in ("sendonly", "sendrecv") and not receive:
+            transceiver.direction = "recvonly" if offered == "sendrecv" else "inactive"
+        elif offered in ("sendonly", "sendrecv"):
             track = forward.ForwardTrack(kind, clock=self._clock)
             transceiver.sender.replaceTrack(track)
             track.bind_sender(transceiver.sender)
             transceiver.direction = offered
             index = len(participant.slots[kind])
-            participant.slots[kind].append(Slot(index, kind, transceiver, track, codec))
+            participant.slots[kind].append(
+                Slot(index, kind, transceiver, track, tuple(codecs) or (codec,)))
 
     def _watch(self, participant: Participant) -> None:
         pc = participant.pc
@@ -232,7 +287,8 @@ class VideoHub:
                 participant.connected = True
                 await self._connected(participant)
             elif state in ("failed", "closed") and not participant.closing:
-                self._spawn(self.leave(participant.pid, "ice_" + state))
+                reason = "dtls_failed" if forward.dtls_failed(pc) else "ice_" + state
+                self._spawn(self.leave(participant.pid, reason))
 
         self._spawn(self._connect_deadline(participant), owner=participant)
 
@@ -247,45 +303,135 @@ class VideoHub:
             await self.leave(participant.pid, "ice_timeout")
 
     async def _connected(self, participant: Participant) -> None:
-        dept = participant.dept
-        if dept is not None and participant.published and dept in self._outages:
-            started = self._outages.pop(dept)
-            await self._emit("video.restored", dept, {
-                "dept": dept, "was": "lost", "cause": "connection",
-                "duration_s": round(self._clock() - started, 3),
-            })
         for source in participant.published.values():
             source.request_keyframe()
         for slot in participant.all_slots():
             slot.track.restart()  # frames queued before the link was up are stale
 
     async def leave(self, participant_id: str, reason: str) -> None:
-        """The participant is gone (left, socket closed, heartbeat lost, ICE failed)."""
+        """The participant is gone (left, socket closed, heartbeat lost, ICE/DTLS failed).
+
+        Only a feed that had video can be lost: a publisher whose connection never came up
+        logs `rtc.failed`, not `video.lost`.
+        """
         async with self._lock:
             participant = self._participants.pop(participant_id, None)
             if participant is None:
                 return
-            await self._drop(participant)
+            ended = await self._drop(participant, reason)
             dept = participant.dept
             lost = (
-                participant.published and dept is not None and reason not in DELIBERATE
-                and dept not in self._outages
-                and not any(p.dept == dept and p.published for p in self._participants.values())
+                ended is not None and dept is not None and reason not in DELIBERATE
+                and dept not in self._outages and dept not in self._feeds
             )
             if lost and dept is not None:
                 self._outages[dept] = self._clock()
             await self._apply_routes()
+        if not participant.connected and reason not in DELIBERATE:
+            await self._emit("rtc.failed", dept, {
+                "dept": dept, "role": participant.role, "source": participant.source,
+                "session": participant.session, "reason": reason})
+            logger.warning("%s (%s %s) never connected: %s", participant.pid, participant.role,
+                           dept, reason)
         if lost:
             await self._emit("video.lost", dept, {"dept": dept, "cause": "connection",
                                                   "reason": reason})
 
-    async def _drop(self, participant: Participant) -> None:
+    async def _drop(self, participant: Participant, reason: str) -> Feed | None:
+        """Close a participant that was taken out of `_participants`; returns its feed if one
+        had started and ends with it."""
         for slot in participant.all_slots():
             self._detach(slot)
         dept = participant.dept
-        if dept is not None and self._publishers.get(dept) == participant.published:
-            del self._publishers[dept]
+        ended = None
+        if dept is not None:
+            ended = self._clear_publisher(dept, participant.published, reason)
         await participant.close()
+        if ended is not None:
+            await self._feed_logged()
+        return ended
+
+    # ------------------------------------------------------------------ feeds
+    # `_set_publisher` and `_clear_publisher` are the one place where a department's published
+    # media is set and cleared, for every kind of publisher: its feed's life is logged here.
+
+    def _set_publisher(self, dept: str, sources: dict[str, PacketSource], kind: str,
+                       session: str) -> None:
+        current = self._publishers.get(dept)
+        if current is not None and current is not sources:
+            self._clear_publisher(dept, current, "replaced")
+        self._publishers[dept] = sources
+        video = sources.get("video")
+        if video is None:
+            return
+        feed = Feed(dept, video, kind, session)
+        self._feeds[dept] = feed
+        video.on_first_frame = lambda: self._feed_started(feed)
+        tap = self._taps.get(dept)
+        if tap is not None:
+            tap.attach(video)  # once, however often the source is published
+
+    def _clear_publisher(self, dept: str, sources: dict[str, PacketSource],
+                         reason: str) -> Feed | None:
+        """Unpublish `sources` if they are `dept`'s current ones; returns the feed that ended
+        (None if it never had video: then nothing is logged)."""
+        if self._publishers.get(dept) is not sources:
+            return None
+        del self._publishers[dept]
+        feed = self._feeds.get(dept)
+        if feed is None or feed.source is not sources.get("video"):
+            return None
+        del self._feeds[dept]
+        feed.ended = True
+        if not feed.live:
+            return None
+        cause = unpublish_cause(reason)
+        self._log_feed("media.unpublished", {**feed.payload(), "cause": cause, "reason": reason})
+        for listener in self.feed_listeners:
+            listener("unpublished", feed, cause)
+        return feed
+
+    def _feed_started(self, feed: Feed) -> None:
+        """The feed's first frame arrived (called from its source, on the event loop)."""
+        if feed.live or feed.ended or self._feeds.get(feed.dept) is not feed:
+            return
+        feed.live = True
+        self._log_feed("media.published", feed.payload())
+        for listener in self.feed_listeners:
+            listener("published", feed, None)
+        started = self._outages.pop(feed.dept, None)
+        if started is not None:
+            self._log_feed("video.restored", {
+                "dept": feed.dept, "was": "lost", "cause": "connection",
+                "duration_s": round(self._clock() - started, 3)})
+
+    def _log_feed(self, kind: str, payload: dict[str, Any]) -> None:
+        """Log a feed event after the previous one (they are raised from sync callbacks)."""
+        previous = self._feed_log
+
+        async def run() -> None:
+            if previous is not None:
+                with contextlib.suppress(Exception):
+                    await previous
+            try:
+                await self._emit(kind, payload["dept"], payload)
+            except Exception:
+                logger.exception("could not log %s", kind)
+
+        task = asyncio.ensure_future(run())
+        self._feed_log = task
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _feed_logged(self) -> None:
+        """Wait until the feed events raised so far are logged (keeps them before what follows)."""
+        if self._feed_log is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._feed_log)
+
+    def feeds(self) -> dict[str, Feed]:
+        """Each department's current video feed (live or waiting for its first frame)."""
+        return dict(self._feeds)
 
     # ------------------------------------------------------------------- routing
     def _published(self, kind: str) -> list[str]:
@@ -322,7 +468,7 @@ class VideoHub:
                 wanted = wants(self._state, self._groups, member, published[kind])
 
                 def fits(i: int, dept: str, slots: list[Slot] = slots, kind: str = kind) -> bool:
-                    return self._publishers[dept][kind].codec == slots[i].codec
+                    return self._publishers[dept][kind].codec in slots[i].codecs
 
                 plan = router.assign_slots([s.source for s in slots], wanted, fits)
                 for slot, dept in zip(slots, plan, strict=True):
@@ -354,10 +500,12 @@ class VideoHub:
             return out
         out["version"] = participant.slot_version
         for kind in ("video", "audio"):
-            out[kind] = [
-                {"slot": s.index, "mid": s.transceiver.mid, "dept": s.source, "codec": s.codec}
-                for s in participant.slots[kind]
-            ]
+            out[kind] = []
+            for s in participant.slots[kind]:
+                source = self._attached.get(id(s.track))
+                out[kind].append({"slot": s.index, "mid": s.transceiver.mid, "dept": s.source,
+                                  "codec": source.codec if source is not None else s.codecs[0],
+                                  "codecs": list(s.codecs)})
         return out
 
     def _known(self, dept: str) -> bool:
@@ -444,25 +592,25 @@ class VideoHub:
         """`dept`'s current video publisher (WebRTC or external; `.codec`), None if none."""
         return self._publishers.get(dept, {}).get("video")
 
-    async def add_external(self, dept: str, source: PacketSource) -> None:
+    async def add_external(self, dept: str, source: ExternalSource) -> None:
         """Publish `source` (e.g. a camera ingest) as `dept`'s video, without a peer connection.
 
         A WebRTC publisher of the same department that joins later replaces it.
         """
         async with self._lock:
-            self._publishers[dept] = {"video": source}
-            tap = self._taps.get(dept)
-            if tap is not None:
-                tap.attach(source)
+            self._set_publisher(dept, {"video": source}, "ingest", source.session)
             await self._apply_routes()
 
-    async def remove_external(self, dept: str, source: PacketSource) -> None:
-        """Stop publishing an external source added by `add_external` (if still current)."""
+    async def remove_external(self, dept: str, source: PacketSource, reason: str = "closed") -> None:
+        """Stop publishing an external source added by `add_external` (if still current);
+        `reason` as for `leave` (media.unpublished's cause: `left`, `error`, `replaced`...)."""
         async with self._lock:
             source.close()
-            if self._publishers.get(dept, {}).get("video") is source:
-                del self._publishers[dept]
+            current = self._publishers.get(dept)
+            if current is not None and current.get("video") is source:
+                self._clear_publisher(dept, current, reason)
                 await self._apply_routes()
+        await self._feed_logged()
 
     def _request_keyframe(self, dept: str) -> None:
         source = self._publishers.get(dept, {}).get("video")
@@ -521,6 +669,7 @@ class VideoHub:
             "participants": participants,
             "routes": self._state.snapshot(),
             "outages": {d: round(now - t, 3) for d, t in self._outages.items()},
+            "feeds": {d: {**f.payload(), "live": f.live} for d, f in self._feeds.items()},
         }
 
     def metrics_text(self) -> str:
@@ -547,8 +696,11 @@ class VideoHub:
                 await self._stats_task
         async with self._lock:
             for participant in list(self._participants.values()):
-                await self._drop(participant)
+                await self._drop(participant, "hub_closed")
             self._participants.clear()
+            for dept, sources in list(self._publishers.items()):  # external ones (ingest)
+                self._clear_publisher(dept, sources, "hub_closed")
+        await self._feed_logged()
         for tap in self._taps.values():
             tap.close()
         for task in list(self._tasks):

@@ -96,7 +96,7 @@ class WhipEndpoints:
         try:
             if request.method != "POST":
                 raise WhipError(405, "method_not_allowed", f"{request.method} not allowed here")
-            principal = await authenticate(request)
+            principal = await _authenticate(request)
             target = request.match_info["target"]
             takeover = request.query.get("takeover", "") in ("1", "true")
             self._check_target(kind, target, principal, takeover)
@@ -137,8 +137,9 @@ class WhipEndpoints:
         if request.method != "DELETE":  # PATCH too: no trickle ICE or ICE restart (RFC 9725 4.3)
             return WhipError(405, "method_not_allowed",
                              f"{request.method} not supported (no trickle ICE)").response(allow)
-        principal = await authenticate(request)
+        principal = await _authenticate(request)
         sid = request.match_info["session"]
+        self._prune()  # a replaced or dropped WHIP publisher's URL is gone
         session = self.sessions.get(sid)
         if session is None or session.target != request.match_info["target"]:
             return WhipError(404, "not_found", "no such session").response()
@@ -177,10 +178,18 @@ class WhipEndpoints:
     # -- WHIP: a publisher joins the video hub as the department's camera ----------------------
 
     async def _publish(self, sid: str, dept: str, sdp: str) -> str:
+        """The offer must send (RFC 9725: WHIP ingests); what it would receive is answered
+        inactive. A second publisher of `dept` replaces the first (media.unpublished `replaced`;
+        the first one's Location is then 404)."""
         pid = f"whip-{sid[:12]}"
         role = "commander" if dept == router.CENTER else "department"
         try:
-            answer = await self.video.handle_offer(pid, role, dept, sdp)
+            counts = _count_directions(sdp)
+            if not counts["video"]["send"] and not counts["audio"]["send"]:
+                raise VideoError("bad_sdp", "a WHIP offer must send media (sendonly or sendrecv "
+                                 "m-lines); this one only receives")
+            answer = await self.video.handle_offer(pid, role, dept, sdp, source="whip",
+                                                   session=sid, receive=False)
         except VideoError as exc:
             raise WhipError(STATUS.get(exc.code, 422), exc.code, exc.message) from exc
         self.sessions[sid] = _Session("whip", dept, pid=pid)
@@ -205,6 +214,7 @@ class WhipEndpoints:
             except Exception as exc:
                 raise WhipError(422, "bad_sdp", str(exc)[:200] or type(exc).__name__) from exc
             self._setup_view(session, pc, target)
+            forward.answer_dtls_passive(pc)
             await pc.setLocalDescription(await pc.createAnswer())
         except BaseException:
             await self._close_session(session)
@@ -235,11 +245,16 @@ class WhipEndpoints:
             session.tracks.append(track)
             transceiver.sender.replaceTrack(track)
         else:
+            # the feed is forwarded as it arrives: the viewer must take its codec (none yet:
+            # VP8 or H264, and only a publisher of that codec is shown)
             current = self.video.video_source(target)
-            prefs = [f"video/{current.codec}"] if current is not None else []
-            codec = forward.pin_codec(transceiver, [*prefs, "video/VP8", "video/H264"])
+            prefs = [f"video/{current.codec}"] if current is not None else ["video/VP8",
+                                                                            "video/H264"]
+            codec = forward.pin_codec(transceiver, prefs)
             if codec is None:
-                raise WhipError(422, "no_common_codec", "offer neither VP8 nor H264")
+                raise WhipError(422, "no_common_codec",
+                                f"{target} is sent as {current.codec}: offer it" if current
+                                else "offer neither VP8 nor H264")
             fwd = forward.ForwardTrack("video")
             transceiver.sender.replaceTrack(fwd)
             fwd.bind_sender(transceiver.sender)
@@ -320,12 +335,14 @@ class WhipEndpoints:
         task.add_done_callback(self._log_tasks.discard)
 
     async def _end(self, sid: str, reason: str = "closed", by: Principal | None = None) -> None:
+        """End a session; `reason` as logged in video.session_ended (DELETE: `deleted`, a
+        deliberate leave; a token problem: `revoked`, `expired`, `wrong_operation`)."""
         session = self.sessions.pop(sid, None)
         if session is None:
             return
         await self._log_end(sid, session, reason, by)
         if session.kind == "whip":
-            await self.video.leave(session.pid, "left")
+            await self.video.leave(session.pid, _LEAVE_REASONS.get(reason, reason))
         else:
             await self._close_session(session)
         if session.wall and self.on_wall_viewers is not None:
@@ -353,3 +370,20 @@ class WhipEndpoints:
 
 def _actor(principal: Principal) -> Actor:
     return Actor(str(principal.role), principal.dept)
+
+
+# a session's end reason (video.session_ended) as the feed's (media.unpublished cause,
+# and whether it is an outage: hub.videohub.DELIBERATE)
+_LEAVE_REASONS = {"deleted": "left", "expired": "revoked", "wrong_operation": "revoked",
+                  "connection_failed": "ice_failed", "connection_closed": "closed"}
+
+
+async def _authenticate(request: web.Request) -> Principal:
+    """`authenticate`, with the `WWW-Authenticate: Bearer` challenge a 401 owes (RFC 6750 3)."""
+    try:
+        return await authenticate(request)
+    except web.HTTPUnauthorized as exc:
+        given = request.headers.get("Authorization", "").lower().startswith("bearer ")
+        exc.headers["WWW-Authenticate"] = 'Bearer realm="commandhub"' + (
+            ', error="invalid_token"' if given else "")
+        raise

@@ -20,6 +20,7 @@ RESOLUTION = "video.resolution"
 
 State = Literal["ok", "frozen", "black", "lost"]
 BAD_KIND: dict[str, str] = {"frozen": FROZEN, "black": BLACK, "lost": LOST}
+MAX_SAMPLE_FPS = 2.0  # decoded samples per feed and second, at most
 
 
 class HealthConfigError(ValueError):
@@ -30,8 +31,21 @@ class HealthConfigError(ValueError):
 class HealthConfig:
     """Thresholds for stream health; all times in seconds of the injected clock.
 
-    Defaults (chosen for 4 sampled frames per second of a 320x240 .. 1280x720 feed):
-    - `sample_fps` 4.0: how often the shell should hand a decoded frame to `observe` (see `due`).
+    Health is judged from two inputs (see `FeedHealth`): every forwarded frame's arrival time,
+    size and keyframe flag (no decoding), and a few decoded pictures ("samples").
+
+    - `sample_fps` 1.0: samples per second while the picture looks fine; `alert_sample_fps`
+      2.0 while the stream looks static, a sample looked unchanged or black, or the picture is
+      bad. At most 2 each: a sample is a decoded keyframe, which a WebRTC publisher is asked
+      for (one more keyframe a second costs it some bitrate).
+    - `static_s` 0.4, `static_bytes_per_kpx` 0.8, `static_min_bytes` 64, `change_frames` 2:
+      the stream is static once its non-key frames have stayed at most
+      max(`static_min_bytes`, `static_bytes_per_kpx` x kilopixels) bytes for `static_s` since
+      the last run of `change_frames` larger ones: the encoder codes no change (a frozen or a
+      black picture). The static stream dates a freeze or blackout to its first frame and
+      keeps a sample's verdict valid between samples; `change_frames` larger frames end it.
+      Encoders that keep refining a still picture (CBR VP8) never look static: samples alone
+      judge them.
     - `thumb_size` (32, 24): frozen/black analysis runs on a gray thumbnail of this size
       (area-averaged, then a 3x3 Gaussian blur), which averages sensor noise away.
     - `frozen_after_s` 3.0: the picture has not changed for this long -> `video.frozen`.
@@ -41,17 +55,21 @@ class HealthConfig:
       (so a small moving region, e.g. a clock stamp, counts as change).
     - `frozen_drift_factor` 2.0: the picture also counts as changed when it differs from the
       reference (the sample where it last changed) by this many times the thresholds above,
-      so a slow drift made of sub-threshold steps still counts once it adds up. The larger
-      factor keeps sensor noise from tipping a borderline comparison repeated every sample.
+      so a slow drift made of sub-threshold steps still counts once it adds up.
     - `black_luma` 24.0 and `black_std` 4.0: mean and standard deviation of the thumbnail's luma
       below these -> black; `blank_std` 2.0: any uniform picture (e.g. a blue "no signal"
       screen) counts as blank, reported as `video.black`.
     - `black_after_s` 1.0: black/blank for this long -> `video.black`.
-    - `lost_after_s` 3.0: no frame for this long -> `video.lost` (`tick` or `observe(t, None)`).
+    - `lost_after_s` 3.0: no frame for this long -> `video.lost` (`tick`).
     - `fps_window_s` 2.0: frames per second are counted over this sliding window.
     """
 
-    sample_fps: float = 4.0
+    sample_fps: float = 1.0
+    alert_sample_fps: float = 2.0
+    static_s: float = 0.4
+    static_bytes_per_kpx: float = 0.8
+    static_min_bytes: int = 64
+    change_frames: int = 2
     thumb_size: tuple[int, int] = (32, 24)
     frozen_after_s: float = 3.0
     frozen_mean_diff: float = 1.5
@@ -67,7 +85,7 @@ class HealthConfig:
 
     def __post_init__(self) -> None:
         positive = {
-            "sample_fps": self.sample_fps,
+            "static_s": self.static_s,
             "frozen_after_s": self.frozen_after_s,
             "black_after_s": self.black_after_s,
             "lost_after_s": self.lost_after_s,
@@ -76,12 +94,25 @@ class HealthConfig:
         for name, value in positive.items():
             if not value > 0:
                 raise HealthConfigError(f"{name} must be > 0, got {value}")
+        for name, value in {"sample_fps": self.sample_fps,
+                            "alert_sample_fps": self.alert_sample_fps}.items():
+            if not 0 < value <= MAX_SAMPLE_FPS:
+                raise HealthConfigError(f"{name} must be in (0, {MAX_SAMPLE_FPS}], got {value}")
+        if self.alert_sample_fps < self.sample_fps:
+            raise HealthConfigError("alert_sample_fps must be >= sample_fps")
+        if self.change_frames < 1 or self.static_min_bytes < 0 or self.static_bytes_per_kpx < 0:
+            raise HealthConfigError("change_frames must be >= 1, static byte limits >= 0")
         if min(self.thumb_size) < 4:
             raise HealthConfigError(f"thumb_size too small: {self.thumb_size}")
         if not 0 <= self.frozen_changed_cells < 1:
             raise HealthConfigError("frozen_changed_cells must be in [0, 1)")
         if self.frozen_drift_factor < 1:
             raise HealthConfigError("frozen_drift_factor must be >= 1")
+
+    def static_limit(self, size: tuple[int, int] | None) -> float:
+        """Largest non-key frame (bytes) that codes no change, for a picture of `size`."""
+        w, h = size or (320, 240)
+        return max(float(self.static_min_bytes), self.static_bytes_per_kpx * w * h / 1000)
 
     @classmethod
     def from_mapping(cls, data: dict[str, Any]) -> HealthConfig:
@@ -142,23 +173,40 @@ def analyse(frame: np.ndarray, config: HealthConfig) -> Analysis:
     return Analysis(thumb, float(mean[0, 0]), float(std[0, 0]), (w, h))
 
 
+@dataclass(frozen=True)
+class _Sample:
+    t: float
+    black: bool
+
+
 class FeedHealth:
     """Health of one department's feed. Pure: time is passed in, nothing is read from clocks.
 
-    Call `count(t)` for every decoded frame (cheap: fps and liveness), `observe(t, frame)` for
-    sampled frames (`due(t)` says when one is wanted) and `tick(t)` periodically so a feed that
-    stops delivering frames is reported lost. Each returns the events it caused.
+    Inputs: `frame(t, size, keyframe)` for every forwarded frame (arrival, bytes, keyframe:
+    no decoding), `sample(t, analysis)` for a decoded picture (`due(t)` says when one is
+    wanted: at most `alert_sample_fps` a second), and `tick(t)` a few times a second. Each
+    returns the events it caused. `observe(t, image)` is a frame and a sample in one.
+
+    - lost: no frame for `lost_after_s`; restored at the next frame.
+    - black / frozen: a sample says so (dark or uniform; unchanged since the sample where the
+      picture last changed). When the stream has been static since before the latest sample,
+      that sample's verdict holds until the stream changes again, and the problem is dated to
+      the stream's first still frame; otherwise a verdict holds at the sample's time only.
+    - restored: a sample that is fine, or (for a problem found on a static stream) the stream
+      changing again, which needs no decoding.
 
     States: ok, black, frozen, lost (priority lost > black > frozen). An outage starts with
     the first bad event and ends with `video.restored`, whose `was` is the state just before
     recovery and whose `duration_s` runs from the outage's onset (when the picture stopped
-    changing, went black, or the last frame arrived), not from its detection.
+    changing, went black, or the last frame arrived), not from its detection. `end(t)` closes
+    the feed (its publisher left): an open outage ends there, with no event.
     """
 
     def __init__(self, dept: str, config: HealthConfig | None = None, start: float = 0.0) -> None:
         self.dept = dept
         self.config = config or HealthConfig()
         self.start = start
+        self.ended_at: float | None = None
         self.state: State = "ok"
         self.outage_onset: float | None = None
         self.outages: list[tuple[float, float]] = []  # closed outages (onset, end)
@@ -168,39 +216,71 @@ class FeedHealth:
         self._arrivals: deque[float] = deque()
         self._ref: np.ndarray | None = None
         self._prev: np.ndarray | None = None
-        self._ref_t = start  # time the picture last changed
-        self._black_since: float | None = None
+        self._ref_t = start  # time the picture last changed, by the samples
+        self._black_since: float | None = None  # first black sample of the current black run
+        self._sample: _Sample | None = None  # the latest sample's verdict inputs
+        # the stream (frame sizes): consecutive larger frames, and the first of the small ones
+        # since the last run of `change_frames` larger frames (None: the stream is changing)
+        self._big_run = 0
+        self._small_since: float | None = None
 
     # -- inputs ---------------------------------------------------------------------------
 
-    def count(self, t: float) -> list[HealthEvent]:
-        """A frame arrived at `t` (decoded, not necessarily analysed)."""
+    def frame(self, t: float, size: int | None = None, keyframe: bool = False) -> list[HealthEvent]:
+        """A frame arrived at `t`: `size` in bytes of a non-key frame tells the stream's activity."""
+        if self.ended_at is not None:
+            return []
         self.last_frame_t = t
         self._arrivals.append(t)
         self._trim(t)
+        events: list[HealthEvent] = []
         if self.state == "lost":
-            # frames flow again; the picture itself is judged by the next observe()
-            return self._restore(t)
-        return []
+            events += self._restore(t)  # frames flow again; the picture is judged afresh
+        if size is not None and not keyframe:
+            if size > self.config.static_limit(self.size):
+                self._big_run += 1
+                if self._big_run >= self.config.change_frames:
+                    if self._static_since() is not None:
+                        # a static stream changes: so did the picture; the samples are stale
+                        self._ref_t, self._black_since, self._sample = t, None, None
+                        if self.state in ("frozen", "black"):
+                            events += self._restore(t)
+                    self._small_since = None
+            else:
+                self._big_run = 0
+                if self._small_since is None:
+                    self._small_since = t
+            events += self._judge(t)
+        return events
 
     def due(self, t: float) -> bool:
-        """True when a sampled frame should be analysed (at most `sample_fps` per second)."""
+        """True when a decoded sample is wanted (at most `alert_sample_fps` per second)."""
+        if self.ended_at is not None:
+            return False
         if self.last_sample_t is None:
             return True
+        cfg = self.config
+        static = self._static_since()
+        held = static is not None and self._sample is not None and static <= self._sample.t
+        alert = not held and (self.state != "ok" or self._black_since is not None
+                              or static is not None or self._ref_t < self.last_sample_t)
+        rate = cfg.alert_sample_fps if alert else cfg.sample_fps
         # a little slack so that frames arriving at exactly the sampling period are taken
-        return t - self.last_sample_t >= 0.95 / self.config.sample_fps
+        return t - self.last_sample_t >= 0.95 / rate
 
     def observe(self, t: float, frame: np.ndarray | None) -> list[HealthEvent]:
-        """Analyse the frame sampled at `t`; `None` means no frame (same as `tick`)."""
+        """A frame at `t` that is also analysed as a sample; `None` means no frame (`tick`)."""
         if frame is None:
             return self.tick(t)
-        events = self.count(t) if self.last_frame_t != t else []
-        self.last_sample_t = t
-        return events + self.observe_analysis(t, analyse(frame, self.config))
+        events = self.frame(t) if self.last_frame_t != t else []
+        return events + self.sample(t, analyse(frame, self.config))
 
-    def observe_analysis(self, t: float, a: Analysis) -> list[HealthEvent]:
-        """Like `observe` with a precomputed analysis (lets the shell analyse off-thread)."""
+    def sample(self, t: float, a: Analysis) -> list[HealthEvent]:
+        """A decoded picture of the feed at `t`, already analysed (`analyse`)."""
+        if self.ended_at is not None:
+            return []
         cfg = self.config
+        self.last_sample_t = t
         events: list[HealthEvent] = []
         if self.size is not None and a.size != self.size:
             events.append(
@@ -214,7 +294,6 @@ class FeedHealth:
             )
             self._ref = None  # a new picture geometry: judge freezing afresh
         self.size = a.size
-
         # frozen: compare with the previous sample, and (with a wider margin) with the
         # reference taken when the picture last changed
         if (
@@ -225,36 +304,35 @@ class FeedHealth:
         ):
             self._ref = a.thumb
             self._ref_t = t
-            frozen = False
-        else:
-            frozen = t - self._ref_t >= cfg.frozen_after_s
         self._prev = a.thumb
-
-        is_black = (a.mean < cfg.black_luma and a.std < cfg.black_std) or a.std < cfg.blank_std
-        if is_black:
-            if self._black_since is None:
-                self._black_since = t
-            black = t - self._black_since >= cfg.black_after_s
-        else:
+        black = (a.mean < cfg.black_luma and a.std < cfg.black_std) or a.std < cfg.blank_std
+        if not black:
             self._black_since = None
-            black = False
-
-        if black:
-            assert self._black_since is not None
-            events += self._enter("black", t, self._black_since)
-        elif frozen:
-            events += self._enter("frozen", t, self._ref_t)
-        elif self.state != "ok":
-            events += self._restore(t)
-        return events
+        elif self._black_since is None:
+            self._black_since = t
+        self._sample = _Sample(t, black)
+        return events + self._judge(t)
 
     def tick(self, t: float) -> list[HealthEvent]:
-        """Periodic check: report the feed lost when no frame came for `lost_after_s`."""
+        """Periodic check: lost when no frame came for `lost_after_s`; a static stream keeps
+        the latest sample's verdict running."""
+        if self.ended_at is not None:
+            return []
         self._trim(t)
         last = self.last_frame_t if self.last_frame_t is not None else self.start
         if self.state != "lost" and t - last >= self.config.lost_after_s:
             return self._enter("lost", t, last)
-        return []
+        return self._judge(t)
+
+    def end(self, t: float) -> None:
+        """The feed ended (its publisher left or was replaced): no more events; an open
+        outage ends at `t`."""
+        if self.ended_at is not None:
+            return
+        if self.outage_onset is not None:
+            self.outages.append((self.outage_onset, t))
+        self.ended_at = t
+        self.state, self.outage_onset = "ok", None
 
     # -- outputs --------------------------------------------------------------------------
 
@@ -265,19 +343,57 @@ class FeedHealth:
 
     def downtime(self, t: float) -> float:
         """Seconds of outage between `start` and `t` (closed outages plus an ongoing one)."""
+        t = min(t, self.ended_at) if self.ended_at is not None else t
         spans = [*self.outages]
         if self.outage_onset is not None:
             spans.append((self.outage_onset, t))
         return sum(max(0.0, min(end, t) - max(onset, self.start)) for onset, end in spans)
 
+    def span(self, t: float) -> float:
+        """Seconds watched, from `start` to `t` (or to the feed's end)."""
+        end = min(t, self.ended_at) if self.ended_at is not None else t
+        return max(0.0, end - self.start)
+
     def uptime(self, t: float) -> float:
         """Share of time from `start` to `t` without an outage, 0..1 (1.0 for an empty span)."""
-        span = t - self.start
+        span = self.span(t)
         if span <= 0:
             return 1.0
         return max(0.0, 1.0 - self.downtime(t) / span)
 
     # -- internals ------------------------------------------------------------------------
+
+    def _static_since(self) -> float | None:
+        """The first frame that coded no change, if the stream has stayed static since (None:
+        not static, or no sizes known)."""
+        small, last = self._small_since, self.last_frame_t
+        if small is None or last is None:
+            return None
+        return small if last - small >= self.config.static_s else None
+
+    def _judge(self, t: float) -> list[HealthEvent]:
+        """Black or frozen from the latest sample and the stream; restore when neither."""
+        s = self._sample
+        if s is None or self.state == "lost":
+            return []
+        cfg = self.config
+        static = self._static_since()
+        held = static is not None and static <= s.t  # unchanged since before the sample
+        until = max(t, s.t) if held else s.t
+        verdict: State = "ok"
+        onset = t
+        if s.black and self._black_since is not None:
+            since = min(self._black_since, static) if held and static is not None \
+                else self._black_since
+            if until - since >= cfg.black_after_s:
+                verdict, onset = "black", since
+        if verdict == "ok":
+            since = min(self._ref_t, static) if held and static is not None else self._ref_t
+            if until - since >= cfg.frozen_after_s:
+                verdict, onset = "frozen", since
+        if verdict == "ok":
+            return self._restore(t) if self.state in ("frozen", "black") else []
+        return self._enter(verdict, t, onset)
 
     def _changed(self, thumb: np.ndarray, ref: np.ndarray, factor: float) -> bool:
         cfg = self.config
@@ -306,8 +422,11 @@ class FeedHealth:
         self.state, self.outage_onset = "ok", None
         self._black_since = None
         if was == "lost":
-            # the picture may not have changed across the gap: do not count the gap as frozen
+            # the picture may not have changed across the gap: judge it afresh
             self._ref = None
+            self._ref_t = t
+            self._sample = None
+            self._small_since, self._big_run = None, 0
         return [HealthEvent(RESTORED, self.dept, t, onset, was=was)]
 
     def _trim(self, t: float) -> None:
@@ -317,18 +436,33 @@ class FeedHealth:
 
 
 class HealthMonitor:
-    """Health of many feeds keyed by department id, sharing one config."""
+    """Health of many feeds keyed by department id, sharing one config.
+
+    A department's feeds come and go (`add` when one starts, `end` when it ends); its uptime
+    counts the time its feeds were live.
+    """
 
     def __init__(self, config: HealthConfig | None = None) -> None:
         self.config = config or HealthConfig()
         self.feeds: dict[str, FeedHealth] = {}
+        self._past: dict[str, tuple[float, float]] = {}  # dept -> (seconds watched, down)
 
     def add(self, dept: str, t: float) -> FeedHealth:
-        """Start watching `dept` at `t` (a feed that never delivers a frame goes lost)."""
+        """Watch `dept` from `t` (a new feed when its last one ended)."""
         feed = self.feeds.get(dept)
+        if feed is not None and feed.ended_at is not None:
+            span, down = self._past.get(dept, (0.0, 0.0))
+            self._past[dept] = (span + feed.span(t), down + feed.downtime(t))
+            feed = None
         if feed is None:
             feed = self.feeds[dept] = FeedHealth(dept, self.config, start=t)
         return feed
+
+    def end(self, dept: str, t: float) -> None:
+        """`dept`'s feed ended: no outage goes on, nothing more is reported for it."""
+        feed = self.feeds.get(dept)
+        if feed is not None:
+            feed.end(t)
 
     def observe(self, dept: str, t: float, frame: np.ndarray | None) -> list[HealthEvent]:
         return self.add(dept, t).observe(t, frame)
@@ -339,10 +473,36 @@ class HealthMonitor:
             events += feed.tick(t)
         return events
 
+    def state(self, dept: str) -> str:
+        """`ok`, `frozen`, `black`, `lost`, or `none` when no feed is live."""
+        feed = self.feeds.get(dept)
+        return "none" if feed is None or feed.ended_at is not None else feed.state
+
     def uptime(self, t: float, depts: Iterable[str] | None = None) -> dict[str, float]:
-        """Uptime share per department (only departments being watched)."""
+        """Uptime share per department over the time its feeds were live (watched ones only)."""
         names = self.feeds if depts is None else [d for d in depts if d in self.feeds]
-        return {d: self.feeds[d].uptime(t) for d in names}
+        out = {}
+        for d in names:
+            span, down = self._past.get(d, (0.0, 0.0))
+            feed = self.feeds[d]
+            span, down = span + feed.span(t), down + feed.downtime(t)
+            out[d] = 1.0 if span <= 0 else max(0.0, 1.0 - down / span)
+        return out
+
+
+def coded_bytes(codec: str, data: bytes) -> int:
+    """Bytes of an encoded frame that code the picture: H264 filler NAL units (type 12, a CBR
+    camera's padding) do not count."""
+    if codec.upper() != "H264" or b"\x00\x00\x01\x0c" not in data:
+        return len(data)
+    size, pos = 0, data.find(b"\x00\x00\x01")
+    while pos != -1:
+        nxt = data.find(b"\x00\x00\x01", pos + 3)
+        end = len(data) if nxt == -1 else nxt
+        if pos + 3 < len(data) and data[pos + 3] & 0x1F != 12:
+            size += end - pos
+        pos = nxt
+    return size
 
 
 def _size_text(size: tuple[int, int]) -> str:

@@ -1,41 +1,82 @@
-"""Shell around health and the wall: reads decoded frames from feed taps, emits log events."""
+"""Shell around health and the wall: reads a feed's forwarded frames and sampled pictures,
+emits health events, feeds the wall's tiles while the wall is in use."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from av import VideoFrame
 
 from media.frames import to_bgr, to_gray
-from media.health import RESOLUTION, RESTORED, HealthConfig, HealthEvent, HealthMonitor
+from media.health import (
+    RESOLUTION,
+    RESTORED,
+    HealthConfig,
+    HealthEvent,
+    HealthMonitor,
+    analyse,
+    coded_bytes,
+)
 from media.wall import VideoWall
 
-Emit = Callable[[str, Mapping[str, Any]], None]
-# kinds that docs/events.md defines; others (RESOLUTION) go to `on_other` only
-LOGGED = frozenset({"video.lost", "video.frozen", "video.black", RESTORED})
+Emit = Callable[[HealthEvent], None]
+TICK_S = 0.25  # how often lost / held verdicts are checked
 
 
-class FrameStream(Protocol):
+class Stream(Protocol):
     def __aiter__(self) -> AsyncIterator[Any]: ...
     def close(self) -> None: ...
 
 
-class FrameSource(Protocol):
-    """A feed's decoded frames (`hub.tap.FeedTap` fits)."""
+class Packet(Protocol):
+    """An encoded frame as forwarded (`hub.forward.EncodedPacket` fits)."""
 
-    def frames(self, max_items: int = 2) -> FrameStream: ...
+    @property
+    def data(self) -> bytes: ...
+    @property
+    def codec(self) -> str: ...
+    @property
+    def keyframe(self) -> bool: ...
+
+
+class PictureSample(Protocol):
+    """A decoded picture of a feed (`hub.tap.Sample` fits)."""
+
+    @property
+    def frame(self) -> VideoFrame: ...
+
+
+class FeedSource(Protocol):
+    """One feed's frames (`hub.tap.FeedTap` fits)."""
+
+    def listen(self, fn: Callable[[Any], None]) -> Callable[[], None]: ...
+    def samples(self, max_items: int = 2) -> Stream: ...
+    def request_sample(self) -> None: ...
+    def frames(self, max_items: int = 2) -> Stream: ...
+
+
+@dataclass
+class _Watch:
+    source: FeedSource
+    stop_listening: Callable[[], None]
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    wall_task: asyncio.Task[None] | None = None
 
 
 class FeedMonitor:
-    """Watches feeds: health per department (events to `emit`), latest frames into the wall.
+    """Health of the live feeds (events to `emit`) and their pictures on the wall.
 
-    Each decoded frame is counted for fps and liveness; a gray copy is analysed at the
-    health sampling rate; a BGR copy goes to the wall at most `wall_fps` times a second.
-    `run_ticker()` reports feeds that stop delivering frames (or never start) as lost.
+    `start_feed(dept, source)` when a department's feed goes live, `end_feed(dept)` when it
+    ends (deliberately or not: the hub logs the connection side; health just stops). Every
+    forwarded frame feeds the health state machine with its size and arrival (no decoding);
+    a decoded sample is asked for when the state machine wants one. The wall's tiles need
+    every frame decoded: that runs only while `wall_active` (someone watches or records it),
+    at most `wall_fps` tile updates a second per feed.
     """
 
     def __init__(
@@ -45,39 +86,108 @@ class FeedMonitor:
         config: HealthConfig | None = None,
         wall_fps: float = 15.0,
         clock: Callable[[], float] = time.monotonic,
-        on_other: Callable[[HealthEvent], None] | None = None,
     ) -> None:
         self.health = HealthMonitor(config)
         self.wall = wall
         self.emit = emit
         self.wall_fps = wall_fps
         self.clock = clock
-        self.on_other = on_other
-        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self.wall_active = False
+        self._watches: dict[str, _Watch] = {}
         self._wall_last: dict[str, float] = {}
 
-    def watch(self, dept: str, source: FrameSource) -> asyncio.Task[None]:
-        """Start watching `dept`'s feed (replaces an earlier watch of the same department)."""
-        old = self._tasks.pop(dept, None)
-        if old is not None:
-            old.cancel()
+    # -- feeds ------------------------------------------------------------------------------
+
+    def start_feed(self, dept: str, source: FeedSource) -> None:
+        """`dept`'s feed went live (replaces an earlier watch of the department)."""
+        self.end_feed(dept)
         self.health.add(dept, self.clock())
-        task = asyncio.ensure_future(self._consume(dept, source))
-        self._tasks[dept] = task
-        return task
+        watch = _Watch(source, source.listen(lambda packet: self.on_packet(dept, packet)))
+        watch.tasks.append(asyncio.ensure_future(self._consume_samples(dept, source)))
+        self._watches[dept] = watch
+        if self.wall_active and self._on_wall(dept):
+            watch.wall_task = asyncio.ensure_future(self._consume_frames(dept, source))
+
+    def end_feed(self, dept: str) -> None:
+        """`dept`'s feed ended: no more health events for it, its wall flags cleared."""
+        watch = self._watches.pop(dept, None)
+        if watch is None:
+            return
+        watch.stop_listening()
+        for task in [*watch.tasks, watch.wall_task]:
+            if task is not None:
+                task.cancel()
+        self.health.end(dept, self.clock())
+        if self.wall is not None:
+            self.wall.set_state(dept, frozen=False, black=False, lost=False)
+
+    def set_wall_active(self, active: bool) -> None:
+        """Decode every frame of the live feeds for the wall (True) or stop doing so."""
+        if active == self.wall_active:
+            return
+        self.wall_active = active
+        for dept, watch in self._watches.items():
+            if active and watch.wall_task is None and self._on_wall(dept):
+                watch.wall_task = asyncio.ensure_future(self._consume_frames(dept, watch.source))
+            elif not active and watch.wall_task is not None:
+                watch.wall_task.cancel()
+                watch.wall_task = None
+
+    def _on_wall(self, dept: str) -> bool:
+        """Whether `dept` has a tile (the commander's own feed, say, has none: not decoded)."""
+        return self.wall is not None and self.wall.tile_rect(dept) is not None
+
+    @property
+    def watched(self) -> list[str]:
+        return list(self._watches)
+
+    # -- inputs -----------------------------------------------------------------------------
+
+    def on_packet(self, dept: str, packet: Packet) -> None:
+        """A forwarded frame of `dept` (every one, on the event loop: cheap)."""
+        feed = self.health.feeds.get(dept)
+        watch = self._watches.get(dept)
+        if feed is None or watch is None:
+            return
+        t = self.clock()
+        self.handle(feed.frame(t, coded_bytes(packet.codec, packet.data), packet.keyframe))
+        if feed.due(t):
+            watch.source.request_sample()
+
+    def on_sample(self, dept: str, sample: PictureSample) -> list[HealthEvent]:
+        """A decoded picture of `dept`: analysed (a 32x24 thumbnail of the luma) and judged."""
+        feed = self.health.feeds.get(dept)
+        if feed is None:
+            return []
+        events = feed.sample(self.clock(), analyse(to_gray(sample.frame), feed.config))
+        self.handle(events)
+        return events
+
+    def on_frame(self, dept: str, frame: VideoFrame) -> None:
+        """A decoded frame of `dept` for the wall (at most `wall_fps` a second are used)."""
+        if self.wall is None:
+            return
+        t = self.clock()
+        last = self._wall_last.get(dept)
+        if last is None or t - last >= 0.95 / self.wall_fps:
+            self._wall_last[dept] = t
+            self.wall.update(dept, to_bgr(frame))
 
     async def run_ticker(self) -> None:
-        """Periodic lost detection at the health sampling rate (run as a task; cancel to stop)."""
-        period = 1.0 / self.health.config.sample_fps
+        """Lost detection, held verdicts and due samples (run as a task; cancel to stop)."""
         while True:
-            self.handle(self.health.tick(self.clock()))
-            await asyncio.sleep(period)
+            t = self.clock()
+            self.handle(self.health.tick(t))
+            for dept, watch in self._watches.items():
+                feed = self.health.feeds.get(dept)
+                if feed is not None and feed.due(t):
+                    watch.source.request_sample()
+            await asyncio.sleep(TICK_S)
 
     async def stop(self) -> None:
-        tasks = list(self._tasks.values())
-        self._tasks.clear()
-        for task in tasks:
-            task.cancel()
+        tasks = [t for w in self._watches.values() for t in [*w.tasks, w.wall_task] if t]
+        for dept in list(self._watches):
+            self.end_feed(dept)
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -85,23 +195,10 @@ class FeedMonitor:
     def uptime(self) -> dict[str, float]:
         return self.health.uptime(self.clock())
 
-    def process(self, dept: str, frame: VideoFrame) -> list[HealthEvent]:
-        """One decoded frame of `dept` (called for every frame)."""
-        t = self.clock()
-        feed = self.health.add(dept, t)
-        events = feed.count(t)
-        if feed.due(t):
-            events += feed.observe(t, to_gray(frame))
-        if self.wall is not None:
-            last = self._wall_last.get(dept)
-            if last is None or t - last >= 0.95 / self.wall_fps:
-                self._wall_last[dept] = t
-                self.wall.update(dept, to_bgr(frame))
-        self.handle(events)
-        return events
+    # -- outputs ----------------------------------------------------------------------------
 
     def handle(self, events: list[HealthEvent]) -> None:
-        """Log the events and show them on the wall."""
+        """Show the events on the wall and hand them to `emit`."""
         for ev in events:
             if self.wall is not None and ev.kind != RESOLUTION:
                 if ev.kind == RESTORED:
@@ -110,18 +207,18 @@ class FeedMonitor:
                     state = ev.kind.removeprefix("video.")
                     flags = {"frozen": False, "black": False, "lost": False, state: True}
                     self.wall.set_state(ev.dept, **flags)
-            if ev.kind in LOGGED:
-                self.emit(ev.kind, ev.payload())
-            elif self.on_other is not None:
-                self.on_other(ev)
+            self.emit(ev)
 
-    async def _consume(self, dept: str, source: FrameSource) -> None:
-        stream = source.frames()
+    @staticmethod
+    async def _consume(stream: Stream, handle: Callable[[Any], Any]) -> None:
         try:
-            async for frame in stream:
-                self.process(dept, frame)
+            async for item in stream:
+                handle(item)
         finally:
             stream.close()
-            # no more frames: the ticker reports the feed lost after lost_after_s
-            if self._tasks.get(dept) is asyncio.current_task():
-                del self._tasks[dept]
+
+    def _consume_samples(self, dept: str, source: FeedSource) -> Any:
+        return self._consume(source.samples(), lambda s: self.on_sample(dept, s))
+
+    def _consume_frames(self, dept: str, source: FeedSource) -> Any:
+        return self._consume(source.frames(), lambda f: self.on_frame(dept, f))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 
 import numpy as np
@@ -20,6 +21,7 @@ from media.health import (
     HealthConfigError,
     HealthEvent,
     HealthMonitor,
+    analyse,
 )
 
 CFG = HealthConfig()
@@ -195,12 +197,12 @@ def test_fps_counts_every_frame_not_only_samples() -> None:
     feed = FeedHealth("flood", CFG)
     for i in range(60):  # 15 fps for 4 s
         t = i / 15
-        feed.count(t)
+        feed.frame(t)
         if feed.due(t):
             feed.observe(t, scene(t))
     assert feed.fps == pytest.approx(15.0, abs=1.0)
     for i in range(60, 120, 3):  # 5 fps
-        feed.count(i / 15)
+        feed.frame(i / 15)
     assert feed.fps == pytest.approx(5.0, abs=1.0)
 
 
@@ -287,8 +289,9 @@ def test_slow_drift_of_sub_threshold_steps_is_not_frozen() -> None:
     step_changes = 0
     events: list[HealthEvent] = []
     prev = None
-    for i in range(int(20 / DT)):
-        t = i * DT
+    dt = 1 / CFG.alert_sample_fps  # unchanged samples are taken at the alert rate
+    for i in range(int(20 / dt)):
+        t = i * dt
         img = picture(t)
         events += feed.observe(t, img)
         if prev is not None and feed._changed(feed._prev, prev, 1.0):  # type: ignore[arg-type]
@@ -296,3 +299,138 @@ def test_slow_drift_of_sub_threshold_steps_is_not_frozen() -> None:
         prev = feed._prev
     assert step_changes == 0  # no single step is a change on its own ...
     assert FROZEN not in kinds(events)  # ... but the drift adds up
+
+
+# -- the stream (frame sizes) and sampled pictures together, as the shell drives them ----------
+
+def drive(size_of: Callable[[float], int | None], picture: Picture, until: float,
+          fps: float = 15.0, latency: float = 0.1, cfg: HealthConfig = CFG,
+          ) -> tuple[list[HealthEvent], list[float], FeedHealth]:
+    """15 fps frames of `size_of(t)` bytes (None: no frame), a tick every 0.25 s, and a decoded
+    sample of `picture(t)` `latency` s after `due()` asks for one (a requested keyframe)."""
+    feed = FeedHealth("police", cfg, start=0.0)
+    events: list[HealthEvent] = []
+    samples: list[float] = []
+    pending: float | None = None
+    n = int(until * fps) + 1
+    for i in range(n):
+        t = i / fps
+        size = size_of(t)
+        if size is not None:
+            events += feed.frame(t, size, keyframe=False)
+        if pending is not None and t >= pending:
+            img = picture(t)
+            if img is not None:
+                events += feed.sample(t, analyse(img, cfg))
+                samples.append(t)
+            pending = None
+        if pending is None and size is not None and feed.due(t):
+            pending = t + latency
+        if i % max(1, int(fps / 4)) == 0:
+            events += feed.tick(t)
+    return events, samples, feed
+
+
+def black(_t: float) -> np.ndarray:
+    return np.full((240, 320, 3), 3, np.uint8)
+
+
+def test_static_stream_black_is_found_within_two_seconds_and_restored_at_once() -> None:
+    # a camera goes black at 5 s: its encoder's frames shrink to a few bytes; back at 9 s
+    def size_of(t: float) -> int:
+        return 40 if 5.0 <= t < 9.0 else 900
+
+    def picture(t: float) -> np.ndarray:
+        return black(t) if 5.0 <= t < 9.0 else scene(t)
+
+    events, _, _ = drive(size_of, picture, 12.0)
+    assert kinds(events) == [BLACK, RESTORED]
+    went, back = events
+    assert abs(went.onset - 5.0) <= 0.1  # dated from the stream, not from the sample
+    assert went.t - 5.0 < 2.0
+    assert 9.0 <= back.t < 9.0 + 0.2  # two larger frames: no sample needed
+    assert abs(back.duration_s - 4.0) <= 0.3
+
+
+def test_static_stream_freeze_is_dated_from_the_stream() -> None:
+    frozen_at, moves_at = 4.0, 11.0
+
+    def size_of(t: float) -> int:
+        return 30 if frozen_at <= t < moves_at else 800
+
+    def picture(t: float) -> np.ndarray:
+        return scene(min(t, frozen_at) if t < moves_at else t)
+
+    events, samples, _ = drive(size_of, picture, 14.0)
+    assert kinds(events) == [FROZEN, RESTORED]
+    went, back = events
+    assert abs(went.onset - frozen_at) <= 0.1
+    assert went.t - frozen_at < CFG.frozen_after_s + 0.5
+    assert moves_at <= back.t < moves_at + 0.2
+    # samples: at most alert_sample_fps per second, and few while the picture was fine
+    gaps = [b - a for a, b in itertools.pairwise(samples)]
+    assert min(gaps) >= 0.95 / CFG.alert_sample_fps - 1e-9
+    assert len([s for s in samples if s < frozen_at]) <= frozen_at * CFG.sample_fps + 1
+
+
+def test_still_picture_under_cbr_refinement_is_frozen_from_samples() -> None:
+    # a CBR encoder keeps spending bits on a still picture: sizes say nothing, samples decide
+    frozen_at, moves_at = 3.0, 10.0
+
+    def picture(t: float) -> np.ndarray:
+        return scene(min(t, frozen_at) if t < moves_at else t)
+
+    events, _, _ = drive(lambda t: 700, picture, 13.0)
+    assert kinds(events) == [FROZEN, RESTORED]
+    went, back = events
+    assert went.t - frozen_at < 5.0
+    assert back.t - moves_at < 1.0
+
+
+def test_one_larger_frame_in_a_static_stream_is_no_recovery() -> None:
+    def size_of(t: float) -> int:
+        if t >= 2.0 and abs(t - 6.0) < 0.03:
+            return 900  # one refresh frame
+        return 30 if t >= 2.0 else 900
+
+    def picture(t: float) -> np.ndarray:
+        return black(t) if t >= 2.0 else scene(t)
+
+    events, _, _ = drive(size_of, picture, 9.0)
+    assert kinds(events) == [BLACK]
+
+
+def test_no_verdict_on_sizes_alone_and_none_after_the_feed_ends() -> None:
+    feed = FeedHealth("fire", CFG, start=0.0)
+    events: list[HealthEvent] = []
+    for i in range(150):  # 10 s of tiny frames, never a sample
+        t = i / 15
+        events += feed.frame(t, 20) + feed.tick(t)
+    assert events == []  # static, but without a decoded picture nothing is claimed
+    events, _, feed = drive(lambda t: 30 if t >= 1.0 else 900,
+                            lambda t: scene(min(t, 1.0)), 6.0)
+    assert kinds(events) == [FROZEN]
+    feed.end(6.0)
+    assert feed.tick(20.0) == [] and feed.frame(20.0, 900) == [] and not feed.due(20.0)
+    assert feed.uptime(20.0) == pytest.approx(1.0 / 6.0, abs=0.05)  # down from 1 s to the end
+
+
+def test_monitor_uptime_spans_feeds_and_state_none_between_them() -> None:
+    mon = HealthMonitor(CFG)
+    first = mon.add("water", 0.0)
+    first.observe(0.0, scene(0.0))
+    mon.tick(5.0)  # lost at 3.0 (no frames since 0.0)
+    assert mon.state("water") == "lost"
+    mon.end("water", 5.0)
+    assert mon.state("water") == "none"
+    second = mon.add("water", 10.0)
+    assert second is not first and second.state == "ok"
+    second.observe(10.0, scene(10.0))
+    assert mon.uptime(15.0)["water"] == pytest.approx(1 - 5.0 / 10.0, abs=0.01)
+
+
+def test_sampling_rates_are_bounded() -> None:
+    with pytest.raises(HealthConfigError):
+        HealthConfig(sample_fps=4.0)
+    with pytest.raises(HealthConfigError):
+        HealthConfig(sample_fps=2.0, alert_sample_fps=1.0)

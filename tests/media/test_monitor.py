@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import cv2
 import numpy as np
 from av import VideoFrame
 
-from media.health import HealthConfig
+from media.health import HealthConfig, HealthEvent
 from media.monitor import FeedMonitor
 from media.wall import BORDER_ALERT, BORDER_OK, VideoWall
 from media.wall_track import VIDEO_CLOCK, WallTrack
@@ -37,27 +38,97 @@ def left_border(wall: VideoWall, img: np.ndarray, dept: str) -> tuple[int, ...]:
     return tuple(int(v) for v in img[r.y + r.h // 3, r.x + 1])
 
 
-def test_frames_to_events_and_wall_states() -> None:
+@dataclass(frozen=True)
+class Pkt:
+    data: bytes
+    codec: str = "VP8"
+    keyframe: bool = False
+
+
+@dataclass(frozen=True)
+class Pic:
+    frame: VideoFrame
+
+
+class FakeTap:
+    """What FeedMonitor needs of a feed: listeners, sample requests, sample and frame streams."""
+
+    def __init__(self) -> None:
+        self.listeners: list[Any] = []
+        self.requests = 0
+        self.frame_streams = 0
+        self.sample_queue: asyncio.Queue[Any] = asyncio.Queue()
+
+    def listen(self, fn: Any) -> Any:
+        self.listeners.append(fn)
+        return lambda: self.listeners.remove(fn)
+
+    def request_sample(self) -> None:
+        self.requests += 1
+
+    def samples(self, max_items: int = 2) -> Stream:
+        return Stream(self.sample_queue)
+
+    def frames(self, max_items: int = 2) -> Stream:
+        self.frame_streams += 1
+        return Stream(asyncio.Queue())
+
+    def send(self, size: int) -> None:
+        for fn in list(self.listeners):
+            fn(Pkt(b"x" * size))
+
+
+class Stream:
+    def __init__(self, queue: asyncio.Queue[Any]) -> None:
+        self.queue = queue
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return self._gen()
+
+    async def _gen(self) -> AsyncIterator[Any]:
+        while True:
+            yield await self.queue.get()
+
+    def close(self) -> None:
+        pass
+
+
+async def test_stream_and_samples_to_events_and_wall_states() -> None:
     clock = Clock()
-    logged: list[tuple[str, Mapping[str, Any]]] = []
+    logged: list[HealthEvent] = []
     wall = VideoWall("2x2", names={"police": "公安110"}, order=["police"])
     wall.set_state("police", online=True)
-    mon = FeedMonitor(lambda k, p: logged.append((k, p)), wall, HealthConfig(), clock=clock)
-    for i in range(15 * 12):  # 15 fps: moving for 4 s, frozen until 10 s, moving again
+    mon = FeedMonitor(logged.append, wall, HealthConfig(), clock=clock)
+    tap = FakeTap()
+    mon.start_feed("police", tap)
+    asked = 0
+    for i in range(15 * 12):  # 15 fps: moving for 4 s, frozen (tiny frames) until 10 s, moving
         clock.t = i / 15
-        mon.process("police", frame_of(clock.t, moving=not 4 <= clock.t < 10))
+        still = 4 <= clock.t < 10
+        tap.send(30 if still else 900)
+        if tap.requests > asked:  # the monitor asked for a picture: hand it the next one
+            asked = tap.requests
+            mon.on_sample("police", Pic(frame_of(4.0 if still else clock.t)))
+        if i % 4 == 0:
+            mon.handle(mon.health.tick(clock.t))
         if clock.t == 8.0:
             assert left_border(wall, wall.compose(), "police") == BORDER_ALERT
-    assert [k for k, _ in logged] == ["video.frozen", "video.restored"]
-    assert logged[0][1] == {"dept": "police"}
-    assert logged[1][1]["was"] == "frozen"
-    assert abs(logged[1][1]["duration_s"] - 6.0) <= 0.25
+    kinds = [e.kind for e in logged]
+    assert kinds == ["video.frozen", "video.restored"], kinds
+    assert abs(logged[0].onset - 4.0) < 0.1
+    assert abs(logged[1].payload()["duration_s"] - 6.0) <= 0.2
     assert left_border(wall, wall.compose(), "police") == BORDER_OK
-    up = mon.uptime()
-    assert abs(up["police"] - (1 - 6.0 / clock.t)) < 0.03
+    assert asked <= 2 * 12 + 1  # samples asked for: at most alert_sample_fps a second
+    assert abs(mon.uptime()["police"] - (1 - 6.0 / clock.t)) < 0.03
+    # the feed ends: no listener left, no more events, the wall's flags cleared
+    mon.end_feed("police")
+    assert tap.listeners == [] and mon.watched == []
+    clock.t += 30
+    mon.handle(mon.health.tick(clock.t))
+    assert len(logged) == 2
 
 
-def test_wall_gets_frames_at_most_wall_fps(monkeypatch: Any) -> None:
+async def test_wall_decodes_only_while_active_and_at_most_wall_fps(monkeypatch: Any) -> None:
     clock = Clock()
     wall = VideoWall("1", order=["fire"])
     updates: list[float] = []
@@ -68,47 +139,34 @@ def test_wall_gets_frames_at_most_wall_fps(monkeypatch: Any) -> None:
         real(dept, frame)
 
     monkeypatch.setattr(wall, "update", spy)
-    mon = FeedMonitor(lambda k, p: None, wall, wall_fps=5.0, clock=clock)
+    mon = FeedMonitor(lambda e: None, wall, wall_fps=5.0, clock=clock)
+    tap = FakeTap()
+    mon.start_feed("fire", tap)
+    assert tap.frame_streams == 0  # nobody uses the wall: nothing decodes every frame
+    mon.set_wall_active(True)
+    await asyncio.sleep(0)
+    assert tap.frame_streams == 1
     for i in range(60):  # 30 fps for 2 s
         clock.t = i / 30
-        mon.process("fire", frame_of(clock.t))
+        mon.on_frame("fire", frame_of(clock.t))
     assert 9 <= len(updates) <= 11
+    mon.set_wall_active(False)
+    await mon.stop()
 
 
-class FakeTap:
-    def __init__(self, frames: list[VideoFrame]) -> None:
-        self._frames = frames
-        self.closed = False
-
-    def frames(self, max_items: int = 2) -> FakeTap:
-        return self
-
-    def __aiter__(self) -> AsyncIterator[VideoFrame]:
-        return self._gen()
-
-    async def _gen(self) -> AsyncIterator[VideoFrame]:
-        for f in self._frames:
-            await asyncio.sleep(0)
-            yield f
-
-    def close(self) -> None:
-        self.closed = True
-
-
-async def test_watch_consumes_tap_and_ticker_reports_lost() -> None:
+async def test_ticker_reports_a_live_feed_lost_and_asks_for_samples() -> None:
     clock = Clock()
     logged: list[str] = []
-    mon = FeedMonitor(lambda k, p: logged.append(k), clock=clock)
-    tap = FakeTap([frame_of(i / 10) for i in range(5)])
-    task = mon.watch("water", tap)
-    await task
-    assert tap.closed
-    assert mon.health.feeds["water"].last_frame_t == 0.0
+    mon = FeedMonitor(lambda e: logged.append(e.kind), clock=clock)
+    tap = FakeTap()
+    mon.start_feed("water", tap)
+    tap.send(900)
     clock.t = 10.0
     ticker = asyncio.ensure_future(mon.run_ticker())
     await asyncio.sleep(0.01)
     ticker.cancel()
     assert logged == ["video.lost"]
+    assert tap.requests >= 1  # no sample yet: one is wanted
     await mon.stop()
 
 

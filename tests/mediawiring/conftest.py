@@ -23,7 +23,7 @@ from media.stamp import read_frame_stamp
 
 IDS = load_roster().ids
 NUMBERS = {i + 1: d for i, d in enumerate(IDS)} | {0: "center"}
-FAST_HEALTH = {"sample_fps": 8.0, "frozen_after_s": 1.0, "black_after_s": 0.5, "lost_after_s": 2.0}
+FAST_HEALTH = {"sample_fps": 2.0, "frozen_after_s": 1.0, "black_after_s": 0.5, "lost_after_s": 2.0}
 
 
 class FreezableVideo(DepartmentVideo):

@@ -7,7 +7,7 @@ import contextlib
 from typing import Any
 
 import aiohttp
-from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from hub.ice import IceConfig
@@ -91,6 +91,44 @@ async def test_whip_publish_and_whep_pull(media_hub: Any) -> None:
     assert not [e for e in h.events() if e.kind == "video.lost" and e.payload.get("dept") == "police"]
 
 
+async def _offer(direction: str, codec: str | None = None) -> str:
+    pc = RTCPeerConnection(IceConfig.loopback().rtc_configuration())
+    try:
+        transceiver = pc.addTransceiver("video", direction=direction)
+        if codec is not None:
+            caps = RTCRtpSender.getCapabilities("video").codecs
+            transceiver.setCodecPreferences([c for c in caps if c.mimeType == codec])
+        await pc.setLocalDescription(await pc.createOffer())
+        assert pc.localDescription is not None
+        return pc.localDescription.sdp
+    finally:
+        await pc.close()
+
+
+async def test_whep_viewer_without_the_feeds_codec_is_refused(media_hub: Any) -> None:
+    h = await media_hub(record=False)
+    publisher = RTCPeerConnection(IceConfig.loopback().rtc_configuration())
+    transceiver = publisher.addTransceiver(DepartmentVideo(IDS.index("water") + 1, "water"),
+                                           direction="sendonly")
+    caps = RTCRtpSender.getCapabilities("video").codecs
+    transceiver.setCodecPreferences([c for c in caps if c.mimeType == "video/H264"])
+    async with aiohttp.ClientSession() as http:
+        try:
+            await post_offer(http, f"{h.url}/whip/water", publisher, h.token("department", "water"))
+            await wait_for(lambda: "media.published" in h.kinds("water"), 15)
+            headers = {"Authorization": f"Bearer {h.token('commander')}", "Content-Type": SDP}
+            async with http.post(f"{h.url}/whep/water", data=await _offer("recvonly", "video/VP8"),
+                                 headers=headers) as r:
+                assert r.status == 422
+                assert (await r.json())["error"]["code"] == "no_common_codec"
+            async with http.post(f"{h.url}/whep/water", data=await _offer("recvonly"),
+                                 headers=headers) as r:
+                assert r.status == 201  # VP8 and H264 offered: H264 taken
+                assert "H264/90000" in await r.text()
+        finally:
+            await publisher.close()
+
+
 async def test_whip_errors_follow_the_rfc(media_hub: Any) -> None:
     h = await media_hub(record=False)
     pc = RTCPeerConnection(IceConfig.loopback().rtc_configuration())
@@ -108,8 +146,12 @@ async def test_whip_errors_follow_the_rfc(media_hub: Any) -> None:
 
     async with aiohttp.ClientSession() as http:
         try:
-            assert (await status("POST", "/whip/fire", token="not-a-token"))[0] == 401
-            assert (await status("POST", "/whip/fire", token=None))[0] == 401
+            for path in ("/whip/fire", "/whep/fire"):  # RFC 6750: 401 with a Bearer challenge
+                code, headers = await status("POST", path, token="not-a-token")
+                assert code == 401 and headers["WWW-Authenticate"].startswith("Bearer ")
+                assert 'error="invalid_token"' in headers["WWW-Authenticate"]
+                code, headers = await status("POST", path, token=None)
+                assert code == 401 and headers["WWW-Authenticate"].startswith("Bearer ")
             assert (await status("POST", "/whip/nowhere"))[0] == 404
             assert (await status("POST", "/whep/nowhere", token=h.token("commander")))[0] == 404
             code, headers = await status("GET", "/whip/fire")
@@ -120,7 +162,10 @@ async def test_whip_errors_follow_the_rfc(media_hub: Any) -> None:
             assert (await status("POST", "/whip/police"))[0] == 403  # fire's token, police's feed
             code, headers = await status("OPTIONS", "/whip/fire", token=None)
             assert code == 204 and headers["Accept-Post"] == SDP
+            # WHIP ingests: an offer that only receives is refused
+            code, _ = await status("POST", "/whip/fire", body=await _offer("recvonly"))
+            assert code == 422
         finally:
             await pc.close()
     rejected = [e for e in h.events() if e.kind == "auth.rejected"]
-    assert rejected and all(e.payload["path"].startswith("/whip/") for e in rejected)
+    assert rejected and all(e.payload["path"].startswith(("/whip/", "/whep/")) for e in rejected)

@@ -34,7 +34,8 @@ class Harness:
         self.clients: dict[str, MediaClient] = {}
 
     async def join(self, pid: str, role: str, dept: str | None, *, publish: bool = True,
-                   video_slots: int = 4, audio_slots: int = 1, codec: str = "video/VP8",
+                   video_slots: int = 4, audio_slots: int = 1,
+                   codec: str | tuple[str, ...] = "video/VP8",
                    size: tuple[int, int] = (320, 240), audio: bool = True) -> MediaClient:
         number = 0 if role == "commander" else NUMBER_OF.get(dept or "", 99)
         client = MediaClient(
@@ -42,7 +43,8 @@ class Harness:
             video=DepartmentVideo(number, dept or pid, width=size[0], height=size[1])
             if publish else None,
             audio=DepartmentAudio(number) if publish and audio else None,
-            video_slots=video_slots, audio_slots=audio_slots, codecs=(codec,),
+            video_slots=video_slots, audio_slots=audio_slots,
+            codecs=(codec,) if isinstance(codec, str) else codec,
             stamp_reader=read_frame_stamp, stamp_numbers=NUMBERS,
         )
         self.clients[pid] = client

@@ -55,6 +55,87 @@ def test_marker_buffer_releases_frame_on_marker() -> None:
     assert frame is not None and frame.data == b"e"
 
 
+def test_padding_only_packets_make_no_frame() -> None:
+    # Chromium probes bandwidth with padding-only packets: no payload, between two frames
+    buf = forward.MarkerJitterBuffer()
+    assert buf.add(_rtp(200, 3000, 1, b"k"))[1] is not None
+    assert buf.add(_rtp(201, 3000, 0, b""))[1] is None  # padding after the frame's marker
+    assert buf.add(_rtp(202, 3000, 0, b""))[1] is None
+    frame = buf.add(_rtp(203, 6000, 1, b"n"))[1]  # the next frame comes out at once, alone
+    assert frame is not None and frame.data == b"n" and frame.timestamp == 6000
+
+
+def test_a_packet_lost_for_good_is_given_up_and_the_feed_waits_for_a_keyframe() -> None:
+    from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+
+    now = [0.0]
+    buf = forward.MarkerJitterBuffer(clock=lambda: now[0], drain=True)
+    out: list[forward.EncodedPacket] = []
+    queue = forward._PassthroughQueue(out.append, lambda: now[0], buf)
+    vp8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)
+    inter, key = b"\x01inter", b"\x00key"  # VP8 frame tag bit 0: 1 inter, 0 key
+
+    def add(seq: int, ts: int, marker: int, data: bytes) -> bool:
+        pli, frame = buf.add(_rtp(seq, ts, marker, data))
+        if frame is not None:
+            queue.put((vp8, frame))
+        return pli
+
+    add(300, 3000, 1, inter)
+    assert len(out) == 1
+    # 301 (the first packet of frame 6000) never comes, nor its retransmission
+    assert not add(302, 6000, 1, b"rest") and not add(303, 9000, 1, inter)
+    now[0] = 0.3
+    assert not add(304, 12000, 1, inter)  # still waiting for it
+    assert len(out) == 1
+    now[0] = 0.7
+    assert add(305, 15000, 1, inter)  # given up: a PLI asks the publisher for a keyframe
+    assert buf.holes_skipped == 1 and len(out) == 1  # the inter frames after it are dropped
+    assert not add(306, 18000, 1, key)
+    assert [p.data for p in out] == [inter, key] and out[1].keyframe
+    add(307, 21000, 1, inter)
+    assert len(out) == 3  # decodable again
+
+
+async def test_internals_check_fails_loudly(monkeypatch: pytest.MonkeyPatch) -> None:
+    forward.check_internals()
+    forward.check_internals.cache_clear()
+    facts = [*forward._SOURCE_FACTS,
+             (RTCRtpSender, "_run_rtp", ("self.__something_aiortc_1_16_never_had",))]
+    monkeypatch.setattr(forward, "_SOURCE_FACTS", tuple(facts))
+    with pytest.raises(forward.ForwardingUnsupportedError, match="_run_rtp"):
+        forward.check_internals()
+    forward.check_internals.cache_clear()
+
+
+async def test_dtls_answer_is_passive_to_actpass_and_active_to_passive() -> None:
+    offerer = RTCPeerConnection(ICE.rtc_configuration())
+    offerer.addTransceiver("video", direction="sendonly")
+    await offerer.setLocalDescription(await offerer.createOffer())
+    assert offerer.localDescription is not None
+    offer = offerer.localDescription.sdp
+    assert "a=setup:actpass" in offer
+    for sdp, answered in ((offer, "a=setup:passive"),
+                          (offer.replace("a=setup:actpass", "a=setup:passive"), "a=setup:active")):
+        answerer = RTCPeerConnection(ICE.rtc_configuration())
+        await answerer.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+        forward.answer_dtls_passive(answerer)
+        await answerer.setLocalDescription(await answerer.createAnswer())
+        assert answerer.localDescription is not None
+        assert answered in answerer.localDescription.sdp
+        await answerer.close()
+    await offerer.close()
+    # the DTLS client offers RSA suites as well (for servers with an RSA certificate)
+    forward.install_dtls_ciphers()
+    from aiortc.rtcdtlstransport import SRTP_PROFILES, RTCCertificate
+
+    ctx = RTCCertificate.generateCertificate()._create_ssl_context(SRTP_PROFILES)
+    from OpenSSL import SSL
+
+    names = SSL.Connection(ctx).get_cipher_list()
+    assert "ECDHE-RSA-AES128-GCM-SHA256" in names and "ECDHE-ECDSA-AES128-GCM-SHA256" in names
+
+
 async def _connect(offerer: RTCPeerConnection, answerer: RTCPeerConnection,
                    before_answer: object = None) -> None:
     await offerer.setLocalDescription(await offerer.createOffer())

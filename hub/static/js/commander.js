@@ -125,11 +125,17 @@ function onEvent(ev) {
   }
   switch (ev.kind) {
     case "presence.online": case "presence.offline":
+      // online: a session or a live feed (a WHIP camera has no session): the hub decides
       if (ev.role === "department" && S.byId[ev.dept]) {
-        S.byId[ev.dept].online = ev.kind === "presence.online";
+        if (ev.kind === "presence.online") S.byId[ev.dept].online = true;
         updateTile(ev.dept);
         board.tick();
+        pollState();
       }
+      break;
+    case "media.published": case "media.unpublished":
+      if (ev.kind === "media.unpublished") delete S.hubHealth[p.dept]; // the feed ended: no outage
+      pollState();
       break;
     case "dept.checked_in":
       if (S.byId[ev.dept]) { S.byId[ev.dept].checked_in_us = ev.ts_us; updateTile(ev.dept); }

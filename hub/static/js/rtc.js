@@ -73,7 +73,8 @@ export class RtcLink {
       const n = kind === "video" ? this.o.videoSlots : this.o.audioSlots;
       for (let i = 0; i < n; i += 1) pc.addTransceiver(kind, { direction: "recvonly" });
     }
-    // Only VP8 and Opus (what the hub prefers): keeps a 34 m-line offer under the 64 KiB frame cap.
+    // VP8 and H264 (constrained baseline, packetization-mode 1: what the hub forwards) and Opus
+    // only: a slot then carries a publisher of either codec, and a 34 m-line offer stays small.
     for (const tr of pc.getTransceivers()) preferCodecs(tr);
     this.watchLink(pc, gen);
     this.state("negotiating");
@@ -237,14 +238,24 @@ export class RtcLink {
   }
 }
 
-const PREFERRED = { video: ["video/vp8"], audio: ["audio/opus"] };
+const PREFERRED = { video: ["video/vp8", "video/h264"], audio: ["audio/opus"] };
+// H264 as the hub (aiortc) takes it: baseline or constrained baseline, packetization-mode=1.
+const H264_OK = (fmtp) => /packetization-mode=1/.test(fmtp || "")
+  && /profile-level-id=42(e0|00)/i.test(fmtp || "");
 
 function preferCodecs(tr) {
   const kind = tr.receiver.track.kind;
   if (!tr.setCodecPreferences || !RTCRtpReceiver.getCapabilities) return;
   const caps = RTCRtpReceiver.getCapabilities(kind);
   if (!caps) return;
-  const codecs = caps.codecs.filter((c) => PREFERRED[kind].includes(c.mimeType.toLowerCase()));
+  const codecs = [];
+  for (const mime of PREFERRED[kind]) { // in order of preference: VP8 first
+    for (const c of caps.codecs) {
+      if (c.mimeType.toLowerCase() !== mime) continue;
+      if (mime === "video/h264" && !H264_OK(c.sdpFmtpLine)) continue;
+      codecs.push(c);
+    }
+  }
   if (!codecs.length) return; // leave the browser's list: the hub will say no_common_codec
   try { tr.setCodecPreferences(codecs); } catch (_) { /* older browsers */ }
 }
