@@ -86,6 +86,11 @@ def register(sub: Any) -> None:
         metavar="SEQ:HASH",
         help="a log head handed over out of band: refuse (exit 3) a log that does not extend it",
     )
+    p.add_argument(
+        "--key",
+        metavar="PEM|FINGERPRINT",
+        help="the hub's head key (`commandhub log key`): the log's signed heads must be signed by it",
+    )
     _common(p)
     p.set_defaults(handler=score_command)
 
@@ -159,7 +164,7 @@ def score_command(args: argparse.Namespace) -> int:
     from hub.logformat import ChainError, Head, LogFormatError
     from scoring.drilllog import OperationNotFoundError
     from scoring.engine import ScoringError, score_log
-    from scoring.trusthead import TrustError
+    from scoring.trusthead import TrustError, signed_head_check
 
     if not args.out and not args.json_out:
         return _fail("nothing to write: give --out report.pdf and/or --json score.json", EXIT_USAGE)
@@ -183,7 +188,8 @@ def score_command(args: argparse.Namespace) -> int:
     progress.step(steps[1])
     try:
         card, facts = score_log(
-            args.log, rubric, scenarios[0] if scenarios else None, args.operation, args.workers, head
+            args.log, rubric, scenarios[0] if scenarios else None, args.operation, args.workers, head,
+            lambda path: signed_head_check(path, args.key),
         )
     except ChainError as exc:
         return _fail(f"{args.log}: refusing to score: {exc}", EXIT_CHAIN)

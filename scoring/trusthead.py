@@ -1,5 +1,5 @@
 """Heads a log must extend before it is scored: one handed over out of band (`--head`) and the
-latest signed head (Ed25519, the hub's checkpoints), behind one plug-in call."""
+latest signed head (Ed25519, the hub's checkpoints in hub.checkpoint)."""
 
 from __future__ import annotations
 
@@ -33,16 +33,26 @@ class TrustedHead:
 
 
 # A signed-head check: given the log's path, the latest head whose signature verifies, None
-# when the log has no signed head, or TrustError. The hub's checkpoint module plugs in here.
+# when the log has no signed head, or TrustError.
 SignedHeadCheck = Callable[[str], TrustedHead | None]
 
 
-def no_signed_heads(path: str) -> TrustedHead | None:
-    """The check used until the hub's signed checkpoints are wired in: no signed head known."""
-    return None
+def signed_head_check(path: str, key: str | None = None) -> TrustedHead | None:
+    """The latest head in the log's signed sidecar (`events.db.heads`, hub.checkpoint), its
+    signature verified; with `key` (a PEM file or a fingerprint, see KeyPin.parse) it must be
+    signed by that key. None when the log has no sidecar."""
+    from hub.checkpoint import CheckpointError, KeyPin, heads_path, latest_signed_head
 
-
-signed_head_check: SignedHeadCheck = no_signed_heads
+    try:
+        pin = KeyPin.parse(key) if key is not None else None
+        if not heads_path(path).exists():
+            return None
+        latest = latest_signed_head(path, pin)
+    except CheckpointError as exc:
+        raise TrustError(str(exc)) from exc
+    if latest is None:
+        return None
+    return TrustedHead(latest.head, "signed", latest.key_fingerprint, latest.ts_us)
 
 
 def heads_for(path: str, given: Head | None, check: SignedHeadCheck | None = None) -> list[TrustedHead]:

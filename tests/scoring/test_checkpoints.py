@@ -12,12 +12,11 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
-import scoring.trusthead as trusthead
+from hub.checkpoint import HeadSigner, append_signed_head, heads_path
 from hub.cli import main
 from hub.logformat import Head
 from scoring.rubric import bundled
 from scoring.synth import random_drill
-from scoring.trusthead import TrustedHead, TrustError
 
 RUBRIC = str(bundled())
 
@@ -148,35 +147,38 @@ def test_bad_head_argument_is_a_usage_error(
     assert "--head" in capsys.readouterr().err
 
 
-def test_signed_head_plugs_in_as_one_call(
-    db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+def test_signed_heads_of_the_hub_are_checked(
+    db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    signed = TrustedHead(head_of(db, 200), "signed", "SHA256:ab12cd34", 1_780_000_000_000_000)
-    seen: list[str] = []
-
-    def check(path: str) -> TrustedHead:
-        seen.append(path)
-        return signed
-
-    monkeypatch.setattr(trusthead, "signed_head_check", check)
-    assert score(db, tmp_path) == 0
-    assert seen == [str(db)]
+    """The hub's signed sidecar (hub.checkpoint): the log must extend its latest head, the
+    signature must verify and, with --key, be the given key's."""
+    log = tmp_path / "events.db"
+    shutil.copy(db, log)
+    signer = HeadSigner.load_or_create(tmp_path / "data")
+    signed = signer.sign(head_of(log, 200), 1_780_000_000_000_000, "operation_end")
+    append_signed_head(log, signed)
+    assert score(log, tmp_path) == 0
     text = "".join(p.extract_text() for p in PdfReader(tmp_path / "r.pdf").pages).replace("\n", " ")
-    assert f"Checked against the signed head {signed.head.seq}:{signed.head.hash}" in text
-    assert "Signed by key SHA256:ab12cd34" in text
+    assert f"Checked against the signed head {signed.seq}:{signed.hash}" in text
+    assert f"Signed by key {signer.fingerprint()}"[:40] in text
+    assert score(log, tmp_path, "--key", signer.fingerprint()) == 0
+    other = HeadSigner.load_or_create(tmp_path / "other")
+    assert score(log, tmp_path, "--key", other.fingerprint()) == 3
+    assert "pinned key" in capsys.readouterr().err
     # a log cut before the signed head is refused
     cut = tmp_path / "cut.db"
-    shutil.copy(db, cut)
+    shutil.copy(log, cut)
+    shutil.copy(heads_path(log), heads_path(cut))
     conn = sqlite3.connect(cut)
     conn.execute("DROP TRIGGER events_no_delete")
     conn.execute("DELETE FROM events WHERE seq > 150")
     conn.commit()
     conn.close()
     assert score(cut, tmp_path) == 3
-
-    def broken(path: str) -> TrustedHead:
-        raise TrustError("signature does not verify with key SHA256:ab12cd34")
-
-    monkeypatch.setattr(trusthead, "signed_head_check", broken)
-    assert score(db, tmp_path) == 3
-    assert "signature does not verify" in capsys.readouterr().err
+    # a forged signature (the line's hash changed) is refused, not ignored
+    line = json.loads(heads_path(log).read_text())
+    line["hash"] = head_of(log, 199).hash
+    line["seq"] = 199
+    heads_path(log).write_text(json.dumps(line) + "\n")
+    assert score(log, tmp_path) == 3
+    assert "signed head" in capsys.readouterr().err
