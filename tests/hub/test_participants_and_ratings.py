@@ -39,6 +39,18 @@ async def test_participants_and_excusing_a_department(running_hub: RunningHub,
         assert outcome(await fire.request("dept.excuse", dept="police", reason="x")) == "forbidden"
         assert fire.welcome["state"]["operation"]["excused"] == {"fire": "车辆故障"}
         assert fire.welcome["state"]["operation"]["participants"] == ["fire", "police"]
+        # commands reach only who takes part: `all` and groups are narrowed, a named
+        # non-participant or excused department is refused, and so is its check-in
+        everyone = await cmdr.request("command.issue", targets=["all"], text="全体集结")
+        assert (outcome(everyone), everyone.get("departments")) == ("ok", ["police"])
+        for targets, hint in ((["water"], "does not take part"), (["fire"], "车辆故障"),
+                              (["fire", "water"], "车辆故障")):
+            reply = await cmdr.request("command.issue", targets=targets, text="x")
+            assert (outcome(reply), hint in reply.get("message", "")) == ("not_participant", True)
+        assert outcome(await fire.request("dept.checkin", client_ts_us=1)) == "not_participant"
+        police = await RawSocket.open(http, running_hub.url, token("department", "police"))
+        assert outcome(await police.request("dept.checkin", client_ts_us=1)) == "ok"
+        await police.close()
         assert outcome(await cmdr.request("operation.end")) == "ok"
         assert outcome(await cmdr.request("dept.excuse", dept="fire", reason="x")) == "no_operation"
         # by default every department takes part

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from hub.api.errors import Forbidden, HubError
@@ -23,10 +24,43 @@ def own_dept(s: Session, req: Request) -> str:
     return dept
 
 
+def taking_part(hub: Hub) -> set[str] | None:
+    """The departments taking part in the running operation and not excused (None: no
+    operation, every roster department)."""
+    op = hub.state.operation
+    return None if op is None else set(op.participants) - set(op.excused)
+
+
+def _resolver(hub: Hub) -> Callable[[list[str]], list[str]]:
+    """Targets -> department ids: `all` and groups mean those of them taking part; a
+    department named on its own that does not take part (or was excused) is refused."""
+    active = taking_part(hub)
+    if active is None:
+        return hub.roster.resolve
+
+    def resolve(targets: list[str]) -> list[str]:
+        ids = hub.roster.resolve(targets)  # unknown names: unknown_target
+        op = hub.state.operation
+        assert op is not None
+        for t in targets:
+            if t in op.excused:
+                raise HubError("not_participant", f"targets: {t} was excused from this "
+                               f"operation ({op.excused[t]})")
+            if t in hub.roster.by_id and t not in active:
+                raise HubError("not_participant", f"targets: {t} does not take part in this "
+                               f"operation (taking part: {', '.join(sorted(active))})")
+        kept = [d for d in ids if d in active]
+        if not kept:
+            raise HubError("not_participant", f"targets: none of {', '.join(targets)} takes part "
+                           f"in this operation (taking part: {', '.join(sorted(active))})")
+        return kept
+    return resolve
+
+
 async def issue(hub: Hub, s: Session, req: Request) -> Event:
     level = hub.state.operation.level if hub.state.operation else "III"
     request = {k: v for k, v in req.items() if v is not None}
-    fields = normalise_issue(request, level=level, resolve=hub.roster.resolve)
+    fields = normalise_issue(request, level=level, resolve=_resolver(hub))
     payload = {"command_id": hub.new_command_id(), **fields, "client_msg_id": req["id"]}
     return await hub.emit("command.issued", payload, s.actor)
 

@@ -6,7 +6,7 @@ import uuid
 from typing import TYPE_CHECKING
 
 from hub.api.errors import HubError
-from hub.api.handlers.commands import own_dept
+from hub.api.handlers.commands import own_dept, taking_part
 from hub.api.spec import Ack, Request
 from hub.logformat import Event
 
@@ -32,6 +32,10 @@ async def checkin(hub: Hub, s: Session, req: Request) -> Event | Ack:
     """Once per operation: a second check-in (whatever its id) answers the first one's time."""
     hub.require_operation()
     dept = own_dept(s, req)
+    active = taking_part(hub)
+    if active is not None and dept not in active:
+        raise HubError("not_participant", f"{dept} does not take part in this operation "
+                       "(not named at its start, or excused): nothing to check in to")
     async with hub.lock(("checkin", dept)):
         if dept in hub.state.checked_in:
             return {"duplicate": True, "checked_in_us": hub.state.checked_in[dept]}
