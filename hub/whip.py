@@ -19,7 +19,7 @@ from hub import forward, router
 from hub.auth import Principal, Role
 from hub.body import BodyError, read_body
 from hub.eventlog import HUB, Actor, EventLogError
-from hub.ice import IceConfig
+from hub.ice import IceConfig, NoCandidatesError, require_candidates
 from hub.server import authenticate
 from hub.service import Hub
 from hub.videohub import VideoError, VideoHub, _count_directions
@@ -33,7 +33,7 @@ MAX_SDP = 200_000
 MAX_SESSIONS = 64
 WALL = "wall"
 STATUS = {"bad_sdp": 422, "no_common_codec": 422, "too_many_tracks": 422, "bad_role": 403,
-          "out_of_order": 409, "closed": 503}
+          "out_of_order": 409, "closed": 503, "no_ice_candidates": 503}
 
 
 class WhipError(Exception):
@@ -216,6 +216,10 @@ class WhipEndpoints:
             self._setup_view(session, pc, target)
             forward.answer_dtls_passive(pc)
             await pc.setLocalDescription(await pc.createAnswer())
+            try:  # as for publishers: an answer nobody can reach fails now, with the reason
+                require_candidates(pc.localDescription.sdp)
+            except NoCandidatesError as exc:
+                raise WhipError(503, "no_ice_candidates", str(exc)) from exc
         except BaseException:
             await self._close_session(session)
             raise

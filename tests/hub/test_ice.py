@@ -72,6 +72,12 @@ async def test_an_answer_without_candidates_is_an_error_frame_not_a_20s_wait(tmp
             async with http.get(f"{running.url}/api/state?token={token}") as r:
                 ice = (await r.json())["ice"]
             assert ice == {"hosts": ["198.51.100.7"], "automatic": False}
+            # WHEP (raw HTTP, as any WHEP player) gets the same answer, as a 503
+            async with http.post(f"{running.url}/whep/wall", data=sdp, headers={
+                    "Authorization": f"Bearer {token}", "Content-Type": "application/sdp"}) as r:
+                body = await r.json()
+                assert (r.status, body["error"]["code"]) == (503, "no_ice_candidates"), body
+                assert "198.51.100.7" in body["error"]["message"]
     finally:
         await pc.close()
         await running.stop()
