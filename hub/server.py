@@ -135,10 +135,20 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
                                                    else "http_error")
         return json_error(exc.status, code, exc.reason)
     except (HubError, CommandError, AuthError) as exc:
+        status = http_status(exc.code)
         headers = {"Retry-After": "1"} if exc.code == "rate_limited" else None
-        return json_error(http_status(exc.code), exc.code, str(exc), headers)
+        if status == 401:
+            headers = {"WWW-Authenticate": bearer_challenge(request)}
+        return json_error(status, exc.code, str(exc), headers)
     except EventLogError as exc:
         return web.json_response(log_error_body(exc), status=503)
+
+
+def bearer_challenge(request: web.Request) -> str:
+    """The `WWW-Authenticate` a 401 owes (RFC 6750 3): `invalid_token` when one was given."""
+    given = bool(request.headers.get("Authorization", "").lower().startswith("bearer ")
+                 or request.query.get("token"))
+    return 'Bearer realm="commandhub"' + (', error="invalid_token"' if given else "")
 
 
 def log_error_body(exc: EventLogError) -> dict[str, Any]:

@@ -96,7 +96,7 @@ class WhipEndpoints:
         try:
             if request.method != "POST":
                 raise WhipError(405, "method_not_allowed", f"{request.method} not allowed here")
-            principal = await _authenticate(request)
+            principal = await authenticate(request)
             target = request.match_info["target"]
             takeover = request.query.get("takeover", "") in ("1", "true")
             self._check_target(kind, target, principal, takeover)
@@ -137,7 +137,7 @@ class WhipEndpoints:
         if request.method != "DELETE":  # PATCH too: no trickle ICE or ICE restart (RFC 9725 4.3)
             return WhipError(405, "method_not_allowed",
                              f"{request.method} not supported (no trickle ICE)").response(allow)
-        principal = await _authenticate(request)
+        principal = await authenticate(request)
         sid = request.match_info["session"]
         self._prune()  # a replaced or dropped WHIP publisher's URL is gone
         session = self.sessions.get(sid)
@@ -380,14 +380,3 @@ def _actor(principal: Principal) -> Actor:
 # and whether it is an outage: hub.videohub.DELIBERATE)
 _LEAVE_REASONS = {"deleted": "left", "expired": "revoked", "wrong_operation": "revoked",
                   "connection_failed": "ice_failed", "connection_closed": "closed"}
-
-
-async def _authenticate(request: web.Request) -> Principal:
-    """`authenticate`, with the `WWW-Authenticate: Bearer` challenge a 401 owes (RFC 6750 3)."""
-    try:
-        return await authenticate(request)
-    except web.HTTPUnauthorized as exc:
-        given = request.headers.get("Authorization", "").lower().startswith("bearer ")
-        exc.headers["WWW-Authenticate"] = 'Bearer realm="commandhub"' + (
-            ', error="invalid_token"' if given else "")
-        raise

@@ -38,7 +38,7 @@ from scoring.drilllog import (
     choose_operation,
     make_operation,
 )
-from scoring.notes import Note, note
+from scoring.notes import Note
 
 __all__ = [
     "ChainError",
@@ -414,20 +414,6 @@ def _drill_log(
     )
 
 
-def unread_wal(path: str | Path) -> Note | None:
-    """A note when the log has a write-ahead file SQLite cannot read (a read-only folder: the
-    log was opened immutable, so events still in the WAL are not seen)."""
-    p = Path(path)
-    wal = Path(str(p) + "-wal")
-    try:
-        size = wal.stat().st_size
-    except OSError:
-        return None
-    if size == 0 or os.access(p.parent, os.W_OK):
-        return None
-    return note("wal_unread", wal=wal.name, size=size)
-
-
 def extract(conn: sqlite3.Connection, op: str | None, starts: list[OperationStart] | None = None) -> DrillLog:
     """Pull one operation's events out of an open log by SQL (no verification); `starts`: the
     log's operation.started events, when the caller has them already."""
@@ -489,5 +475,4 @@ def load(
         verifier.close()
         raise
     verified = verifier.result()
-    wal = unread_wal(path)
-    return _drill_log(at, parsed, carry, verifier.responses(), (wal,) if wal else ()), verified
+    return _drill_log(at, parsed, carry, verifier.responses()), verified

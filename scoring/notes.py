@@ -84,11 +84,6 @@ TEMPLATES: dict[str, tuple[str, str]] = {
         "cut or rewritten tail could not be detected",
         "日志仅做了自身校验：未提供签名日志头或 --head，无法发现被截断或改写的日志尾部",
     ),
-    "wal_unread": (
-        "the log's write-ahead file ({wal}, {size} bytes) cannot be read in a read-only folder: "
-        "events in it are not scored",
-        "日志的预写文件（{wal}，{size}字节）位于只读目录中无法读取：其中的事件未计分",
-    ),
     "ratings_ignored": (
         "{n} rating(s) did not count (see the ratings appendix)",
         "{n}条评定未计入（见评定记录附录）",

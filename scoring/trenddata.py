@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from scoring.engine import score_drill
-from scoring.logread import Verifier, extract, list_operations, open_readonly, unread_wal
+from scoring.logread import Verifier, extract, list_operations, open_readonly
 from scoring.notes import Note
 from scoring.plan import SEVERITY_ORDER, findings
 from scoring.rubric import Rubric, Text
@@ -365,9 +365,6 @@ def collect(
         head = verifier.result()
         if not ops:
             notes.append(f"{path}: no drill in this log")
-        wal = unread_wal(path)
-        if wal is not None:
-            notes.append(f"{path}: {wal.text('en')}")
         for log in logs_of:
             scenario = pick_scenario(scenarios, log.operation.scenario)
             drills.append(_point(path, log, rubric, head, scenario, checked))

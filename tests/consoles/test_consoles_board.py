@@ -333,10 +333,11 @@ async def _attr_is(page: Any, sel: str, attr: str, value: str) -> bool:
 async def test_an_unknown_target_is_refused_with_the_valid_ids(hub: RunningHub) -> None:
     token = issue(hub, "commander")
     async with aiohttp.ClientSession() as http:
-        r = await http.post(f"{hub.url}/api/commands", json={"targets": ["fire", "nope"], "text": "x"},
+        r = await http.post(f"{hub.url}/api/commands",
+                            json={"id": "u1", "targets": ["fire", "nope"], "text": "x"},
                             headers={"Authorization": f"Bearer {token}"})
         body = await r.json()
-        assert r.status == 400 and body["error"]["code"] == "unknown_target"
+        assert r.status == 404 and body["error"]["code"] == "unknown_target"
         msg = body["error"]["message"]
         assert "'nope'" in msg and all(d in msg for d in IDS) and "public-safety" in msg, msg
         r = await http.post(f"{hub.url}/api/rpc",

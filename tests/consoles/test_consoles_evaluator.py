@@ -4,6 +4,7 @@ scorecard downloads in one click with a readable link, numbers are rounded for d
 from __future__ import annotations
 
 import re
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ CONTRAST_JS = """el => {
 
 
 async def rpc(hub: RunningHub, token: str, body: dict[str, Any]) -> dict[str, Any]:
+    body = {"id": uuid.uuid4().hex, **body}  # state-changing requests carry a client id
     async with aiohttp.ClientSession() as http, \
             http.post(f"{hub.url}/api/rpc", json=body, headers={"Authorization": f"Bearer {token}"}) as r:
         result: dict[str, Any] = await r.json()
