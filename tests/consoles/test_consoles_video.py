@@ -11,7 +11,6 @@ from typing import Any
 import aiohttp
 import pytest
 
-from hub.eventlog import Actor
 from hub.logformat import read_events
 from hub.runtime import RunningHub
 from scoring.engine import score_log
@@ -51,13 +50,16 @@ async def test_two_department_pages_stay_live_for_a_minute(hub: RunningHub, page
     published = {e.payload["dept"]: e.payload for e in log(hub) if e.kind == "media.published"}
     assert {published[d]["source"] for d in DEPTS} == {"webrtc"}
 
-    op = await hub.hub.start_operation(Actor("commander", "center"),
-                                       {"title": "视频在线一分钟", "kind": "drill"})
     cmd = issue(hub, "commander")
     async with aiohttp.ClientSession() as http:
-        r = await http.post(f"{hub.url}/api/commands", json={"targets": list(DEPTS),
+        r = await http.post(f"{hub.url}/api/rpc", json={
+            "type": "operation.start", "id": "op1", "title": "视频在线一分钟", "kind": "drill"},
+            headers={"Authorization": f"Bearer {cmd}"})
+        assert r.status == 200, await r.text()
+        op = (await r.json())["operation"]
+        r = await http.post(f"{hub.url}/api/commands", json={"id": "c1", "targets": list(DEPTS),
                             "text": "回传现场画面"}, headers={"Authorization": f"Bearer {cmd}"})
-        assert r.status == 201
+        assert r.status == 201, await r.text()
     # a minute of live video; fail as soon as the hub logs an outage for either
     t0 = time.monotonic()
     while time.monotonic() - t0 < 60:
@@ -74,11 +76,14 @@ async def test_two_department_pages_stay_live_for_a_minute(hub: RunningHub, page
     state = await api_state(hub)
     assert {d: state["media"]["health"][d] for d in DEPTS} == dict.fromkeys(DEPTS, "ok")
     assert all(next(x for x in state["departments"] if x["id"] == d)["online"] for d in DEPTS)
-    await hub.hub.end_operation(Actor("commander", "center"))
+    async with aiohttp.ClientSession() as http:
+        r = await http.post(f"{hub.url}/api/rpc", json={"type": "operation.end", "id": "end1"},
+                            headers={"Authorization": f"Bearer {cmd}"})
+        assert r.status == 200, await r.text()
 
     events = log(hub)
     assert not [e for e in events if e.kind in BAD and e.payload.get("dept") in DEPTS]
-    _, facts = score_log(str(hub.hub.data_dir / "events.db"), load_rubric(RUBRIC), op=op.op)
+    _, facts = score_log(str(hub.hub.data_dir / "events.db"), load_rubric(RUBRIC), op=op)
     uptime = {d: float(facts.uptime[facts.depts.index(d)]) for d in DEPTS}
     print("scorecard video uptime:", uptime)
     assert uptime == dict.fromkeys(DEPTS, 1.0), uptime
