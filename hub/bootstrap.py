@@ -48,6 +48,7 @@ APT_PACKAGES = {
     "ffmpeg": "/usr/bin/ffprobe",
     "gcc": "/usr/bin/gcc",
     "openssl": "/usr/bin/openssl",
+    "sqlite3": "/usr/bin/sqlite3",  # the tests read the log back with the sqlite3 CLI
 }
 
 
