@@ -233,12 +233,14 @@ class MediaWiring:
 
     def emit(self, kind: str, payload: Mapping[str, Any]) -> None:
         """Log `kind` as the hub in the current operation (fire and forget, errors to the console)."""
-        async def run() -> None:
-            try:
-                await self.hub.emit(kind, dict(payload), HUB)
-            except Exception as exc:  # the log closed or failed: the media side must not die
-                log.warning("could not log %s: %s", kind, exc)
-        self._spawn(run(), "media-emit")
+        self._spawn(self.log_now(kind, payload), "media-emit")
+
+    async def log_now(self, kind: str, payload: Mapping[str, Any]) -> None:
+        """Log `kind` as the hub and wait for the commit (errors to the console)."""
+        try:
+            await self.hub.emit(kind, dict(payload), HUB)
+        except Exception as exc:  # the log closed or failed: the media side must not die
+            log.warning("could not log %s: %s", kind, exc)
 
     def to_log_us(self, t: float) -> int:
         """A `time.monotonic()` reading as hub clock microseconds."""
@@ -448,7 +450,7 @@ class MediaWiring:
                         on_lost=lambda reason: self._ingest_lost(dept, reason))
         self.ingests[dept] = ingest
         self._ingest_good[dept] = time.monotonic()  # an outage before the first frame counts from here
-        self.emit("ingest.started", {"dept": dept, "url": redact_url(url), "by": by})
+        await self.log_now("ingest.started", {"dept": dept, "url": redact_url(url), "by": by})
         self._spawn(self._run_ingest(dept, ingest), f"ingest-{dept}")
 
     async def _run_ingest(self, dept: str, ingest: Ingest) -> None:
@@ -469,7 +471,9 @@ class MediaWiring:
                                              "left" if reason == "stopped" else reason)
         self._ingest_outage.pop(dept, None)
         self._ingest_good.pop(dept, None)
-        self.emit("ingest.stopped", {"dept": dept, "reason": reason, "attempts": ingest.attempts})
+        # logged before the caller (DELETE /api/ingest) answers: what it reads next shows it
+        await self.log_now("ingest.stopped", {"dept": dept, "reason": reason,
+                                              "attempts": ingest.attempts})
         return True
 
     def _ingest_connected(self, dept: str, info: StreamInfo) -> None:

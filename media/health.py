@@ -218,6 +218,7 @@ class FeedHealth:
         self._prev: np.ndarray | None = None
         self._ref_t = start  # time the picture last changed, by the samples
         self._black_since: float | None = None  # first black sample of the current black run
+        self._black_samples = 0  # black samples in that run: one alone is never a verdict
         self._sample: _Sample | None = None  # the latest sample's verdict inputs
         # the stream (frame sizes): consecutive larger frames, and the first of the small ones
         # since the last run of `change_frames` larger frames (None: the stream is changing)
@@ -243,6 +244,7 @@ class FeedHealth:
                     if self._static_since() is not None:
                         # a static stream changes: so did the picture; the samples are stale
                         self._ref_t, self._black_since, self._sample = t, None, None
+                        self._black_samples = 0
                         if self.state in ("frozen", "black"):
                             events += self._restore(t)
                     self._small_since = None
@@ -261,7 +263,8 @@ class FeedHealth:
             return True
         cfg = self.config
         static = self._static_since()
-        held = static is not None and self._sample is not None and static <= self._sample.t
+        held = static is not None and self._sample is not None and static <= self._sample.t \
+            and not self._unconfirmed_black()
         alert = not held and (self.state != "ok" or self._black_since is not None
                               or static is not None or self._ref_t < self.last_sample_t)
         rate = cfg.alert_sample_fps if alert else cfg.sample_fps
@@ -307,9 +310,11 @@ class FeedHealth:
         self._prev = a.thumb
         black = (a.mean < cfg.black_luma and a.std < cfg.black_std) or a.std < cfg.blank_std
         if not black:
-            self._black_since = None
-        elif self._black_since is None:
-            self._black_since = t
+            self._black_since, self._black_samples = None, 0
+        else:
+            self._black_samples += 1
+            if self._black_since is None:
+                self._black_since = t
         self._sample = _Sample(t, black)
         return events + self._judge(t)
 
@@ -382,7 +387,7 @@ class FeedHealth:
         until = max(t, s.t) if held else s.t
         verdict: State = "ok"
         onset = t
-        if s.black and self._black_since is not None:
+        if s.black and self._black_since is not None and not self._unconfirmed_black():
             since = min(self._black_since, static) if held and static is not None \
                 else self._black_since
             if until - since >= cfg.black_after_s:
@@ -394,6 +399,11 @@ class FeedHealth:
         if verdict == "ok":
             return self._restore(t) if self.state in ("frozen", "black") else []
         return self._enter(verdict, t, onset)
+
+    def _unconfirmed_black(self) -> bool:
+        """The latest sample is the only black one so far: a picture decoded from a damaged
+        key frame (grey concealment) looks just like that, so the next sample must agree."""
+        return self._sample is not None and self._sample.black and self._black_samples < 2
 
     def _changed(self, thumb: np.ndarray, ref: np.ndarray, factor: float) -> bool:
         cfg = self.config
@@ -420,7 +430,7 @@ class FeedHealth:
         was, onset = self.state, self.outage_onset
         self.outages.append((onset, t))
         self.state, self.outage_onset = "ok", None
-        self._black_since = None
+        self._black_since, self._black_samples = None, 0
         if was == "lost":
             # the picture may not have changed across the gap: judge it afresh
             self._ref = None

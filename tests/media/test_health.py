@@ -352,6 +352,23 @@ def test_static_stream_black_is_found_within_two_seconds_and_restored_at_once() 
     assert abs(back.duration_s - 4.0) <= 0.3
 
 
+def test_one_grey_sample_on_a_static_stream_is_no_verdict() -> None:
+    # a still scene (tiny frames) and one sample decoded grey, as from a damaged key frame
+    # (Chromium under load): the next sample shows the picture, so nothing is claimed
+    grey_at: list[float] = []
+
+    def picture(t: float) -> np.ndarray:
+        if t >= 4.0 and not grey_at:
+            grey_at.append(t)
+            return np.full((240, 320, 3), 128, np.uint8)
+        return scene(3.0)  # the still scene
+
+    events, samples, _ = drive(lambda t: 40 if t >= 2.0 else 900, picture, 12.0)
+    assert grey_at and BLACK not in kinds(events), (grey_at, events)
+    after = [t for t in samples if t > grey_at[0]]
+    assert after and after[0] - grey_at[0] <= 0.75  # checked again at the alert rate (2/s)
+
+
 def test_static_stream_freeze_is_dated_from_the_stream() -> None:
     frozen_at, moves_at = 4.0, 11.0
 
