@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "scoring.cli",
     "drills.cli",
     "media.cli",
+    "hub.replay.cli",
 ]
 
 

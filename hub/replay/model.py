@@ -95,7 +95,7 @@ class Span:
 
 @dataclass(frozen=True)
 class Recording:
-    """A logged recording file: plays at hub time `start_us` + media time."""
+    """A logged recording file: media time t shows hub time `start_us` + t (`media_origin_us`)."""
 
     dept: str
     name: str  # file name inside DATA/recordings
@@ -365,6 +365,7 @@ def _recordings(media: list[Event], data_dir: Path, start_us: int, end_us: int,
             duration = float(p["duration_s"])
         except (KeyError, TypeError, ValueError):
             continue
+        r_start = media_origin_us(r_start, p.get("end_ts_us"), duration, p.get("frames"))
         r_end = r_start + int(duration * 1e6)
         if r_end < start_us or r_start > end_us:
             continue
@@ -379,6 +380,20 @@ def _recordings(media: list[Event], data_dir: Path, start_us: int, end_us: int,
             problem=problem))
     out.sort(key=lambda r: (r.dept, r.start_us))
     return out
+
+
+def media_origin_us(start_ts_us: int, end_ts_us: Any, duration_s: float, frames: Any) -> int:
+    """The hub time of a file's media time 0.
+
+    `start_ts_us` is when the first frame arrived, `end_ts_us` the last: each is the send time
+    plus a delay that is never negative, so the smaller of the two estimates is the closer one.
+    A first frame held up (a key frame waited for, the link still settling) would otherwise
+    shift the whole file late by that delay (seen: 0.4 s).
+    """
+    if not isinstance(end_ts_us, int) or not isinstance(frames, int) or frames < 2:
+        return start_ts_us
+    last_media_us = int(duration_s * 1e6 * (frames - 1) / frames)  # the last frame's start
+    return min(start_ts_us, end_ts_us - last_media_us)
 
 
 def _spans(media: list[Event], start_us: int, end_us: int) -> list[Span]:
