@@ -134,16 +134,22 @@ class ReplayServer:
                 self.base = self.url.split("/replay")[0]
                 return self
         err = self.proc.stderr.read() if self.proc.stderr else ""
+        self.stop()
         raise AssertionError(f"replay server did not start: {line!r} {err}")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
             self.proc.terminate()
             try:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+        for pipe in (self.proc.stdout, self.proc.stderr):
+            if pipe is not None:
+                pipe.close()
 
 
 @pytest.fixture(scope="package")
