@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "drills.cli",
     "media.cli",
     "hub.replay.cli",
+    "hub.replay.bench",
 ]
 
 
