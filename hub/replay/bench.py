@@ -133,6 +133,16 @@ async def measure(data: Path, seeks: int, chromium: str | None, seed: int) -> di
             "first_settled": bool(first)}
 
 
+def export_seconds(data: Path, minutes: int) -> float:
+    """Seconds to export the first `minutes` of the drill (`commandhub replay export`)."""
+    from hub.replay.export import export
+
+    with tempfile.TemporaryDirectory(prefix="commandhub-bench-clip-") as tmp:
+        t = time.monotonic()
+        export(data, OP, "+1", f"+{1 + minutes * 60}", Path(tmp) / "clip.mp4")
+        return round(time.monotonic() - t, 1)
+
+
 def run(args: argparse.Namespace) -> int:
     own = args.dir is None
     tmp = tempfile.TemporaryDirectory(prefix="commandhub-bench-replay-") if own else None
@@ -141,12 +151,14 @@ def run(args: argparse.Namespace) -> int:
         made = make_drill(data, args.minutes, args.departments, args.part_s, args.fps,
                           args.keyframe_s)
         figures = asyncio.run(measure(data, min(args.seeks, 500), args.chromium, args.seed))
+        figures["export_s"] = export_seconds(data, args.export_minutes) \
+            if args.export_minutes > 0 else None
     finally:
         if tmp is not None:
             tmp.cleanup()
     figures |= {"minutes": args.minutes, "departments": args.departments, "part_s": args.part_s,
                 "fps": args.fps, "keyframe_s": args.keyframe_s, "drill": made,
-                "export_s": None, "export": "not built (commandhub replay export)",
+                "export_minutes": args.export_minutes,
                 "target_seek_ms_p95": TARGET_SEEK_P95_MS,
                 "seek_ok": figures["seek_ms_p95"] <= TARGET_SEEK_P95_MS
                 and figures["seeks_timed_out"] == 0}
@@ -154,7 +166,8 @@ def run(args: argparse.Namespace) -> int:
           f"{figures['seeks']} seeks over a {args.minutes} min drill: p50 "
           f"{figures['seek_ms_p50']} ms, p95 {figures['seek_ms_p95']} ms (target <= "
           f"{TARGET_SEEK_P95_MS:.0f}), max {figures['seek_ms_max']} ms; first load "
-          f"{figures['first_load_ms']} ms")
+          f"{figures['first_load_ms']} ms; export of {args.export_minutes} min: "
+          f"{figures['export_s']} s")
     if args.json:
         print(json.dumps(figures, sort_keys=True))
     return 0 if figures["seek_ok"] else 1
@@ -171,6 +184,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "hub's keyframe_s)")
     p.add_argument("--seeks", type=int, default=40, help="cursor moves timed (bounded: <= 500)")
     p.add_argument("--seed", type=int, default=15)
+    p.add_argument("--export-minutes", type=int, default=5, help="clip exported for export_s "
+                   "(0: none)")
     p.add_argument("--chromium", help="the browser (default: Debian's chromium)")
     p.add_argument("--dir", help="make (or reuse) the synthetic drill here")
     p.set_defaults(handler=run)

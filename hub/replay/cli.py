@@ -35,7 +35,9 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.target == "export":
-        raise CliError("replay export is not built yet (issue 15, step 6)")
+        from hub.replay.export import export_cli
+
+        return export_cli(args)
     return serve(Path(args.target), args.op, args.host, args.port, args.token)
 
 

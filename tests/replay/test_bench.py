@@ -17,7 +17,7 @@ from tests.replay.conftest import ROOT
 def test_bench_replay_prints_seek_figures(tmp_path: Path) -> None:
     run = subprocess.run([sys.executable, "-m", "hub.cli", "bench", "replay", "--json",
                           "--minutes", "1", "--departments", "3", "--part-s", "20", "--fps", "5",
-                          "--seeks", "6", "--dir", str(tmp_path)],
+                          "--seeks", "6", "--export-minutes", "0", "--dir", str(tmp_path)],
                          capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert run.returncode in (0, 1), run.stdout + run.stderr  # 1: over the target (a loaded box)
     figures = json.loads(run.stdout.strip().splitlines()[-1])

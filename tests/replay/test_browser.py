@@ -46,10 +46,10 @@ def decoded(path: Path) -> list[tuple[float, int]]:
         return [(float(f.pts * base), read_frame_stamp(f).frame) for f in c.decode(video=0)]
 
 
-def expected_frame(drill: Drill, dept: str, t_us: int) -> tuple[str, int] | None:
+def expected_frame(drill: Drill, dept: str, t_us: int) -> tuple[str, float, dict[int, float]] | None:
     """The recording of `dept` at hub time `t_us` by the log (media time 0 at the earlier of its
-    first and last frame's arrival minus their media time, docs/events.md) and the stamped frame
-    number it shows then, read independently of the page."""
+    first and last frame's arrival minus their media time, docs/replay.md), the media time
+    that is then, and its frames' media times by stamped frame number (decoded with PyAV)."""
     for e in drill.events:
         p = e.payload
         if e.kind != "media.recording" or p["dept"] != dept:
@@ -58,30 +58,33 @@ def expected_frame(drill: Drill, dept: str, t_us: int) -> tuple[str, int] | None
         origin = min(p["start_ts_us"], p["end_ts_us"] - last_media_us)
         t = (t_us - origin) / 1e6
         if 0 <= t < p["duration_s"]:
-            frames = decoded(drill.data / p["path"])
-            shown = [n for pts, n in frames if pts <= t + 1e-6]
-            return Path(p["path"]).name, (shown[-1] if shown else frames[0][1])
+            frames = {n: pts for pts, n in decoded(drill.data / p["path"])}
+            return Path(p["path"]).name, t, frames
     return None
 
 
 async def check_stamps(page: Any, drill: Drill, t_us: int) -> set[str]:
-    """Each tile shows the frame the log's times put at `t_us` (its stamped frame number within
-    one frame), and never a frame stamped after it; returns the departments checked."""
+    """Each tile shows, at `t_us`, a frame of the recording the log's times put there, taken
+    (by its media time) at most one frame before that moment and not after it, its stamp read
+    through a canvas in the page; and never a frame stamped after the moment. Returns the
+    departments checked."""
     state = await page.evaluate("chReplay.state()")
     assert abs(state["t_us"] - t_us) < 1, (state["t_us"], t_us)
     stamps = await page.evaluate("chReplay.stamps()")
+    frame_s = state["frame_us"] / 1e6
     checked = set()
     for tile in state["tiles"]:
         want = expected_frame(drill, tile["dept"], t_us)
         if want is None:
             assert tile["rec"] is None, (tile, t_us)
             continue
-        assert tile["rec"] == want[0], (tile, want)
+        name, t, frames = want
+        assert tile["rec"] == name, (tile, want[:2])
         stamp = stamps[tile["dept"]]
         assert stamp is not None, (tile, t_us)
         assert stamp["dept"] == IDS.index(tile["dept"]) + 1, (tile, stamp)
-        off = (stamp["frame"] - want[1] + 32768) % 65536 - 32768
-        assert abs(off) <= 1, (tile["dept"], stamp["frame"], want, t_us)
+        shown = frames[stamp["frame"]]
+        assert -0.001 <= t - shown <= frame_s + 0.001, (tile["dept"], stamp, t, shown, frame_s)
         behind = ((t_us // 1000) - stamp["time_ms"]) % TIME_MOD
         behind = behind if behind < TIME_MOD // 2 else behind - TIME_MOD
         assert behind >= -SLACK_MS, (tile["dept"], behind, t_us)  # sent before it is shown
