@@ -28,8 +28,10 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from hub.logformat import (
+    COLUMNS,
     ChainError,
     Event,
+    Head,
     LogFormatError,
     canonical_json,
     iter_rows,
@@ -274,19 +276,60 @@ def check_file(data_dir: Path, payload: Mapping[str, Any], hasher: Hasher) -> st
 
 # ------------------------------------------------------------------------------- building
 
-def read_log(log_path: Path) -> tuple[list[Event], dict[str, Any]]:
-    """Every event, and whether the chain verifies ({verified, head} or {verified, error, seq})."""
-    conn = open_readonly(log_path)
+MEDIA_BEFORE_US = 3600 * 1_000_000  # outage and feed events this long before the start count
+MEDIA_AFTER_US = 600 * 1_000_000  # a file overlapping the end is logged when it closes
+
+
+@dataclass
+class LogRead:
+    """What the replay of one operation needs from the log, and whether the chain verifies."""
+
+    op: dict[str, Any]  # id, title, kind, start_us, end_us (None while running)
+    operations: list[dict[str, Any]]
+    events: list[Event]  # the operation's, and every other one from an hour before to 10 min after
+    status: dict[str, Any]  # {verified, head} or {verified: False, error, seq}
+    head: Head | None  # the verified head (None if the chain is broken)
+
+
+def read_operation(log_path: Path, op: str | None = None, verified: Head | None = None) -> LogRead:
+    """Read operation `op` (default: the last) of a log, read-only. The whole chain is verified,
+    from `verified` (a head this log had verified before: its event must still hash the same)
+    when given, else from the first event. Only the operation's window is parsed."""
     try:
-        rows = list(iter_rows(conn))
+        conn = open_readonly(log_path)
+    except LogFormatError as exc:
+        raise ReplayError(str(exc)) from exc
+    try:
+        marks = conn.execute(f"SELECT {COLUMNS} FROM events WHERE kind IN "
+                             "('operation.started', 'operation.ended') ORDER BY seq")
+        ops = operations(Event.from_row(r) for r in marks)
+        if not ops:
+            raise ReplayError("the log has no operation")
+        found = ops[-1] if op is None else next((o for o in ops if o["op"] == op), None)
+        if found is None:
+            raise ReplayError(f"no operation {op!r} in the log (there are: "
+                              f"{', '.join(o['op'] for o in ops[-8:])})")
+        end = found["end_us"]
+        if end is None:
+            (end,) = conn.execute("SELECT max(ts_us) FROM events WHERE op = ?",
+                                  (found["op"],)).fetchone()
+        rows = conn.execute(f"SELECT {COLUMNS} FROM events WHERE op = ? OR ts_us BETWEEN ? AND ? "
+                            "ORDER BY seq", (found["op"], found["start_us"] - MEDIA_BEFORE_US,
+                                             end + MEDIA_AFTER_US))
+        events = [Event.from_row(r) for r in rows]
+        head: Head | None
+        try:
+            if verified is not None and verified.seq > 0:
+                head = verify_rows(iter_rows(conn, after=verified.seq - 1), start=verified)
+            else:
+                head = verify_rows(iter_rows(conn))
+            status: dict[str, Any] = {"verified": True,
+                                      "head": {"seq": head.seq, "hash": head.hash}}
+        except ChainError as exc:
+            head, status = None, {"verified": False, "error": str(exc), "seq": exc.seq}
     finally:
         conn.close()
-    try:
-        head = verify_rows(rows)
-        status: dict[str, Any] = {"verified": True, "head": {"seq": head.seq, "hash": head.hash}}
-    except ChainError as exc:
-        status = {"verified": False, "error": str(exc), "seq": exc.seq}
-    return [Event.from_row(r) for r in rows], status
+    return LogRead(found, ops, events, status, head)
 
 
 def operations(events: Iterable[Event]) -> list[dict[str, Any]]:
@@ -303,23 +346,12 @@ def operations(events: Iterable[Event]) -> list[dict[str, Any]]:
 
 def load_replay(data_dir: Path, op: str | None = None, *, hasher: Hasher = sha256_size) -> Replay:
     """The replay of operation `op` (default: the last one) in the data folder."""
-    log_path = data_dir / LOG_NAME
-    try:
-        events, status = read_log(log_path)
-    except LogFormatError as exc:
-        raise ReplayError(str(exc)) from exc
-    return build_replay(events, status, data_dir, op, hasher)
+    return build_replay(read_operation(data_dir / LOG_NAME, op), data_dir, hasher)
 
 
-def build_replay(events: list[Event], status: dict[str, Any], data_dir: Path, op: str | None,
-                 hasher: Hasher = sha256_size) -> Replay:
-    ops = operations(events)
-    if not ops:
-        raise ReplayError("the log has no operation")
-    found = ops[-1] if op is None else next((o for o in ops if o["op"] == op), None)
-    if found is None:
-        raise ReplayError(f"no operation {op!r} in the log (there are: "
-                          f"{', '.join(o['op'] for o in ops[-8:])})")
+def build_replay(read: LogRead, data_dir: Path, hasher: Hasher = sha256_size) -> Replay:
+    """The model from what `read_operation` read; each file's trust checked now."""
+    found, events, status = read.op, read.events, read.status
     op_id = found["op"]
     own = [e for e in events if e.op == op_id]
     start_us = found["start_us"]

@@ -18,13 +18,14 @@ from __future__ import annotations
 import asyncio
 import hmac
 import signal
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from hub.logformat import Event, LogFormatError
+from hub.logformat import Head
 from hub.replay.model import (
     LOG_NAME,
     CachedHasher,
@@ -32,8 +33,7 @@ from hub.replay.model import (
     ReplayError,
     build_replay,
     check_file,
-    operations,
-    read_log,
+    read_operation,
     recording_file,
 )
 
@@ -47,21 +47,26 @@ class ServeError(Exception):
 
 
 class ReplayStore:
-    """Builds replay models of one data folder (blocking work in the executor). The log is
-    re-read only when its files change; a model is rebuilt (each file's trust checked again,
-    cheaply: hashes are cached by size, mtime and inode) whenever the page loads it."""
+    """Builds replay models of one data folder (blocking work in the executor). The chain is
+    verified in full once, then from the head verified last (as the hub does at start); a
+    model is rebuilt (each file's trust checked again, cheaply: hashes are cached by size,
+    mtime and inode) whenever the page loads it, and for the log around the cursor when the
+    log changed, at most every `REUSE_S` while a hub writes to it."""
+
+    REUSE_S = 5.0
 
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
         self.hasher = CachedHasher()
-        self._log: tuple[tuple[int, ...], list[Event], dict[str, Any]] | None = None
-        self._models: dict[str | None, tuple[tuple[int, ...], Replay]] = {}
+        self._verified: Head | None = None
+        self._operations: list[dict[str, Any]] = []
+        self._models: dict[str | None, tuple[tuple[int, ...], float, Replay]] = {}
         self._lock = asyncio.Lock()
 
     def _log_stamp(self) -> tuple[int, ...]:
         out: list[int] = []
         for suffix in ("", "-wal"):
-            p = self.data_dir / f"events.db{suffix}"
+            p = self.data_dir / f"{LOG_NAME}{suffix}"
             try:
                 st = p.stat()
                 out += [st.st_size, st.st_mtime_ns]
@@ -71,29 +76,25 @@ class ReplayStore:
 
     async def get(self, op: str | None, *, fresh: bool = False) -> Replay:
         """The model of `op` (None: the last operation); `fresh`: rebuilt now."""
-        async with self._lock:  # one build at a time: it may read and verify the whole log
-            stamp = self._log_stamp()
+        async with self._lock:  # one build at a time
+            stamp, now = self._log_stamp(), time.monotonic()
             hit = self._models.get(op)
-            if hit is not None and hit[0] == stamp and not fresh:
-                return hit[1]
-            replay = await asyncio.get_running_loop().run_in_executor(None, self._build, op,
-                                                                      stamp)
-            self._models[op] = self._models[replay.op] = (stamp, replay)
+            if hit is not None and not fresh and (hit[0] == stamp or now - hit[1] < self.REUSE_S):
+                return hit[2]
+            replay = await asyncio.get_running_loop().run_in_executor(None, self._build, op)
+            self._models[op] = self._models[replay.op] = (stamp, now, replay)
             return replay
 
-    def _build(self, op: str | None, stamp: tuple[int, ...]) -> Replay:
-        if self._log is None or self._log[0] != stamp:
-            try:
-                events, status = read_log(self.data_dir / LOG_NAME)
-            except LogFormatError as exc:
-                raise ReplayError(str(exc)) from exc
-            self._log = (stamp, events, status)
-        _, events, status = self._log
-        return build_replay(events, status, self.data_dir, op, self.hasher)
+    def _build(self, op: str | None) -> Replay:
+        read = read_operation(self.data_dir / LOG_NAME, op, self._verified)
+        if read.head is not None:
+            self._verified = read.head
+        self._operations = read.operations
+        return build_replay(read, self.data_dir, self.hasher)
 
     async def operations(self) -> list[dict[str, Any]]:
-        """The log's operations (of the log last read)."""
-        return operations(self._log[1]) if self._log is not None else []
+        """The log's operations (as last read)."""
+        return self._operations
 
 
 STORE_KEY = web.AppKey("replay_store", ReplayStore)

@@ -180,3 +180,34 @@ def test_replay_link() -> None:
     assert replay_link("http://127.0.0.1:8765/", "drill-1", seq=42) == \
         "http://127.0.0.1:8765/replay?op=drill-1&seq=42"
     assert replay_link("", "drill-1", t_us=5).endswith("/replay?op=drill-1&t=5")
+
+
+def test_two_operations_and_verifying_from_a_known_head(data: Path) -> None:
+    from hub.logformat import Record, append_batch, stored_head
+    from hub.replay.model import read_operation
+
+    first = read_operation(data / "events.db")
+    assert first.head is not None and [o["op"] for o in first.operations] == [first.op["op"]]
+    conn = create(data / "events.db")
+    t = T0_US + 500 * S
+    recs = [Record(t, 1, "drill-2", "drill", "commander", "center", "operation.started",
+                   {"title": "second", "roster": [{"id": "fire"}], "participants": ["fire"]}),
+            Record(t + S, 2, "drill-2", "drill", "commander", "center", "operation.ended",
+                   {"reason": "done"})]
+    append_batch(conn, stored_head(conn), recs)
+    conn.close()
+    again = read_operation(data / "events.db", None, first.head)
+    assert again.op["op"] == "drill-2" and again.status["verified"] is True
+    assert again.head is not None and again.head.seq == first.head.seq + 2
+    assert [o["op"] for o in again.operations] == [first.op["op"], "drill-2"]
+    old = load_replay(data, first.op["op"])
+    assert old.op == first.op["op"] and old.end_us == T0_US + 120 * S
+    # an edit after the known head is found; the known head's own event must still match
+    db = sqlite3.connect(data / "events.db")
+    db.execute("DROP TRIGGER events_no_update")
+    db.execute("UPDATE events SET payload = replace(payload, 'second', 'SECOND') "
+               "WHERE kind = 'operation.started' AND op = 'drill-2'")
+    db.commit()
+    db.close()
+    broken = read_operation(data / "events.db", None, first.head)
+    assert broken.status["verified"] is False and broken.status["seq"] == first.head.seq + 1
