@@ -106,7 +106,7 @@ function buildWall() {
   wall.replaceChildren();
   tiles.clear();
   for (const d of M.depts) {
-    const video = el("video", { muted: true, playsinline: true, preload: "auto" });
+    const video = el("video", { muted: true, playsinline: true, preload: "metadata" });
     video.muted = true;
     const over = el("div", { class: "rp-over" });
     const name = el("div", { class: "rp-name", text: nameOf(d) });
@@ -281,7 +281,8 @@ async function loadLog() {
       el("span", { class: "rp-seq", text: `#${e.seq}` }), el("span", { text: clockMs(e.ts_us) }),
       el("span", { text: `${kindLabel(e.kind)}${e.dept ? ` · ${e.dept}` : ""}` }),
       el("span", { class: "rp-text user-text", text: e.text }));
-    if (!marked && e.ts_us >= body.at_us) { row.classList.add("at"); marked = true; }
+    const here = body.seq != null ? e.seq === body.seq : e.ts_us >= body.at_us;
+    if (!marked && here) { row.classList.add("at"); marked = true; }
     box.append(row);
   }
   box.querySelector(".at")?.scrollIntoView({ block: "nearest" });
