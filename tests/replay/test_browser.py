@@ -207,3 +207,19 @@ async def test_the_server_wants_its_token(replay_server: ReplayServer) -> None:
         async with http.get(f"{replay_server.base}/api/replay?op={OP}&token={replay_server.token}") as r:
             assert r.status == 200
             assert (await r.json())["log"]["verified"] is True
+
+
+async def test_the_page_in_english(browser: Any, drill: Drill, replay_server: ReplayServer) -> None:
+    ctx = await browser.new_context(viewport={"width": 1600, "height": 1000})
+    await ctx.add_init_script("localStorage.setItem('commandhub.lang', 'en');")
+    try:
+        page = await ctx.new_page()
+        await page.goto(replay_server.url)
+        await page.wait_for_function("() => document.body.dataset.ready === '1'", timeout=20_000)
+        shown = await page.evaluate("""() => [...document.querySelectorAll(
+            '.rp-controls, .rp-log h2, .rp-tile .rp-name, .rp-tile .rp-over, #trust')]
+            .map(e => e.innerText).join(' ')""")
+        assert "Play" in shown and "No recording at this time" in shown, shown
+        assert not any("\u4e00" <= ch <= "\u9fff" for ch in shown), shown
+    finally:
+        await ctx.close()

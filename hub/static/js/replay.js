@@ -2,7 +2,7 @@
 // on the cursor's hub time (segment start_ts_us + media time), and the log around the cursor.
 // URL: /replay?op=ID[&seq=N|&t=US][&token=...]. window.chReplay is the page's test/bench hook.
 
-import { $, el, clockMs, dur, toast } from "./common.js";
+import { $, el, clockMs, dur, showTokenGate, toast } from "./common.js";
 import { addStrings, applyI18n, getLang, initLangButton, kindLabel, nameOf, onLangChange, t } from "./i18n.js";
 import { readStamp } from "./stamp.js";
 
@@ -60,21 +60,6 @@ function mediaUrl(rec) {
   const q = new URLSearchParams({ op: M.op });
   if (token) q.set("token", token);
   return `/api/replay/media/${encodeURIComponent(rec.name)}?${q}`;
-}
-
-function showGate(message) {
-  $("#token-gate").hidden = false;
-  document.body.classList.add("gated");
-  $("#token-message").textContent = message;
-  $("#token-message").className = "gate-message error";
-  $("#token-form").onsubmit = (ev) => {
-    ev.preventDefault();
-    const tok = $("#token-input").value.trim();
-    if (!tok) return;
-    const url = new URL(location.href);
-    url.searchParams.set("token", tok);
-    location.href = url.toString();
-  };
 }
 
 // ----------------------------------------------------------------------------------- model
@@ -407,10 +392,10 @@ async function start() {
   initLangButton($("#lang"));
   const op = params.get("op") || "";
   const r = await api(`/api/replay?${new URLSearchParams(op ? { op } : {})}`);
-  if (r.status === 401 || r.status === 403) { showGate(t(token ? "token.bad" : "token.missing")); return; }
+  if (r.status === 401 || r.status === 403) { showTokenGate(t(token ? "token.bad" : "token.missing"), true); return; }
   if (!r.ok) {
     const body = await r.json().catch(() => ({}));
-    showGate(t("replay.failed", { why: body.error?.message || r.status }));
+    showTokenGate(t("replay.failed", { why: body.error?.message || r.status }), true);
     return;
   }
   M = await r.json();
@@ -477,4 +462,4 @@ window.chReplay = {
   stamps: () => Object.fromEntries([...tiles.values()].map((x) => [x.dept, x.rec ? readStamp(x.video) : null])),
 };
 
-start().catch((e) => { console.error(e); showGate(t("replay.failed", { why: String(e) })); });
+start().catch((e) => { console.error(e); showTokenGate(t("replay.failed", { why: String(e) }), true); });
