@@ -109,3 +109,21 @@ async def test_recordings_are_served_with_range_and_play_in_ffprobe(
     assert not again["trusted"] and again["problem"] == "hash mismatch"
     assert any(g["dept"] == "police" and g["cause"] == "untrusted recording: hash mismatch"
                for g in model["gaps"])
+
+
+async def test_the_hubs_scorecard_links_each_seq_to_its_replay(
+        hub_on_copy: tuple[RunningHub, Path], drill: Drill) -> None:
+    import io
+
+    from pypdf import PdfReader
+
+    h, _ = hub_on_copy
+    async with aiohttp.ClientSession() as http, http.post(
+            f"{h.url}/api/report", json={"operation": OP, "lang": "en"},
+            headers={"Authorization": f"Bearer {tok(h, 'evaluator')}"}) as r:
+        assert r.status == 200, await r.text()
+        pdf = await r.read()
+    links = {str(a.get_object()["/A"]["/URI"]) for p in PdfReader(io.BytesIO(pdf)).pages
+             for a in p.get("/Annots") or [] if "/URI" in a.get_object().get("/A", {})}
+    ack = drill.seq_of("command.acknowledged", "water")
+    assert f"{h.url}/replay?op={OP}&seq={ack.seq}" in links, sorted(links)[:10]
