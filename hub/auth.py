@@ -53,6 +53,7 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "read.own": frozenset({Role.COMMANDER, Role.DEPARTMENT, Role.EVALUATOR, Role.OBSERVER}),
     "report.score": frozenset({Role.COMMANDER, Role.EVALUATOR}),
     "scenario.read": frozenset({Role.COMMANDER, Role.EVALUATOR}),  # the injects still to come
+    "replay.view": frozenset({Role.COMMANDER, Role.EVALUATOR}),  # every recording, the whole log
     "snapshot.upload": frozenset({Role.DEPARTMENT}),
 }
 MAX_NAME = 64  # characters in a token's `name` claim (an evaluator's name on the scorecard)

@@ -18,6 +18,8 @@ COMMAND_MODULES = [
     "scoring.cli",
     "drills.cli",
     "media.cli",
+    "hub.replay.cli",
+    "hub.replay.bench",
 ]
 
 

@@ -139,7 +139,7 @@ def _report_operation(hub: Hub, wanted: str | None) -> str:
 
 
 def render_scorecard(log_path: Path, operation: str, lang: str, evaluators: list[str],
-                     rubric_path: Path | None = None) -> bytes:
+                     rubric_path: Path | None = None, replay_base: str | None = None) -> bytes:
     """Score `operation` in the log with the rubric (default: the bundled one) and its
     scenario, when the drill ran a bundled one, for `deadline: from_scenario`; return the PDF
     bytes (blocking)."""
@@ -163,8 +163,13 @@ def render_scorecard(log_path: Path, operation: str, lang: str, evaluators: list
     card, facts = score_log(str(log_path), rubric, scenario, operation, workers=1)  # no fork
     with tempfile.TemporaryDirectory(prefix="commandhub-report-") as tmp:
         out = Path(tmp) / "scorecard.pdf"
+        seq_link = None
+        if replay_base is not None:  # every #seq links to the replay of that moment
+            from scoring.cli import replay_links
+
+            seq_link = replay_links(replay_base, operation)
         write_outputs(card, facts, rubric, pdf_out=out, json_out=None, lang=lang,
-                      evaluators=evaluators)
+                      evaluators=evaluators, seq_link=seq_link)
         return out.read_bytes()
 
 
@@ -184,7 +189,7 @@ async def report_pdf(request: web.Request) -> web.Response:
         try:
             pdf = await asyncio.get_running_loop().run_in_executor(
                 None, render_scorecard, hub.data_dir / "events.db", operation, lang, evaluators,
-                hub.rubric.path)
+                hub.rubric.path, f"{request.scheme}://{request.host}")
         except ImportError as exc:
             return json_error(503, "scoring_unavailable", f"the scoring package is not ready: {exc}")
         except Exception as exc:  # scoring's own errors: operation not found, chain broken, ...

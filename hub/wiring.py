@@ -12,6 +12,7 @@ from hub.consoles import attach_consoles
 from hub.eventlog import HUB, Actor
 from hub.ice import IceConfig, installed_automatically, installed_hosts
 from hub.media_wiring import attach_media
+from hub.replay.web import attach_replay
 from hub.server import METRICS_EXTRAS_KEY, STATE_EXTRAS_KEY
 from hub.service import Hub, HubError, Session
 from hub.videohub import VideoError, VideoHub
@@ -118,6 +119,7 @@ async def attach_extensions(app: web.Application, hub: Hub, opts: Any) -> None:
                                                   "automatic": installed_automatically()}})
     app[METRICS_EXTRAS_KEY].append(video.metrics_text)
     attach_consoles(app, hub)
+    attach_replay(app, hub.data_dir)
 
     async def close_video(_: web.Application) -> None:
         await video.close()

@@ -67,6 +67,8 @@ class DepartmentVideo(MediaStreamTrack):
         self._background = render_background(width, height, number, name_zh, name_en)
         self._index = 0
         self._start: float | None = None
+        self._origin: float | None = None
+        self._pts = -1
         self._text_size = max(10, height // 14)
 
     def render(self, index: int, now: float) -> np.ndarray:
@@ -97,10 +99,18 @@ class DepartmentVideo(MediaStreamTrack):
             self._start = loop_now - self._index / self.fps  # fell far behind: do not burst
         index = self._index
         self._index += 1
+        taken = time.monotonic()
         rgb = self.render(index, self._wall())
         yuv = np.ascontiguousarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420), dtype=np.uint8)
         frame = VideoFrame.from_ndarray(yuv, format="yuv420p")
-        frame.pts = int(index * VIDEO_CLOCK / self.fps)
+        # the RTP clock follows when each frame was taken, as a camera's does: a sender that
+        # falls behind its schedule (a loaded machine) still times its frames right, so a
+        # recording's media time matches the stamped send time (schedule-based pts drifted
+        # from it by the lag, up to 1 s)
+        if self._origin is None:
+            self._origin = taken
+        self._pts = max(int((taken - self._origin) * VIDEO_CLOCK), self._pts + 1)
+        frame.pts = self._pts
         frame.time_base = Fraction(1, VIDEO_CLOCK)
         return frame
 

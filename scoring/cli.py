@@ -7,6 +7,7 @@ import functools
 import re
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -87,6 +88,12 @@ def register(sub: Any) -> None:
         help="a log head handed over out of band: refuse (exit 3) a log that does not extend it",
     )
     p.add_argument(
+        "--replay-url",
+        metavar="BASE",
+        help="link every #seq in the PDF to the replay of that moment: BASE/replay?op=ID&seq=N "
+        "(BASE: the hub, or `commandhub replay DIR`, e.g. http://127.0.0.1:8765)",
+    )
+    p.add_argument(
         "--key",
         metavar="PEM|FINGERPRINT",
         help="the hub's head key (`commandhub log key`): the log's signed heads must be signed by it",
@@ -160,6 +167,13 @@ def _write_text(path: str, text: str) -> None:
     Path(path).write_text(text, encoding="utf-8")
 
 
+def replay_links(base: str, op: str) -> Callable[[int], str]:
+    """seq -> the replay deep link of that moment (issue 15), for the PDF's `#seq` marks."""
+    from hub.replay.model import replay_link  # standard library and hub.logformat only
+
+    return lambda seq: replay_link(base, op, seq)
+
+
 def score_command(args: argparse.Namespace) -> int:
     from hub.logformat import ChainError, Head, LogFormatError
     from scoring.drilllog import OperationNotFoundError
@@ -210,6 +224,7 @@ def score_command(args: argparse.Namespace) -> int:
         lang=args.lang,
         evaluators=args.evaluator,
         utc_offset=args.utc_offset,
+        seq_link=replay_links(args.replay_url, facts.op.id) if args.replay_url else None,
     )
     progress.finish()
     grade = card.grade_label(card.grade, args.lang)

@@ -3,7 +3,7 @@ the CLI, the demo and the evaluator's console)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,13 +23,15 @@ def write_outputs(
     lang: str = "zh",
     evaluators: Sequence[str] = (),
     utc_offset: str = "+08:00",
+    seq_link: Callable[[int], str] | None = None,
 ) -> None:
     """Write the scorecard JSON and/or the PDF report (imports reportlab only for the PDF)."""
     if pdf_out is not None:
         from scoring.pdf import render
         from scoring.report_model import build_report
 
-        render(build_report(card, facts, rubric, lang, list(evaluators), utc_offset), pdf_out)
+        render(build_report(card, facts, rubric, lang, list(evaluators), utc_offset, seq_link),
+               pdf_out)
     if json_out is not None:
         from scoring.pdf import write_atomic
 

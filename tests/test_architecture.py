@@ -16,7 +16,7 @@ ALLOWED = {
     # the hub's web layer (server, client, extensions, benches that drive it)
     "aiohttp": {"hub/server.py", "hub/client.py", "hub/runtime.py", "hub/wiring.py", "hub/body.py",
                 "hub/media_wiring.py", "hub/whip.py", "hub/consoles.py", "hub/bench.py",
-                "hub/bench_ui.py", "hub/bench_flood.py"},
+                "hub/bench_ui.py", "hub/bench_flood.py", "hub/replay/web.py", "hub/replay/bench.py"},
     # media code, and the hub's peer code
     "aiortc": {"media/*", "hub/forward.py", "hub/ice.py", "hub/peers.py", "hub/videohub.py",
                "hub/media_client.py", "hub/whip.py", "hub/bench_media.py", "hub/tap.py",

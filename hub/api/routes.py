@@ -44,6 +44,11 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/api/report", "report.score", "the scorecard PDF"),
     Route("GET", "/api/rubric", "read.own", "the rubric's observation criteria and checklist"),
     Route("GET", "/api/scenario", "scenario.read", "the running scenario's injects"),
+    # after-action replay (hub/replay/web.py)
+    Route("GET", "/replay", PUBLIC, "the replay page (its API calls need a token)"),
+    Route("GET", "/api/replay", "replay.view", "an operation's replay model"),
+    Route("GET", "/api/replay/log", "replay.view", "the log entries around a moment"),
+    Route("GET", "/api/replay/media/{name}", "replay.view", "a trusted recording, with Range"),
     # camera ingest (hub/media_wiring.py)
     Route("GET", "/api/ingest", "route.change", "camera ingests"),
     Route("POST", "/api/ingest", "route.change", "start a camera ingest"),

@@ -78,7 +78,7 @@ function tokenFromUrl() {
   return new URLSearchParams(location.search).get("token") || "";
 }
 
-function showTokenGate(message, isError) {
+export function showTokenGate(message, isError) {
   const gate = $("#token-gate");
   gate.hidden = false;
   document.body.classList.add("gated");

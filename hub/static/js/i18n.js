@@ -251,6 +251,11 @@ let lang = (() => {
 
 export function getLang() { return lang; }
 
+// A page's own labels ({zh: {...}, en: {...}}), added to the shared dictionary.
+export function addStrings(more) {
+  for (const l of ["zh", "en"]) Object.assign(DICT[l], more[l]);
+}
+
 export function t(key, vars) {
   let s = DICT[lang][key] ?? DICT.zh[key] ?? key;
   if (vars) for (const [k, v] of Object.entries(vars)) s = s.replaceAll(`{${k}}`, String(v));

@@ -1,0 +1,94 @@
+"""`commandhub replay export`: a clip of the wall between two moments, captions burned in, hashed.
+
+The clip (MP4, H.264) gets a manifest beside it (`CLIP.json`): its SHA-256 and size, the
+operation, the span, the log head it was made from and every recording used with its logged
+hash. The folder's event log is not written to: an archived log is read-only, and a stopped
+hub's log is sealed by its `stop` head (the hub refuses to start on events added after it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from hub.cli import CliError
+from hub.replay.model import Replay, ReplayError, load_replay, sha256_size
+
+
+def parse_moment(text: str, replay: Replay) -> int:
+    """`+SECONDS` from the operation's start, `#SEQ` (that event's time), or hub µs."""
+    try:
+        if text.startswith("+"):
+            return replay.start_us + int(float(text[1:]) * 1e6)
+        if text.startswith("#"):
+            ev = replay.event(int(text[1:]))
+            if ev is None:
+                raise CliError(f"{text}: not an event of operation {replay.op}")
+            return ev.ts_us
+        return int(text)
+    except ValueError as exc:
+        raise CliError(f"{text!r}: write +SECONDS, #SEQ or hub microseconds") from exc
+
+
+def export(data_dir: Path, op: str | None, start: str, end: str, out: Path,
+           fps: int = 10) -> dict[str, Any]:
+    """Write the clip and its manifest; return the manifest."""
+    from media.clip import Caption, ClipError, ClipSource, write_clip
+
+    try:
+        replay = load_replay(data_dir, op)
+    except ReplayError as exc:
+        raise CliError(str(exc)) from exc
+    from_us, to_us = parse_moment(start, replay), parse_moment(end, replay)
+    if not replay.start_us <= from_us < to_us <= replay.end_us + 1_000_000:
+        raise CliError(f"the clip must lie inside the operation ({replay.start_us} .. "
+                       f"{replay.end_us}) and end after it starts")
+    used = [r for r in replay.recordings
+            if r.trusted and r.start_us < to_us and r.end_us > from_us]
+    sources: dict[str, list[ClipSource]] = {}
+    for r in used:
+        sources.setdefault(r.dept, []).append(
+            ClipSource(data_dir / r.path, r.start_us, r.duration_s))
+    tiles = [(str(d["id"]), str(d["name_zh"])) for d in replay.depts]
+    captions = [Caption(i.ts_us, f"{_clock(i.ts_us)} #{i.seq} {i.kind} "
+                        f"{i.dept or ''} {i.label}".replace("  ", " "))
+                for i in replay.items if from_us - 10_000_000 < i.ts_us <= to_us]
+    t0 = time.monotonic()
+    try:
+        frames = write_clip(out, tiles, sources, captions, from_us, to_us, _clock, fps=fps)
+    except ClipError as exc:
+        raise CliError(str(exc)) from exc
+    size, sha = sha256_size(out)
+    manifest = {
+        "clip": out.name, "sha256": sha, "size": size, "frames": frames, "fps": fps,
+        "op": replay.op, "from_us": from_us, "to_us": to_us,
+        "log": replay.log, "made_s": round(time.monotonic() - t0, 2),
+        "recordings": [{"path": r.path, "sha256": r.sha256, "seq": r.seq} for r in used],
+        "untrusted_skipped": [{"path": r.path, "problem": r.problem}
+                              for r in replay.recordings if not r.trusted
+                              and r.start_us < to_us and r.end_us > from_us],
+    }
+    Path(f"{out}.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1) + "\n",
+                                   encoding="utf-8")
+    return manifest
+
+
+def _clock(us: int) -> str:
+    return dt.datetime.fromtimestamp(us / 1e6, dt.UTC).strftime("%H:%M:%S.%f")[:-3] + "Z"
+
+
+def export_cli(args: argparse.Namespace) -> int:
+    if not (args.from_ and args.to and args.out):
+        raise CliError("replay export needs --from, --to and --out")
+    data = Path(args.data or "data")
+    out = Path(args.out)
+    if out.suffix.lower() != ".mp4":
+        raise CliError(f"{out}: the clip is MP4 (name it .mp4)")
+    m = export(data, args.op, args.from_, args.to, out)
+    print(f"replay export: {out} ({m['frames']} frames, {m['size']} bytes, sha256 {m['sha256']}) "
+          f"from {len(m['recordings'])} recordings in {m['made_s']} s; manifest {out}.json")
+    return 0
