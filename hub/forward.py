@@ -156,9 +156,15 @@ class MarkerJitterBuffer(JitterBuffer):
         self.broken = False
         self.holes_skipped = 0
         self.ready: collections.deque[JitterFrame] = collections.deque()
+        self._newest: int | None = None  # the highest sequence number added
 
     def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
+        seq = packet.sequence_number
+        if self._newest is None or uint16_add(seq, -self._newest) < 0x8000:
+            self._newest = seq
         pli, frame = super().add(packet)
+        if self._origin is not None and uint16_add(self._newest, -self._origin) >= self.capacity:
+            self._newest = seq  # the buffer restarted behind the newest (a sender's restart)
         if self._gave_up:
             self._gave_up = False
             pli = True  # aiortc's receiver sends it to the publisher
@@ -209,7 +215,12 @@ class MarkerJitterBuffer(JitterBuffer):
         after MAX_HOLE_S (then try again from the frame after it)."""
         origin = self._origin
         assert origin is not None
-        after = next((k for k in range(hole + 1, self.capacity)
+        # Only the slots up to the newest packet can hold one: after a frame is released the
+        # next packet is usually just not here yet, and the rest of the ring is empty.
+        span = self.capacity - 1 if self._newest is None else uint16_add(self._newest, -origin)
+        if span >= self.capacity:  # the newest is behind the origin (all of it was released)
+            return None
+        after = next((k for k in range(hole + 1, span + 1)
                       if self._packets[(origin + k) % self.capacity] is not None), None)
         if after is None:
             return None  # nothing after the gap: it is just the next packet not yet here

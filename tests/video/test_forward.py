@@ -97,6 +97,37 @@ def test_a_packet_lost_for_good_is_given_up_and_the_feed_waits_for_a_keyframe() 
     assert len(out) == 3  # decodable again
 
 
+def test_a_hole_is_found_and_given_up_after_the_sender_restarts_its_sequence() -> None:
+    """The hole search looks only up to the newest packet: that must follow a restart (a new
+    sequence far behind the old one), or a hole after it would wait for good."""
+    from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+
+    now = [0.0]
+    buf = forward.MarkerJitterBuffer(clock=lambda: now[0], drain=True)
+    out: list[forward.EncodedPacket] = []
+    queue = forward._PassthroughQueue(out.append, lambda: now[0], buf)
+    vp8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)
+    key, inter = b"\x00key", b"\x01inter"
+
+    def add(seq: int, ts: int, data: bytes) -> bool:
+        pli, frame = buf.add(_rtp(seq, ts, 1, data))
+        if frame is not None:
+            queue.put((vp8, frame))
+        return pli
+
+    for k in range(5):
+        add(40000 + k, 3000 * k, key if k == 0 else inter)
+    assert len(out) == 5
+    add(39000, 900000, key)  # restarted 1000 behind: the buffer starts again there
+    assert len(out) == 6
+    add(39002, 906000, inter)  # 39001 never comes
+    now[0] = 0.7
+    assert add(39003, 909000, inter)  # given up, a keyframe asked for
+    assert buf.holes_skipped == 1
+    add(39004, 912000, key)
+    assert out[-1].data == key and len(out) == 7
+
+
 async def test_internals_check_fails_loudly(monkeypatch: pytest.MonkeyPatch) -> None:
     forward.check_internals()
     forward.check_internals.cache_clear()
