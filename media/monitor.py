@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import numpy as np
 from av import VideoFrame
 
 from media.frames import to_bgr, to_gray
@@ -45,10 +46,13 @@ class Packet(Protocol):
 
 
 class PictureSample(Protocol):
-    """A decoded picture of a feed (`hub.tap.Sample` fits)."""
+    """A decoded picture of a feed (`hub.tap.Sample` fits): a `VideoFrame`, or for the wall
+    its BGR pixels, and when its frame arrived (monotonic clock)."""
 
     @property
-    def frame(self) -> VideoFrame: ...
+    def frame(self) -> Any: ...
+    @property
+    def t(self) -> float: ...
 
 
 class FeedSource(Protocol):
@@ -57,7 +61,8 @@ class FeedSource(Protocol):
     def listen(self, fn: Callable[[Any], None]) -> Callable[[], None]: ...
     def samples(self, max_items: int = 2) -> Stream: ...
     def request_sample(self) -> None: ...
-    def frames(self, max_items: int = 2) -> Stream: ...
+    def frames(self, max_items: int = 2, *, max_fps: Callable[[], float] | None = None,
+               convert: Callable[[Any], Any] | None = None) -> Stream: ...
 
 
 @dataclass
@@ -163,15 +168,16 @@ class FeedMonitor:
         self.handle(events)
         return events
 
-    def on_frame(self, dept: str, frame: VideoFrame) -> None:
-        """A decoded frame of `dept` for the wall (at most `wall_fps` a second are used)."""
+    def on_frame(self, dept: str, frame: VideoFrame | np.ndarray, t: float | None = None) -> None:
+        """A decoded frame of `dept` for the wall (at most `wall_fps` a second are used), or
+        its BGR pixels; `t` when it arrived (default: now)."""
         if self.wall is None:
             return
-        t = self.clock()
+        t = self.clock() if t is None else t
         last = self._wall_last.get(dept)
         if last is None or t - last >= 0.95 / self.wall_fps:
             self._wall_last[dept] = t
-            self.wall.update(dept, to_bgr(frame))
+            self.wall.update(dept, frame if isinstance(frame, np.ndarray) else to_bgr(frame))
 
     async def run_ticker(self) -> None:
         """Lost detection, held verdicts and due samples (run as a task; cancel to stop)."""
@@ -221,4 +227,7 @@ class FeedMonitor:
         return self._consume(source.samples(), lambda s: self.on_sample(dept, s))
 
     def _consume_frames(self, dept: str, source: FeedSource) -> Any:
-        return self._consume(source.frames(), lambda f: self.on_frame(dept, f))
+        """The wall's frames of `dept`: picked (at `wall_fps`) and converted where decoded."""
+        self._wall_last.pop(dept, None)  # the tap picks by arrival time from here on
+        stream = source.frames(max_fps=lambda: self.wall_fps, convert=to_bgr)
+        return self._consume(stream, lambda s: self.on_frame(dept, s.frame, s.t))

@@ -69,7 +69,7 @@ class FakeTap:
     def samples(self, max_items: int = 2) -> Stream:
         return Stream(self.sample_queue)
 
-    def frames(self, max_items: int = 2) -> Stream:
+    def frames(self, max_items: int = 2, **_: Any) -> Stream:
         self.frame_streams += 1
         return Stream(asyncio.Queue())
 
