@@ -10,7 +10,6 @@ import inspect
 import queue
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
@@ -28,6 +27,8 @@ from aiortc.rtcrtpsender import RTCRtpSender
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 from aiortc.rtp import RtpPacket
 from aiortc.utils import uint16_add
+
+from media.encoded import EncodedPacket, is_keyframe
 
 # The internals below were read from aiortc 1.16; pyproject pins aiortc>=1.16,<1.17.
 SUPPORTED_AIORTC = ("1.16.",)
@@ -96,39 +97,6 @@ def check_internals() -> None:
     if missing:
         raise ForwardingUnsupportedError(
             f"aiortc {aiortc.__version__} internals changed; hub/forward.py needs: {missing}")
-
-
-@dataclass(frozen=True, slots=True)
-class EncodedPacket:
-    """One complete encoded frame as received: the unit the hub forwards."""
-
-    data: bytes
-    pts: int  # RTP timestamp, unwrapped to start at 0 by aiortc's TimestampMapper
-    clock_rate: int
-    codec: str  # "VP8", "H264", "opus", ...
-    keyframe: bool
-    arrival: float  # the hub clock when the frame was completed
-
-
-def is_keyframe(codec: str, data: bytes) -> bool:
-    """Whether a depayloaded frame starts a picture (VP8 key frame, H264 IDR or SPS; audio: yes)."""
-    name = codec.upper()
-    if name == "VP8":
-        # RFC 6386 9.1: bit 0 of the frame tag is 0 for a key frame.
-        return bool(data) and (data[0] & 0x01) == 0
-    if name == "H264":
-        return any(nal in (5, 7) for nal in h264_nal_types(data))
-    return True
-
-
-def h264_nal_types(data: bytes) -> list[int]:
-    """NAL unit types of an Annex B byte stream (as aiortc's H264 depayloader produces)."""
-    types: list[int] = []
-    pos = data.find(b"\x00\x00\x01")
-    while pos != -1 and pos + 3 < len(data):
-        types.append(data[pos + 3] & 0x1F)
-        pos = data.find(b"\x00\x00\x01", pos + 3)
-    return types
 
 
 MAX_HOLE_S = 0.5  # a packet missing this long (NACK did not bring it) is given up

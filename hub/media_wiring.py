@@ -15,15 +15,14 @@ import yaml
 from aiohttp import web
 
 from hub.eventlog import HUB
-from hub.forward import EncodedPacket
 from hub.ice import IceConfig
 from hub.loadshed import Shedder, watch_loop_lag
 from hub.logformat import Event
-from hub.redact import CredentialStore, redact_url
 from hub.server import STATE_EXTRAS_KEY, authenticate
 from hub.service import Hub
 from hub.tap import FeedTap
 from hub.videohub import ExternalSource, Feed, VideoHub
+from media.encoded import EncodedPacket
 from media.frames import to_bgr
 from media.health import RESOLUTION, RESTORED, HealthConfig, HealthConfigError, HealthEvent
 from media.ingest import Ingest, IngestConfig, StreamInfo
@@ -37,6 +36,7 @@ from media.record import (
     SegmentRecorder,
     write_snapshot,
 )
+from media.redact import CredentialStore, redact_url
 from media.wall import VideoWall, WallError
 
 log = logging.getLogger("commandhub.media")

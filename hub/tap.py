@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import av
 
-from hub.forward import EncodedPacket, h264_nal_types
+from media.encoded import EncodedPacket, h264_nal_types
 
 if TYPE_CHECKING:
     from hub.peers import PacketSource
@@ -320,7 +320,10 @@ class FeedTap:
                 return
             self._waiting_keyframe = False
         pending = self._pending
-        oldest = pending[0].arrival if pending else packet.arrival
+        try:
+            oldest = pending[0].arrival
+        except IndexError:  # empty (the decoding thread may just have taken the last one)
+            oldest = packet.arrival
         if packet.arrival - oldest > MAX_BACKLOG_S:
             pending.clear()  # decoding cannot keep up: restart at a keyframe
             self._waiting_keyframe = True

@@ -37,7 +37,7 @@ class Stream(Protocol):
 
 
 class Packet(Protocol):
-    """An encoded frame as forwarded (`hub.forward.EncodedPacket` fits)."""
+    """An encoded frame as forwarded (`media.encoded.EncodedPacket` fits)."""
 
     @property
     def data(self) -> bytes: ...

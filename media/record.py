@@ -20,6 +20,8 @@ import av
 import cv2
 import numpy as np
 
+from media.encoded import EncodedPacket
+
 log = logging.getLogger("commandhub.media")
 
 # codec -> (container format, file extension, codec name for the muxer). Both are Matroska:
@@ -29,7 +31,7 @@ CONTAINERS = {"VP8": ("webm", ".webm", "vp8"), "H264": ("matroska", ".mkv", "h26
 
 
 class Packet(Protocol):
-    """An encoded video frame (`hub.forward.EncodedPacket` fits)."""
+    """An encoded video frame (`media.encoded.EncodedPacket` fits)."""
 
     @property
     def data(self) -> bytes: ...
@@ -499,7 +501,7 @@ class FrameEncoder:
         """Make the next encoded frame a key frame (a recorder starting a file asks for one)."""
         self._want_keyframe = True
 
-    def encode(self, bgr: np.ndarray, t: float) -> list[EncodedFrame]:
+    def encode(self, bgr: np.ndarray, t: float) -> list[EncodedPacket]:
         """Encode the frame shown at monotonic time `t`."""
         yuv = np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420), np.uint8)
         frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
@@ -509,21 +511,9 @@ class FrameEncoder:
             self._want_keyframe = False
             frame.pict_type = av.video.frame.PictureType.I
         return [
-            EncodedFrame(bytes(p), int(p.pts or 0), self.clock_rate, "VP8", bool(p.is_keyframe), t)
+            EncodedPacket(bytes(p), int(p.pts or 0), self.clock_rate, "VP8", bool(p.is_keyframe), t)
             for p in self._ctx.encode(frame)
         ]
-
-
-@dataclass(frozen=True)
-class EncodedFrame:
-    """An encoded frame made here (same fields as the hub's `EncodedPacket`)."""
-
-    data: bytes
-    pts: int
-    clock_rate: int
-    codec: str
-    keyframe: bool
-    arrival: float
 
 
 def write_snapshot(

@@ -18,17 +18,11 @@ SPIN = "import os, sys, time\nos.sched_setaffinity(0, {%d})\nend = time.monotoni
        "while time.monotonic() < end:\n    pass\n"
 
 
-def _pin_process(cpus: set[int]) -> dict[int, set[int]]:
-    """Pin every thread of this process (the hub, its clients) to `cpus`; returns the old masks."""
-    old = {}
+def _pin_process(cpus: set[int]) -> None:
+    """Pin every thread of this process (the hub, its clients) to `cpus`."""
     for task in Path("/proc/self/task").iterdir():
-        tid = int(task.name)
-        try:
-            old[tid] = os.sched_getaffinity(tid)
-            os.sched_setaffinity(tid, cpus)
-        except OSError:  # the thread ended meanwhile
-            pass
-    return old
+        with contextlib.suppress(OSError):  # the thread ended meanwhile
+            os.sched_setaffinity(int(task.name), cpus)
 
 
 async def test_a_starved_hub_sheds_media_work_and_keeps_its_publishers(media_hub: Any) -> None:
@@ -38,35 +32,32 @@ async def test_a_starved_hub_sheds_media_work_and_keeps_its_publishers(media_hub
     for dept in ("fire", "water", "police"):
         await h.join(dept)
     await wait_for(lambda: h.kinds().count("media.published") >= 3, 20)
-    # (joining is heavy: DTLS handshakes may already have made the loop late and shed a while)
-    await wait_for(lambda: not media.shedder.shedding, 30)
-    episodes = media.shedder.episodes
-    cpu = min(os.sched_getaffinity(0))
-    old = _pin_process({cpu})
+    allowed = os.sched_getaffinity(0)
+    cpu = min(allowed)
+    _pin_process({cpu})
     neighbours = [subprocess.Popen([sys.executable, "-c", SPIN % (cpu, STARVE_S)])
                   for _ in range(NEIGHBOURS)]
     try:
         await wait_for(lambda: media.shedder.shedding, STARVE_S)  # the loop ran late: shed
         assert media.monitor is not None and media.monitor.shedding
         assert media.stats()["shedding"] and media.stats()["loop_lag_max_ms"] > 100
-        for proc in neighbours:
-            proc.wait(timeout=STARVE_S + 30)
+        # the hub keeps running meanwhile (polled, never a blocking wait on the loop)
+        await wait_for(lambda: all(p.poll() is not None for p in neighbours), STARVE_S + 30)
+        assert media.stats()["loop_lag_max_ms"] < STARVE_S * 1000 / 2  # late, never stopped
     finally:
         for proc in neighbours:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-        for tid, mask in old.items():
-            with contextlib.suppress(OSError):  # the thread ended meanwhile
-                os.sched_setaffinity(tid, mask)
+        _pin_process(allowed)  # threads started meanwhile too
     # the machine is free again: media work comes back once the loop stayed on time
-    await wait_for(lambda: not media.shedder.shedding, 30)
+    # (a machine busy with other work may keep it shedding a while longer)
+    await wait_for(lambda: not media.shedder.shedding, 60)
     assert media.monitor is not None and not media.monitor.shedding
-    assert media.shedder.episodes > episodes
     # nobody was dropped: every publisher still connected, no feed ended or lost its connection
     video = media.video
     assert all(p.connected and not p.closing for p in video.participants.values())
-    assert len(video.participants) == 4
+    assert len(video.participants) == 4, [(e.kind, e.payload) for e in h.events() if e.kind.startswith(("media.un", "rtc", "presence", "video.lost", "session"))][:12]
     kinds = h.kinds()
     assert "media.unpublished" not in kinds
     assert not [e for e in h.events() if e.kind == "video.lost" and e.payload.get("cause") != "picture"]
