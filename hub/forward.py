@@ -10,7 +10,6 @@ import inspect
 import queue
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
@@ -28,6 +27,8 @@ from aiortc.rtcrtpsender import RTCRtpSender
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 from aiortc.rtp import RtpPacket
 from aiortc.utils import uint16_add
+
+from media.encoded import EncodedPacket, is_keyframe
 
 # The internals below were read from aiortc 1.16; pyproject pins aiortc>=1.16,<1.17.
 SUPPORTED_AIORTC = ("1.16.",)
@@ -98,39 +99,6 @@ def check_internals() -> None:
             f"aiortc {aiortc.__version__} internals changed; hub/forward.py needs: {missing}")
 
 
-@dataclass(frozen=True, slots=True)
-class EncodedPacket:
-    """One complete encoded frame as received: the unit the hub forwards."""
-
-    data: bytes
-    pts: int  # RTP timestamp, unwrapped to start at 0 by aiortc's TimestampMapper
-    clock_rate: int
-    codec: str  # "VP8", "H264", "opus", ...
-    keyframe: bool
-    arrival: float  # the hub clock when the frame was completed
-
-
-def is_keyframe(codec: str, data: bytes) -> bool:
-    """Whether a depayloaded frame starts a picture (VP8 key frame, H264 IDR or SPS; audio: yes)."""
-    name = codec.upper()
-    if name == "VP8":
-        # RFC 6386 9.1: bit 0 of the frame tag is 0 for a key frame.
-        return bool(data) and (data[0] & 0x01) == 0
-    if name == "H264":
-        return any(nal in (5, 7) for nal in h264_nal_types(data))
-    return True
-
-
-def h264_nal_types(data: bytes) -> list[int]:
-    """NAL unit types of an Annex B byte stream (as aiortc's H264 depayloader produces)."""
-    types: list[int] = []
-    pos = data.find(b"\x00\x00\x01")
-    while pos != -1 and pos + 3 < len(data):
-        types.append(data[pos + 3] & 0x1F)
-        pos = data.find(b"\x00\x00\x01", pos + 3)
-    return types
-
-
 MAX_HOLE_S = 0.5  # a packet missing this long (NACK did not bring it) is given up
 
 
@@ -156,9 +124,15 @@ class MarkerJitterBuffer(JitterBuffer):
         self.broken = False
         self.holes_skipped = 0
         self.ready: collections.deque[JitterFrame] = collections.deque()
+        self._newest: int | None = None  # the highest sequence number added
 
     def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
+        seq = packet.sequence_number
+        if self._newest is None or uint16_add(seq, -self._newest) < 0x8000:
+            self._newest = seq
         pli, frame = super().add(packet)
+        if self._origin is not None and uint16_add(self._newest, -self._origin) >= self.capacity:
+            self._newest = seq  # the buffer restarted behind the newest (a sender's restart)
         if self._gave_up:
             self._gave_up = False
             pli = True  # aiortc's receiver sends it to the publisher
@@ -209,7 +183,12 @@ class MarkerJitterBuffer(JitterBuffer):
         after MAX_HOLE_S (then try again from the frame after it)."""
         origin = self._origin
         assert origin is not None
-        after = next((k for k in range(hole + 1, self.capacity)
+        # Only the slots up to the newest packet can hold one: after a frame is released the
+        # next packet is usually just not here yet, and the rest of the ring is empty.
+        span = self.capacity - 1 if self._newest is None else uint16_add(self._newest, -origin)
+        if span >= self.capacity:  # the newest is behind the origin (all of it was released)
+            return None
+        after = next((k for k in range(hole + 1, span + 1)
                       if self._packets[(origin + k) % self.capacity] is not None), None)
         if after is None:
             return None  # nothing after the gap: it is just the next packet not yet here

@@ -15,18 +15,18 @@ import yaml
 from aiohttp import web
 
 from hub.eventlog import HUB
-from hub.forward import EncodedPacket
 from hub.ice import IceConfig
+from hub.loadshed import Shedder, watch_loop_lag
 from hub.logformat import Event
-from hub.redact import CredentialStore, redact_url
 from hub.server import STATE_EXTRAS_KEY, authenticate
 from hub.service import Hub
 from hub.tap import FeedTap
 from hub.videohub import ExternalSource, Feed, VideoHub
+from media.encoded import EncodedPacket
 from media.frames import to_bgr
 from media.health import RESOLUTION, RESTORED, HealthConfig, HealthConfigError, HealthEvent
 from media.ingest import Ingest, IngestConfig, StreamInfo
-from media.monitor import FeedMonitor
+from media.monitor import SHED_WALL_FPS, FeedMonitor
 from media.record import (
     FrameEncoder,
     MediaError,
@@ -36,6 +36,7 @@ from media.record import (
     SegmentRecorder,
     write_snapshot,
 )
+from media.redact import CredentialStore, redact_url
 from media.wall import VideoWall, WallError
 
 log = logging.getLogger("commandhub.media")
@@ -169,6 +170,7 @@ class MediaWiring:
             except WallError as exc:
                 raise MediaConfigError(f"wall: {exc}") from exc
         self.monitor: FeedMonitor | None = None
+        self.shedder = Shedder()
         self.closed = False
 
     # -- life cycle --------------------------------------------------------------------------
@@ -193,6 +195,8 @@ class MediaWiring:
             self._spawn(self._close_ended_recordings())
             if opts.record_wall and self.wall is not None:
                 self._spawn(self._record_wall(self.wall))
+        if self.monitor is not None or opts.record:
+            self._spawn(watch_loop_lag(self.shedder, self._shed), "media-shed")
         for d in self.hub.roster.departments:
             if d.source:
                 await self.start_ingest(d.id, d.source, by="roster")
@@ -280,6 +284,15 @@ class MediaWiring:
             used += [opts.wall_record_fps] if opts.record_wall else []
             self.monitor.wall_fps = max(used, default=1.0)
             self.monitor.set_wall_active(self.wall is not None and bool(used))
+
+    def _shed(self, on: bool) -> None:
+        """The event loop runs late (the machine is starved) or has caught up again: media
+        work (health samples, the wall's frame rate) gives way first."""
+        log.warning("media: %s (event loop lag up to %.0f ms)",
+                    "shedding health samples and wall frames" if on else "load shedding over",
+                    self.shedder.max_lag_s * 1000)
+        if self.monitor is not None:
+            self.monitor.set_shedding(on)
 
     def uptime(self) -> dict[str, float]:
         return self.monitor.uptime() if self.monitor else {}
@@ -416,7 +429,7 @@ class MediaWiring:
             for frame in encoder.encode(canvas, t):
                 rec.push(frame)
 
-        start, index, live = time.monotonic(), 0, False
+        start, index, live, encoded = time.monotonic(), 0, False, -1e9
         pending: concurrent.futures.Future[None] | None = None
         while not self.closed:
             index += 1
@@ -433,6 +446,9 @@ class MediaWiring:
             live = True
             if pending is not None and not pending.done():
                 continue  # the encoder has not finished the last frame: skip this one
+            if self.shedder.shedding and now - encoded < 0.95 / min(fps, SHED_WALL_FPS):
+                continue  # the hub is starved: the wall's file gets fewer frames
+            encoded = now
             canvas = wall.compose(time.strftime("%Y-%m-%d %H:%M:%S")).copy()
             pending = self._worker.call(encode_and_write, canvas, now)
 
@@ -547,6 +563,9 @@ class MediaWiring:
             "recording": {n: r.recording for n, r in self.recorders.items()},
             "segments": sum(len(r.segments) for r in self.recorders.values()),
             "record_dropped": self._worker.dropped,  # frames not recorded: the worker lagged
+            "shedding": self.shedder.shedding,  # media work gives way to a starved event loop
+            "shed_episodes": self.shedder.episodes,
+            "loop_lag_max_ms": round(self.shedder.max_lag_s * 1000, 1),
             "ingest": {d: i.status() for d, i in self.ingests.items()},
             "errors_suppressed": self.errors_suppressed,
         }

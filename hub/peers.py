@@ -11,6 +11,7 @@ from typing import Any
 from aiortc import RTCPeerConnection, RTCRtpTransceiver
 
 from hub import forward
+from media.encoded import EncodedPacket
 
 Clock = Callable[[], float]
 PLI_MIN_INTERVAL = 0.3  # seconds between keyframe requests to one publisher
@@ -28,7 +29,7 @@ class PacketSource:
         self.transceiver = transceiver
         self.codec = forward.negotiated_codec(transceiver) or "?"
         self.subscribers: set[forward.ForwardTrack] = set()
-        self.taps: list[Callable[[forward.EncodedPacket], None]] = []
+        self.taps: list[Callable[[EncodedPacket], None]] = []
         self.on_first_frame: Callable[[], None] | None = None  # the feed starts (VideoHub)
         self._clock = clock
         self._last_pli = -1e9
@@ -41,7 +42,7 @@ class PacketSource:
         self.freezes = 0
         self.closed = False
 
-    def deliver(self, packet: forward.EncodedPacket) -> None:
+    def deliver(self, packet: EncodedPacket) -> None:
         """Sink installed on the receiver: runs on the event loop for every complete frame."""
         if self.closed:
             return

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import itertools
+import threading
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -15,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import av
 
-from hub.forward import EncodedPacket, h264_nal_types
+from media.encoded import EncodedPacket, h264_nal_types
 
 if TYPE_CHECKING:
     from hub.peers import PacketSource
@@ -23,7 +25,11 @@ if TYPE_CHECKING:
 MAX_BACKLOG_S = 1.0
 MAX_SAMPLE_FPS = 2.0  # decoded samples per second at most (natural and requested keyframes)
 DECODERS = {"VP8": "vp8", "H264": "h264"}
+DECODE_THREADS = 2  # threads that decode every frame of the taps with frame subscribers
+DECODE_POLL_S = 0.04  # how often they look for queued frames (the loop never wakes them)
 _sample_pool: concurrent.futures.ThreadPoolExecutor | None = None
+_decode_threads: list[_DecodeThread] = []
+_decode_lock = threading.Lock()
 
 
 def _sampler() -> concurrent.futures.ThreadPoolExecutor:
@@ -36,9 +42,10 @@ def _sampler() -> concurrent.futures.ThreadPoolExecutor:
 
 @dataclass(frozen=True)
 class Sample:
-    """A decoded picture of a feed: `t` is when its frame arrived (hub monotonic clock)."""
+    """A decoded picture of a feed: `t` is when its frame arrived (hub monotonic clock).
+    `frame` is an `av.VideoFrame`, or what a `frames(convert=...)` subscriber made of it."""
 
-    frame: av.VideoFrame
+    frame: Any
     t: float
     keyframe: bool
 
@@ -85,6 +92,90 @@ class _Subscription:
             return
 
 
+class _FrameSubscription(_Subscription):
+    """Decoded frames at most `max_fps()` a second (by arrival), each passed through `convert`
+    in the decoding thread (e.g. to the BGR pixels the wall scales)."""
+
+    def __init__(self, owner: set[_Subscription], max_items: int,
+                 max_fps: Callable[[], float] | None, convert: Callable[[Any], Any] | None) -> None:
+        super().__init__(owner, max_items)
+        self.max_fps = max_fps
+        self.convert = convert
+        self.last_t: float | None = None  # arrival of the last frame taken (decoding thread)
+
+    def take(self, t: float) -> bool:
+        """Whether the frame that arrived at `t` is for this subscriber (decoding thread)."""
+        if self.closed:
+            return False
+        rate = self.max_fps() if self.max_fps is not None else 0.0
+        if rate > 0 and self.last_t is not None and t - self.last_t < 0.95 / rate:
+            return False
+        self.last_t = t
+        return True
+
+
+class _DecodeThread:
+    """Decodes, in order, the frames queued by its taps; found by polling every DECODE_POLL_S
+    (a hand-off per frame, waking a thread from the event loop, costs the loop more than the
+    decoding saves), results handed back to each tap's loop once per round."""
+
+    def __init__(self, name: str) -> None:
+        self.taps: list[FeedTap] = []
+        self._contexts: dict[int, tuple[str, Any]] = {}  # id(tap) -> (codec, decoder)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(DECODE_POLL_S)
+            for tap in list(self.taps):
+                if tap.closed:
+                    self.taps.remove(tap)
+                    self._contexts.pop(id(tap), None)
+                    continue
+                if tap._pending and tap._loop is not None:
+                    results = self._decode_pending(tap)
+                    if results:
+                        with contextlib.suppress(RuntimeError):  # its loop is closed
+                            tap._loop.call_soon_threadsafe(tap._deliver, results)
+
+    def _decode_pending(self, tap: FeedTap) -> list[tuple[EncodedPacket, Any, list[Any]]]:
+        results: list[tuple[EncodedPacket, Any, list[Any]]] = []
+        while True:
+            try:
+                packet = tap._pending.popleft()
+            except IndexError:
+                return results
+            codec, context = self._contexts.get(id(tap), ("", None))
+            if codec != packet.codec or context is None:
+                context = av.CodecContext.create(DECODERS.get(packet.codec, "vp8"), "r")
+                self._contexts[id(tap)] = (packet.codec, context)
+            frames = _decode(context, packet)
+            if frames is None:
+                del self._contexts[id(tap)]  # a decoder that failed may be stuck (EOF): afresh
+                results.append((packet, None, []))
+                continue
+            subs = tap._frame_specs
+            for frame in frames:
+                tap.frames_decoded += 1
+                items = [(sub, Sample(sub.convert(frame) if sub.convert else frame,
+                                      packet.arrival, packet.keyframe))
+                         for sub in subs if sub.take(packet.arrival)]
+                if items or tap._sample_wanted or (tap._sample_subs
+                                                   and tap._sample_due(packet.arrival)):
+                    results.append((packet, frame, items))
+
+
+def _decode_thread(index: int) -> _DecodeThread:
+    with _decode_lock:
+        while len(_decode_threads) < DECODE_THREADS:
+            _decode_threads.append(_DecodeThread(f"tap-decode-{len(_decode_threads)}"))
+    return _decode_threads[index % DECODE_THREADS]
+
+
+_tap_numbers = itertools.count()  # spreads the taps over the decoding threads
+
+
 class FeedTap:
     """One department's video feed, for every media consumer.
 
@@ -95,8 +186,9 @@ class FeedTap:
       most MAX_SAMPLE_FPS a second: a keyframe decoded on its own (one the publisher sent, or
       one `request_sample` asks it for), or, while every frame is decoded anyway for
       `frames()`, the next decoded frame.
-    - `frames()`: every frame decoded, once, in one worker thread shared by all frame
-      subscribers, and only while there is at least one (the wall).
+    - `frames()`: every frame decoded, once, in a decoding thread (DECODE_THREADS shared by
+      all taps), and only while there is a frame subscriber (the wall); each subscriber gets
+      them at the rate it asks for, converted in that thread.
 
     The tap outlives the publisher's peer connection: after a reconnect it continues with the
     new one.
@@ -116,10 +208,10 @@ class FeedTap:
         self.latest_sample: Sample | None = None
         self.samples_decoded = 0
         self.sample_requests = 0
-        self._pending: deque[EncodedPacket] = deque()
-        self._wake = asyncio.Event()
-        self._decoder_task: asyncio.Task[None] | None = None
-        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._pending: deque[EncodedPacket] = deque()  # frames for the decoding thread
+        self._frame_specs: tuple[_FrameSubscription, ...] = ()  # what that thread reads
+        self._decoder: _DecodeThread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._waiting_keyframe = True
         self.frames_decoded = 0
         self.decode_errors = 0
@@ -151,7 +243,7 @@ class FeedTap:
         if not self._sample_wanted:
             self.sample_requests += 1
         self._sample_wanted = True
-        if self._decoder_task is None:
+        if not self._frame_subs:
             self._request_keyframe()
 
     async def fresh_sample(self, max_age: float = 1.0, timeout: float = 2.0,
@@ -177,14 +269,21 @@ class FeedTap:
         self._check_open()
         return _Subscription(self._packet_subs, max_items)
 
-    def frames(self, max_items: int = 2) -> _Subscription:
-        """Subscribe to decoded frames (`av.VideoFrame`); iterate with `async for`, then close()."""
+    def frames(self, max_items: int = 2, *, max_fps: Callable[[], float] | None = None,
+               convert: Callable[[Any], Any] | None = None) -> _Subscription:
+        """Subscribe to decoded frames (`Sample`s of `av.VideoFrame`, or of `convert(frame)`),
+        at most `max_fps()` a second; iterate with `async for`, then close()."""
         self._check_open()
-        sub = _Subscription(self._frame_subs, max_items)
-        if self._decoder_task is None:
+        starting = not self._frame_subs
+        sub = _FrameSubscription(self._frame_subs, max_items, max_fps, convert)
+        self._frame_specs = (*self._frame_specs, sub)
+        if self._decoder is None:
+            self._loop = asyncio.get_running_loop()
+            self._decoder = _decode_thread(next(_tap_numbers))
+            self._decoder.taps.append(self)
+        if starting:
+            self._pending.clear()
             self._waiting_keyframe = True
-            self._executor = concurrent.futures.ThreadPoolExecutor(1, f"tap-{self.dept}")
-            self._decoder_task = asyncio.ensure_future(self._decode_loop())
             self._request_keyframe()
         return sub
 
@@ -210,6 +309,8 @@ class FeedTap:
         if packet.keyframe and packet.codec == "H264":
             self._keep_parameter_sets(packet.data)
         if not self._frame_subs:
+            if self._frame_specs:
+                self._frame_specs = ()  # the last frame subscriber left: decoding stops
             if packet.keyframe and self._wants_keyframe(packet.arrival):
                 self._decode_sample(packet)
             return
@@ -218,51 +319,35 @@ class FeedTap:
                 self._request_keyframe()
                 return
             self._waiting_keyframe = False
-        if self._pending and packet.arrival - self._pending[0].arrival > MAX_BACKLOG_S:
-            self._pending.clear()  # decoding cannot keep up: restart at a keyframe
+        pending = self._pending
+        try:
+            oldest = pending[0].arrival
+        except IndexError:  # empty (the decoding thread may just have taken the last one)
+            oldest = packet.arrival
+        if packet.arrival - oldest > MAX_BACKLOG_S:
+            pending.clear()  # decoding cannot keep up: restart at a keyframe
             self._waiting_keyframe = True
             self._request_keyframe()
             return
-        self._pending.append(packet)
-        self._wake.set()
+        pending.append(packet)
 
-    async def _decode_loop(self) -> None:
-        loop = asyncio.get_running_loop()
-        codec_name: str | None = None
-        context: Any = None
-        try:
-            while self._frame_subs and not self.closed:
-                if not self._pending:
-                    self._wake.clear()
-                    try:
-                        await asyncio.wait_for(self._wake.wait(), 1.0)
-                    except TimeoutError:
-                        continue
-                    continue
-                packet = self._pending.popleft()
-                if packet.codec != codec_name or context is None:
-                    codec_name = packet.codec
-                    context = av.CodecContext.create(DECODERS.get(codec_name, "vp8"), "r")
-                frames = await loop.run_in_executor(self._executor, _decode, context, packet)
-                if frames is None:
-                    self.decode_errors += 1
-                    self._waiting_keyframe = True
-                    self._pending.clear()
-                    context = None  # a decoder that failed may be stuck (EOF): start afresh
-                    self._request_keyframe()
-                    continue
-                for frame in frames:
-                    self.frames_decoded += 1
-                    for sub in list(self._frame_subs):
-                        sub.put(frame)
-                    if self._sample_wanted or (self._sample_subs and self._sample_due(
-                            packet.arrival)):
-                        self._publish_sample(Sample(frame, packet.arrival, packet.keyframe))
-        finally:
-            self._decoder_task = None
-            if self._executor is not None:
-                self._executor.shutdown(wait=False)
-                self._executor = None
+    def _deliver(self, results: list[tuple[EncodedPacket, Any, list[Any]]]) -> None:
+        """On the loop: what the decoding thread made of the queued frames."""
+        if self.closed:
+            return
+        self._frame_specs = tuple(s for s in self._frame_specs if not s.closed)
+        for packet, frame, items in results:
+            if frame is None:  # the decoder failed: start again at a keyframe
+                self.decode_errors += 1
+                self._waiting_keyframe = True
+                self._pending.clear()
+                self._request_keyframe()
+                continue
+            for sub, item in items:
+                if not sub.closed:
+                    sub.put(item)
+            if self._sample_wanted or (self._sample_subs and self._sample_due(packet.arrival)):
+                self._publish_sample(Sample(frame, packet.arrival, packet.keyframe))
 
     # -- sampled pictures ----------------------------------------------------------------------
 
@@ -317,9 +402,8 @@ class FeedTap:
         for sub in list(self._packet_subs | self._frame_subs | self._sample_subs):
             sub.close()
         self._listeners.clear()
-        self._wake.set()
-        if self._decoder_task is not None:
-            self._decoder_task.cancel()
+        self._pending.clear()
+        self._frame_specs = ()
         for waiter in self._sample_waiters:
             waiter.cancel()
 

@@ -229,7 +229,8 @@ def bench_record(seconds: float = 20.0, segment_s: float = 5.0) -> dict[str, Any
     media each), and the cost per frame of handing it to the media worker (the event loop's part)."""
     import tempfile
 
-    from media.record import EncodedFrame, MediaError, MediaWorker, Segment, SegmentRecorder
+    from media.encoded import EncodedPacket
+    from media.record import MediaError, MediaWorker, Segment, SegmentRecorder
 
     feeds = source_frames(SOURCE_FPS * 2)
     packets = encode_streams(feeds)
@@ -252,7 +253,7 @@ def bench_record(seconds: float = 20.0, segment_s: float = 5.0) -> dict[str, Any
         # loop the 2 s of packets; every loop starts with a key frame, so segments can roll over
         frames = {
             d: [
-                EncodedFrame(
+                EncodedPacket(
                     bytes(p), k * clock // SOURCE_FPS, clock, "VP8", bool(p.is_keyframe), k / SOURCE_FPS
                 )
                 for k, p in enumerate(packets[d][j % len(packets[d])] for j in range(n))

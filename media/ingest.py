@@ -15,8 +15,8 @@ from urllib.parse import urlsplit
 
 import av
 
-from hub.forward import EncodedPacket, is_keyframe
-from hub.redact import redact_text, redact_url, url_secrets
+from media.encoded import EncodedPacket, is_keyframe
+from media.redact import redact_text, redact_url, url_secrets
 
 RTP_CLOCK = 90000
 PASSTHROUGH = {"h264": "H264", "vp8": "VP8"}

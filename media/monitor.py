@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import numpy as np
 from av import VideoFrame
 
 from media.frames import to_bgr, to_gray
@@ -26,6 +27,8 @@ from media.wall import VideoWall
 
 Emit = Callable[[HealthEvent], None]
 TICK_S = 0.25  # how often lost / held verdicts are checked
+SHED_WALL_FPS = 1.0  # while shedding (a starved hub): wall tile updates a second per feed
+SHED_SAMPLE_S = 2.0  # while shedding: at most one sample per feed this often is asked / judged
 
 
 class Stream(Protocol):
@@ -34,7 +37,7 @@ class Stream(Protocol):
 
 
 class Packet(Protocol):
-    """An encoded frame as forwarded (`hub.forward.EncodedPacket` fits)."""
+    """An encoded frame as forwarded (`media.encoded.EncodedPacket` fits)."""
 
     @property
     def data(self) -> bytes: ...
@@ -45,10 +48,13 @@ class Packet(Protocol):
 
 
 class PictureSample(Protocol):
-    """A decoded picture of a feed (`hub.tap.Sample` fits)."""
+    """A decoded picture of a feed (`hub.tap.Sample` fits): a `VideoFrame`, or for the wall
+    its BGR pixels, and when its frame arrived (monotonic clock)."""
 
     @property
-    def frame(self) -> VideoFrame: ...
+    def frame(self) -> Any: ...
+    @property
+    def t(self) -> float: ...
 
 
 class FeedSource(Protocol):
@@ -57,7 +63,8 @@ class FeedSource(Protocol):
     def listen(self, fn: Callable[[Any], None]) -> Callable[[], None]: ...
     def samples(self, max_items: int = 2) -> Stream: ...
     def request_sample(self) -> None: ...
-    def frames(self, max_items: int = 2) -> Stream: ...
+    def frames(self, max_items: int = 2, *, max_fps: Callable[[], float] | None = None,
+               convert: Callable[[Any], Any] | None = None) -> Stream: ...
 
 
 @dataclass
@@ -76,7 +83,9 @@ class FeedMonitor:
     forwarded frame feeds the health state machine with its size and arrival (no decoding);
     a decoded sample is asked for when the state machine wants one. The wall's tiles need
     every frame decoded: that runs only while `wall_active` (someone watches or records it),
-    at most `wall_fps` tile updates a second per feed.
+    at most `wall_fps` tile updates a second per feed. While `shedding` (the hub is starved of
+    CPU) the tiles update at SHED_WALL_FPS and a feed's picture is judged every SHED_SAMPLE_S
+    at most; the stream itself (frame sizes, arrivals) is still judged frame by frame.
     """
 
     def __init__(
@@ -93,8 +102,11 @@ class FeedMonitor:
         self.wall_fps = wall_fps
         self.clock = clock
         self.wall_active = False
+        self.shedding = False
         self._watches: dict[str, _Watch] = {}
         self._wall_last: dict[str, float] = {}
+        self._asked: dict[str, float] = {}  # dept -> when a sample was last asked for (shedding)
+        self._judged: dict[str, float] = {}  # dept -> when a sample was last judged (shedding)
 
     # -- feeds ------------------------------------------------------------------------------
 
@@ -133,6 +145,26 @@ class FeedMonitor:
                 watch.wall_task.cancel()
                 watch.wall_task = None
 
+    def set_shedding(self, on: bool) -> None:
+        """Shed media work (fewer samples, a slower wall) while the hub is starved, or stop."""
+        self.shedding = on
+
+    @property
+    def tile_fps(self) -> float:
+        """Wall tile updates a second per feed, now."""
+        return min(self.wall_fps, SHED_WALL_FPS) if self.shedding else self.wall_fps
+
+    def _may_sample(self, dept: str, t: float, book: dict[str, float]) -> bool:
+        """Whether to ask for (or judge) a sample of `dept` now, noted in `book`: always,
+        unless shedding."""
+        if not self.shedding:
+            return True
+        last = book.get(dept)
+        if last is not None and t - last < SHED_SAMPLE_S:
+            return False
+        book[dept] = t
+        return True
+
     def _on_wall(self, dept: str) -> bool:
         """Whether `dept` has a tile (the commander's own feed, say, has none: not decoded)."""
         return self.wall is not None and self.wall.tile_rect(dept) is not None
@@ -151,27 +183,29 @@ class FeedMonitor:
             return
         t = self.clock()
         self.handle(feed.frame(t, coded_bytes(packet.codec, packet.data), packet.keyframe))
-        if feed.due(t):
+        if feed.due(t) and self._may_sample(dept, t, self._asked):
             watch.source.request_sample()
 
     def on_sample(self, dept: str, sample: PictureSample) -> list[HealthEvent]:
         """A decoded picture of `dept`: analysed (a 32x24 thumbnail of the luma) and judged."""
         feed = self.health.feeds.get(dept)
-        if feed is None:
+        t = self.clock()
+        if feed is None or not self._may_sample(dept, t, self._judged):
             return []
-        events = feed.sample(self.clock(), analyse(to_gray(sample.frame), feed.config))
+        events = feed.sample(t, analyse(to_gray(sample.frame), feed.config))
         self.handle(events)
         return events
 
-    def on_frame(self, dept: str, frame: VideoFrame) -> None:
-        """A decoded frame of `dept` for the wall (at most `wall_fps` a second are used)."""
+    def on_frame(self, dept: str, frame: VideoFrame | np.ndarray, t: float | None = None) -> None:
+        """A decoded frame of `dept` for the wall (at most `wall_fps` a second are used), or
+        its BGR pixels; `t` when it arrived (default: now)."""
         if self.wall is None:
             return
-        t = self.clock()
+        t = self.clock() if t is None else t
         last = self._wall_last.get(dept)
-        if last is None or t - last >= 0.95 / self.wall_fps:
+        if last is None or t - last >= 0.95 / self.tile_fps:
             self._wall_last[dept] = t
-            self.wall.update(dept, to_bgr(frame))
+            self.wall.update(dept, frame if isinstance(frame, np.ndarray) else to_bgr(frame))
 
     async def run_ticker(self) -> None:
         """Lost detection, held verdicts and due samples (run as a task; cancel to stop)."""
@@ -180,7 +214,7 @@ class FeedMonitor:
             self.handle(self.health.tick(t))
             for dept, watch in self._watches.items():
                 feed = self.health.feeds.get(dept)
-                if feed is not None and feed.due(t):
+                if feed is not None and feed.due(t) and self._may_sample(dept, t, self._asked):
                     watch.source.request_sample()
             await asyncio.sleep(TICK_S)
 
@@ -221,4 +255,7 @@ class FeedMonitor:
         return self._consume(source.samples(), lambda s: self.on_sample(dept, s))
 
     def _consume_frames(self, dept: str, source: FeedSource) -> Any:
-        return self._consume(source.frames(), lambda f: self.on_frame(dept, f))
+        """The wall's frames of `dept`: picked (at `wall_fps`) and converted where decoded."""
+        self._wall_last.pop(dept, None)  # the tap picks by arrival time from here on
+        stream = source.frames(max_fps=lambda: self.tile_fps, convert=to_bgr)
+        return self._consume(stream, lambda s: self.on_frame(dept, s.frame, s.t))

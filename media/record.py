@@ -6,9 +6,9 @@ import errno
 import hashlib
 import logging
 import os
-import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -20,6 +20,8 @@ import av
 import cv2
 import numpy as np
 
+from media.encoded import EncodedPacket
+
 log = logging.getLogger("commandhub.media")
 
 # codec -> (container format, file extension, codec name for the muxer). Both are Matroska:
@@ -29,7 +31,7 @@ CONTAINERS = {"VP8": ("webm", ".webm", "vp8"), "H264": ("matroska", ".mkv", "h26
 
 
 class Packet(Protocol):
-    """An encoded video frame (`hub.forward.EncodedPacket` fits)."""
+    """An encoded video frame (`media.encoded.EncodedPacket` fits)."""
 
     @property
     def data(self) -> bytes: ...
@@ -416,36 +418,51 @@ class MediaWorker:
     """One thread that runs media jobs in order (muxing, hashing, the wall's encoder).
 
     The event loop only queues: `submit()` per frame (dropped, returning False, when more than
-    `max_backlog` jobs wait: a stalled disk must not grow memory), `call()` for jobs that must
-    run (closing files), whose Future the loop can await (`asyncio.wrap_future`).
+    `max_backlog` jobs wait: a stalled disk must not grow memory), found by the thread when it
+    next looks (every `poll_s`: waking a thread per frame costs the loop more than the muxing),
+    `call()` for jobs that must run (closing files, the wall's frames), which wakes the thread
+    and whose Future the loop can await (`asyncio.wrap_future`).
     """
 
-    def __init__(self, name: str = "media-record", max_backlog: int = 2048) -> None:
+    def __init__(self, name: str = "media-record", max_backlog: int = 2048,
+                 poll_s: float = 0.05) -> None:
         self.max_backlog = max_backlog
+        self.poll_s = poll_s
         self.dropped = 0
-        self._jobs: queue.SimpleQueue[tuple[Callable[..., Any], tuple[Any, ...], Future[Any] | None] | None]
-        self._jobs = queue.SimpleQueue()
+        self._jobs: deque[tuple[Callable[..., Any], tuple[Any, ...], Future[Any] | None] | None]
+        self._jobs = deque()
+        self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> bool:
-        if self._jobs.qsize() >= self.max_backlog:
+        if len(self._jobs) >= self.max_backlog:
             self.dropped += 1
             return False
-        self._jobs.put((fn, args, None))
+        self._jobs.append((fn, args, None))
         return True
 
     def call(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
         future: Future[Any] = Future()
-        self._jobs.put((fn, args, future))
+        self._jobs.append((fn, args, future))
+        self._wake.set()
         return future
 
     def stop(self) -> None:
         """Run what is queued, then end the thread (does not wait)."""
-        self._jobs.put(None)
+        self._jobs.append(None)
+        self._wake.set()
 
     def _run(self) -> None:
-        while (job := self._jobs.get()) is not None:
+        while True:
+            try:
+                job = self._jobs.popleft()
+            except IndexError:
+                self._wake.wait(self.poll_s)
+                self._wake.clear()  # a job queued meanwhile is in the deque: taken next
+                continue
+            if job is None:
+                return
             fn, args, future = job
             try:
                 result = fn(*args)
@@ -484,7 +501,7 @@ class FrameEncoder:
         """Make the next encoded frame a key frame (a recorder starting a file asks for one)."""
         self._want_keyframe = True
 
-    def encode(self, bgr: np.ndarray, t: float) -> list[EncodedFrame]:
+    def encode(self, bgr: np.ndarray, t: float) -> list[EncodedPacket]:
         """Encode the frame shown at monotonic time `t`."""
         yuv = np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420), np.uint8)
         frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
@@ -494,21 +511,9 @@ class FrameEncoder:
             self._want_keyframe = False
             frame.pict_type = av.video.frame.PictureType.I
         return [
-            EncodedFrame(bytes(p), int(p.pts or 0), self.clock_rate, "VP8", bool(p.is_keyframe), t)
+            EncodedPacket(bytes(p), int(p.pts or 0), self.clock_rate, "VP8", bool(p.is_keyframe), t)
             for p in self._ctx.encode(frame)
         ]
-
-
-@dataclass(frozen=True)
-class EncodedFrame:
-    """An encoded frame made here (same fields as the hub's `EncodedPacket`)."""
-
-    data: bytes
-    pts: int
-    clock_rate: int
-    codec: str
-    keyframe: bool
-    arrival: float
 
 
 def write_snapshot(

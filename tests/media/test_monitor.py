@@ -69,7 +69,7 @@ class FakeTap:
     def samples(self, max_items: int = 2) -> Stream:
         return Stream(self.sample_queue)
 
-    def frames(self, max_items: int = 2) -> Stream:
+    def frames(self, max_items: int = 2, **_: Any) -> Stream:
         self.frame_streams += 1
         return Stream(asyncio.Queue())
 
@@ -151,6 +151,40 @@ async def test_wall_decodes_only_while_active_and_at_most_wall_fps(monkeypatch: 
         mon.on_frame("fire", frame_of(clock.t))
     assert 9 <= len(updates) <= 11
     mon.set_wall_active(False)
+    await mon.stop()
+
+
+async def test_shedding_slows_the_wall_and_the_samples_but_not_the_stream() -> None:
+    clock = Clock()
+    wall = VideoWall("1", order=["fire"])
+    mon = FeedMonitor(lambda e: None, wall, wall_fps=5.0, clock=clock)
+    tap = FakeTap()
+    mon.start_feed("fire", tap)
+    mon.set_shedding(True)
+    assert mon.tile_fps == 1.0
+    updates = 0
+    real = wall.update
+
+    def spy(dept: str, frame: np.ndarray) -> None:
+        nonlocal updates
+        updates += 1
+        real(dept, frame)
+
+    wall.update = spy  # type: ignore[method-assign]
+    judged: set[float | None] = set()
+    feed = mon.health.feeds["fire"]
+    for i in range(120):  # 30 fps for 4 s, each frame also offered as a sample
+        clock.t = i / 30
+        mon.on_frame("fire", frame_of(clock.t))
+        tap.send(900)
+        mon.on_sample("fire", Pic(frame_of(clock.t)))
+        judged.add(feed.last_sample_t)
+    assert feed.last_frame_t == clock.t  # the stream is still judged frame by frame
+    assert 4 <= updates <= 5  # 1 a second instead of 5
+    assert len(judged) == 2  # a sample judged every 2 s at most: at 0 s and at 2 s
+    assert tap.requests <= 3
+    mon.set_shedding(False)
+    assert mon.tile_fps == 5.0
     await mon.stop()
 
 

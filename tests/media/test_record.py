@@ -16,8 +16,8 @@ import cv2
 import numpy as np
 import pytest
 
+from media.encoded import EncodedPacket
 from media.record import (
-    EncodedFrame,
     FrameEncoder,
     MediaError,
     MediaWorker,
@@ -45,7 +45,7 @@ def picture(k: int, w: int = 160, h: int = 120) -> np.ndarray:
     return img
 
 
-def encode(n: int, codec: str = "libvpx", gop: int = FPS, w: int = 160, h: int = 120) -> list[EncodedFrame]:
+def encode(n: int, codec: str = "libvpx", gop: int = FPS, w: int = 160, h: int = 120) -> list[EncodedPacket]:
     """n frames at 15 fps, a key frame every `gop` frames, as the hub's tap delivers them."""
     ctx: Any = av.CodecContext.create(codec, "w")
     ctx.width, ctx.height, ctx.pix_fmt = w, h, "yuv420p"
@@ -57,7 +57,7 @@ def encode(n: int, codec: str = "libvpx", gop: int = FPS, w: int = 160, h: int =
     else:
         ctx.options = {"preset": "ultrafast", "tune": "zerolatency", "bframes": "0"}
     name = "VP8" if codec == "libvpx" else "H264"
-    out: list[EncodedFrame] = []
+    out: list[EncodedPacket] = []
     for k in range(n):
         frame = av.VideoFrame.from_ndarray(picture(k, w, h), format="bgr24").reformat(format="yuv420p")
         frame.pts = k
@@ -65,11 +65,11 @@ def encode(n: int, codec: str = "libvpx", gop: int = FPS, w: int = 160, h: int =
         for p in ctx.encode(frame):
             pts = int(p.pts or 0)
             out.append(
-                EncodedFrame(bytes(p), pts * CLOCK // FPS, CLOCK, name, bool(p.is_keyframe), pts / FPS)
+                EncodedPacket(bytes(p), pts * CLOCK // FPS, CLOCK, name, bool(p.is_keyframe), pts / FPS)
             )
     for p in ctx.encode(None):
         pts = int(p.pts or 0)
-        out.append(EncodedFrame(bytes(p), pts * CLOCK // FPS, CLOCK, name, bool(p.is_keyframe), pts / FPS))
+        out.append(EncodedPacket(bytes(p), pts * CLOCK // FPS, CLOCK, name, bool(p.is_keyframe), pts / FPS))
     return out
 
 
@@ -155,7 +155,7 @@ def test_files_play_at_the_speed_they_were_sent(tmp_path: Path, codec: str) -> N
     assert probe.codecs == [{"libvpx": "vp8", "libx264": "h264"}[codec]]
 
 
-def later(packets: list[EncodedFrame], seconds: float) -> list[EncodedFrame]:
+def later(packets: list[EncodedPacket], seconds: float) -> list[EncodedPacket]:
     """The same frames sent again by a new publisher: its clock starts at 0, `seconds` later."""
     return [replace(p, arrival=p.arrival + seconds) for p in packets]
 

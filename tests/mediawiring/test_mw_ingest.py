@@ -12,8 +12,8 @@ from typing import Any
 import av
 import pytest
 
-from hub.forward import EncodedPacket
 from hub.media_wiring import MEDIA_KEY
+from media.encoded import EncodedPacket
 from media.ingest import Ingest, IngestConfig, StreamInfo, redact_url, whole_frames
 from media.source import DepartmentVideo
 from tests.media.test_record import encode

@@ -12,6 +12,7 @@ from aiortc.rtp import RtpPacket
 
 from hub import forward
 from hub.ice import IceConfig, apply_host_addresses
+from media.encoded import EncodedPacket
 from media.source import DepartmentVideo
 from media.stamp import StampError, read_stamp
 
@@ -22,15 +23,6 @@ def test_aiortc_version_pinned() -> None:
     forward.check_aiortc_version()
     with pytest.raises(forward.ForwardingUnsupportedError):
         forward.check_aiortc_version("1.17.0")
-
-
-def test_keyframe_detection() -> None:
-    assert forward.is_keyframe("VP8", b"\x10\x02\x00\x9d\x01\x2a")
-    assert not forward.is_keyframe("VP8", b"\x11\x02\x00")
-    assert not forward.is_keyframe("VP8", b"")
-    assert forward.is_keyframe("H264", b"\x00\x00\x00\x01\x67\x42" + b"\x00\x00\x01\x65\x88")
-    assert not forward.is_keyframe("H264", b"\x00\x00\x00\x01\x41\x9a")
-    assert forward.is_keyframe("opus", b"\xfc")
 
 
 def _rtp(seq: int, ts: int, marker: int, data: bytes) -> RtpPacket:
@@ -70,7 +62,7 @@ def test_a_packet_lost_for_good_is_given_up_and_the_feed_waits_for_a_keyframe() 
 
     now = [0.0]
     buf = forward.MarkerJitterBuffer(clock=lambda: now[0], drain=True)
-    out: list[forward.EncodedPacket] = []
+    out: list[EncodedPacket] = []
     queue = forward._PassthroughQueue(out.append, lambda: now[0], buf)
     vp8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)
     inter, key = b"\x01inter", b"\x00key"  # VP8 frame tag bit 0: 1 inter, 0 key
@@ -95,6 +87,37 @@ def test_a_packet_lost_for_good_is_given_up_and_the_feed_waits_for_a_keyframe() 
     assert [p.data for p in out] == [inter, key] and out[1].keyframe
     add(307, 21000, 1, inter)
     assert len(out) == 3  # decodable again
+
+
+def test_a_hole_is_found_and_given_up_after_the_sender_restarts_its_sequence() -> None:
+    """The hole search looks only up to the newest packet: that must follow a restart (a new
+    sequence far behind the old one), or a hole after it would wait for good."""
+    from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+
+    now = [0.0]
+    buf = forward.MarkerJitterBuffer(clock=lambda: now[0], drain=True)
+    out: list[EncodedPacket] = []
+    queue = forward._PassthroughQueue(out.append, lambda: now[0], buf)
+    vp8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)
+    key, inter = b"\x00key", b"\x01inter"
+
+    def add(seq: int, ts: int, data: bytes) -> bool:
+        pli, frame = buf.add(_rtp(seq, ts, 1, data))
+        if frame is not None:
+            queue.put((vp8, frame))
+        return pli
+
+    for k in range(5):
+        add(40000 + k, 3000 * k, key if k == 0 else inter)
+    assert len(out) == 5
+    add(39000, 900000, key)  # restarted 1000 behind: the buffer starts again there
+    assert len(out) == 6
+    add(39002, 906000, inter)  # 39001 never comes
+    now[0] = 0.7
+    assert add(39003, 909000, inter)  # given up, a keyframe asked for
+    assert buf.holes_skipped == 1
+    add(39004, 912000, key)
+    assert out[-1].data == key and len(out) == 7
 
 
 async def test_internals_check_fails_loudly(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -166,7 +189,7 @@ async def test_forward_without_decoding_and_late_joiner_gets_keyframe(codec: str
     apply_host_addresses(ICE)
     conf = ICE.rtc_configuration()
     pub, hub_in, hub_out, sub = (RTCPeerConnection(conf) for _ in range(4))
-    packets: list[forward.EncodedPacket] = []
+    packets: list[EncodedPacket] = []
     out = forward.ForwardTrack("video")
     out.switch("pub")
     try:
@@ -179,7 +202,7 @@ async def test_forward_without_decoding_and_late_joiner_gets_keyframe(codec: str
             (transceiver,) = hub_in.getTransceivers()
             assert forward.pin_codec(transceiver, [codec]) == codec.split("/")[1]
 
-            def sink(p: forward.EncodedPacket) -> None:
+            def sink(p: EncodedPacket) -> None:
                 packets.append(p)
                 out.push(p)
 

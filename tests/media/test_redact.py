@@ -17,8 +17,8 @@ import yaml
 from aiohttp import web
 
 from hub.logformat import read_events
-from hub.redact import CredentialStore, redact_text, redact_url, url_secrets
 from hub.runtime import RunningHub, ServeOptions, start_hub
+from media.redact import CredentialStore, redact_text, redact_url, url_secrets
 from tests.mediawiring.test_mw_ingest import make_file
 
 PASSWORD, TOKEN = "S3cret-pass!", "T0ken-xyz42"
