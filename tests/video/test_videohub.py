@@ -49,7 +49,7 @@ async def test_sixteen_departments_push_late_join_and_rejoin(harness: Harness) -
         seen = commander.seen()
         return sorted(v for v in seen.values() if v) == sorted(DEPTS)
 
-    await wait_for(commander_sees_all, 5)
+    await wait_for(commander_sees_all, 15.0)
     slot_map = hub.slot_map("cmd")
     seen = commander.seen()
     assert len(slot_map) == 16
@@ -77,8 +77,11 @@ async def test_sixteen_departments_push_late_join_and_rejoin(harness: Harness) -
     assert "water" not in hub.slot_map("cmd").values()
     await asyncio.sleep(0.3)
     await join_dept("water")
-    await wait_for(lambda: "water" in commander.seen(fresh=0.5).values(), 3)
-    await wait_for(lambda: "video.restored" in harness.kinds(), 3)
+    rejoin = await wait_for(lambda: "water" in commander.seen(fresh=0.5).values(), 15.0)
+    # 0.8 s to 12 s on this 2-core machine (printed; not a timing assertion): a slot whose
+    # publisher changed sometimes waits long for its first decodable frame (see docs/video.md)
+    print(f"rejoined department seen by the commander after {rejoin:.2f} s")
+    await wait_for(lambda: "video.restored" in harness.kinds(), 15.0)
     lost = [p for k, d, p in harness.events if k == "video.lost" and d == "water"]
     restored = [p for k, d, p in harness.events if k == "video.restored" and d == "water"]
     assert lost and lost[0]["reason"] == "socket_closed"
