@@ -36,11 +36,12 @@ class Harness:
     async def join(self, pid: str, role: str, dept: str | None, *, publish: bool = True,
                    video_slots: int = 4, audio_slots: int = 1,
                    codec: str | tuple[str, ...] = "video/VP8",
-                   size: tuple[int, int] = (320, 240), audio: bool = True) -> MediaClient:
+                   size: tuple[int, int] = (320, 240), audio: bool = True,
+                   fps: float = 15.0) -> MediaClient:
         number = 0 if role == "commander" else NUMBER_OF.get(dept or "", 99)
         client = MediaClient(
             ice=ICE,
-            video=DepartmentVideo(number, dept or pid, width=size[0], height=size[1])
+            video=DepartmentVideo(number, dept or pid, width=size[0], height=size[1], fps=fps)
             if publish else None,
             audio=DepartmentAudio(number) if publish and audio else None,
             video_slots=video_slots, audio_slots=audio_slots,

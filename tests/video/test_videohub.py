@@ -16,12 +16,15 @@ async def test_sixteen_departments_push_late_join_and_rejoin(harness: Harness) -
     hub = harness.hub
     # 18 peers share this one process (and its GIL) with the hub: departments publish video
     # only here so the loop keeps up; audio routing is covered by test_group_link_mute_talk.
-    commander = await harness.join("cmd", "commander", None, video_slots=16, audio_slots=0)
+    commander = await harness.join("cmd", "commander", None, video_slots=16, audio_slots=0,
+                                   fps=5.0)
     depts = {}
 
     async def join_dept(dept: str) -> None:
+        # 5 fps: 17 encoders and 60 decoders share this process's two cores; at 15 fps the
+        # test's own clients saturate it (the hub's capacity is `commandhub bench media`'s)
         depts[dept] = await harness.join(f"p-{dept}", "department", dept, audio=False,
-                                         video_slots=3, audio_slots=0)
+                                         video_slots=3, audio_slots=0, fps=5.0)
 
     for dept in DEPTS[:15]:
         await join_dept(dept)
@@ -78,8 +81,8 @@ async def test_sixteen_departments_push_late_join_and_rejoin(harness: Harness) -
     await asyncio.sleep(0.3)
     await join_dept("water")
     rejoin = await wait_for(lambda: "water" in commander.seen(fresh=0.5).values(), 15.0)
-    # 0.8 s to 12 s on this 2-core machine (printed; not a timing assertion): a slot whose
-    # publisher changed sometimes waits long for its first decodable frame (see docs/video.md)
+    # printed, not asserted: a slot whose publisher changed waits for a keyframe; with the
+    # process saturated (15 fps here) that took up to 12 s (see docs/video.md)
     print(f"rejoined department seen by the commander after {rejoin:.2f} s")
     await wait_for(lambda: "video.restored" in harness.kinds(), 15.0)
     lost = [p for k, d, p in harness.events if k == "video.lost" and d == "water"]
@@ -90,7 +93,7 @@ async def test_sixteen_departments_push_late_join_and_rejoin(harness: Harness) -
     # link health: stats, link.stats events and Prometheus text
     await hub.collect_stats()
     stats = hub.stats()
-    assert stats["participants"]["p-police"]["published"]["video"]["fps"] > 5
+    assert stats["participants"]["p-police"]["published"]["video"]["fps"] > 3  # sent at 5
     text = hub.metrics_text()
     assert 'commandhub_track_fps{participant="p-police",dept="police",track="video"}' in text
     await wait_for(lambda: "link.stats" in harness.kinds(), 3)
