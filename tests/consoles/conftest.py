@@ -31,8 +31,8 @@ def chromium_path() -> str | None:
         return None
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser() -> AsyncIterator[Any]:
+async def launch_chromium() -> AsyncIterator[Any]:
+    """Debian's headless Chromium under Playwright (skips the test when it is not installed)."""
     exe = chromium_path()
     if exe is None:
         pytest.skip("Debian's chromium is not installed (python3 -m hub.bootstrap test installs it)")
@@ -44,6 +44,12 @@ async def browser() -> AsyncIterator[Any]:
             yield b
         finally:
             await b.close()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def browser() -> AsyncIterator[Any]:
+    async for b in launch_chromium():
+        yield b
 
 
 @pytest_asyncio.fixture(loop_scope="module")

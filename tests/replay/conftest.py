@@ -165,18 +165,7 @@ def replay_server(drill: Drill, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 @pytest_asyncio.fixture(scope="package", loop_scope="package")
 async def browser() -> AsyncIterator[Any]:
-    from tests.consoles.conftest import chromium_path
+    from tests.consoles.conftest import launch_chromium
 
-    exe = chromium_path()
-    if exe is None:
-        pytest.skip("Debian's chromium is not installed")
-    from playwright.async_api import async_playwright
-
-    from hub.bench_ui import CHROMIUM_ARGS
-
-    async with async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            await b.close()
+    async for b in launch_chromium():
+        yield b
