@@ -10,9 +10,9 @@ from typing import Any
 
 from drills.profile import Behaviour, Episode, checkin_delay, plan_command, plan_episodes
 from hub.client import HubClient, HubClientError
-from hub.ice import IceConfig
 from hub.media_client import MediaClient
 from hub.roster import Department
+from hub.sfu.ice import IceConfig
 from media.source import DepartmentAudio, DepartmentVideo, EpisodeVideo
 
 RETRYABLE = frozenset({"closed", "timeout", "unreachable", "log_unavailable", "rate_limited"})

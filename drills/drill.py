@@ -17,8 +17,8 @@ from drills.runner import DrillRunner, RunResult
 from drills.scenario import Scenario
 from hub.auth import TokenAuthority, load_secret
 from hub.client import HubClient
-from hub.ice import IceConfig, apply_host_addresses
 from hub.roster import Roster, load_roster
+from hub.sfu.ice import IceConfig, apply_host_addresses
 
 JOIN_CONCURRENCY = 4  # bots negotiating WebRTC at once (2 cores: do not stampede)
 TOKEN_TTL_S = 12 * 3600

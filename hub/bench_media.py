@@ -42,13 +42,13 @@ async def _serve_hub(mode: str, ice_host: str, departments: int = 16) -> None:
     import contextlib
     import tempfile
 
-    from hub.ice import IceConfig
+    from hub.sfu.ice import IceConfig
 
     ice = IceConfig(hosts=(ice_host,))
     handler: Any
     cleanup = contextlib.AsyncExitStack()
     if mode in ("serve", "forward"):
-        from hub.videohub import VideoHub
+        from hub.sfu.videohub import VideoHub
 
         video: VideoHub
         if mode == "serve":  # the whole hub, media wiring on, as `commandhub serve` runs it
@@ -108,7 +108,7 @@ class _RelayHub:
     def __init__(self, ice: Any) -> None:
         from aiortc.contrib.media import MediaRelay
 
-        from hub.ice import apply_host_addresses
+        from hub.sfu.ice import apply_host_addresses
 
         apply_host_addresses(ice)
         self._ice = ice
@@ -169,8 +169,8 @@ async def _signal(port: int, msg: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _run_publishers(port: int, first: int, count: int, width: int, height: int) -> None:
-    from hub.ice import IceConfig
     from hub.media_client import MediaClient
+    from hub.sfu.ice import IceConfig
     from media.source import DepartmentVideo
 
     ice = IceConfig.loopback()
@@ -195,8 +195,8 @@ async def _run_publishers(port: int, first: int, count: int, width: int, height:
 
 
 async def _run_viewer(port: int, pid: str, expect: int, duration: float) -> None:
-    from hub.ice import IceConfig
     from hub.media_client import MediaClient
+    from hub.sfu.ice import IceConfig
     from media.stamp import read_frame_stamp
 
     numbers = {i + 1: d for i, d in enumerate(DEPT_IDS)}

@@ -13,9 +13,9 @@ from typing import Any
 from aiortc import RTCPeerConnection, RTCRtpSender, RTCRtpTransceiver, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from hub import forward
 from hub.client import HubClient
-from hub.ice import IceConfig
+from hub.sfu import forward
+from hub.sfu.ice import IceConfig
 
 Signal = Callable[[str], Awaitable[str]]  # offer SDP -> answer SDP (WebSocket or VideoHub)
 StampReader = Callable[[Any], Any]  # decoded frame -> stamp (media.stamp.read_frame_stamp)

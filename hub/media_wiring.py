@@ -15,13 +15,13 @@ import yaml
 from aiohttp import web
 
 from hub.eventlog import HUB
-from hub.ice import IceConfig
 from hub.loadshed import Shedder, watch_loop_lag
 from hub.logformat import Event
 from hub.server import STATE_EXTRAS_KEY, authenticate
 from hub.service import Hub
-from hub.tap import FeedTap
-from hub.videohub import ExternalSource, Feed, VideoHub
+from hub.sfu.ice import IceConfig
+from hub.sfu.tap import FeedTap
+from hub.sfu.videohub import ExternalSource, Feed, VideoHub
 from media.encoded import EncodedPacket
 from media.frames import to_bgr
 from media.health import RESOLUTION, RESTORED, HealthConfig, HealthConfigError, HealthEvent

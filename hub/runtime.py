@@ -138,7 +138,7 @@ def join_links(hub: Hub, url: str, ttl_s: int = 12 * 3600) -> list[tuple[str, st
 async def serve(opts: ServeOptions) -> int:
     running = await start_hub(opts)
     print(f"CommandHub listening on {running.url} (log: {opts.data / 'events.db'})", flush=True)
-    from hub.ice import describe_hosts
+    from hub.sfu.ice import describe_hosts
 
     print(f"ICE host candidates offered to browsers: {describe_hosts()}", flush=True)
     if opts.print_tokens:

@@ -469,7 +469,7 @@ def page_handler(name: str) -> Callable[[web.Request], Awaitable[web.StreamRespo
 
 async def font_handler(request: web.Request) -> web.StreamResponse:
     """The CJK font for the pages' @font-face, so Chinese shows on machines without CJK fonts."""
-    from hub.fonts import FontNotFoundError, find_web_font
+    from media.fonts import FontNotFoundError, find_web_font
 
     try:
         path = find_web_font()

@@ -15,14 +15,14 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamTrack
 
-from hub import forward, router
 from hub.auth import Principal, Role
 from hub.body import BodyError, read_body
 from hub.eventlog import HUB, Actor, EventLogError
-from hub.ice import IceConfig, NoCandidatesError, require_candidates
 from hub.server import authenticate
 from hub.service import Hub
-from hub.videohub import VideoError, VideoHub, _count_directions
+from hub.sfu import forward, router
+from hub.sfu.ice import IceConfig, NoCandidatesError, require_candidates
+from hub.sfu.videohub import VideoError, VideoHub, _count_directions
 from media.wall import VideoWall
 from media.wall_track import WallTrack
 
@@ -377,6 +377,6 @@ def _actor(principal: Principal) -> Actor:
 
 
 # a session's end reason (video.session_ended) as the feed's (media.unpublished cause,
-# and whether it is an outage: hub.videohub.DELIBERATE)
+# and whether it is an outage: hub.sfu.videohub.DELIBERATE)
 _LEAVE_REASONS = {"deleted": "left", "expired": "revoked", "wrong_operation": "revoked",
                   "connection_failed": "ice_failed", "connection_closed": "closed"}

@@ -10,12 +10,12 @@ from aiohttp import web
 
 from hub.consoles import attach_consoles
 from hub.eventlog import HUB, Actor
-from hub.ice import IceConfig, installed_automatically, installed_hosts
 from hub.media_wiring import attach_media
 from hub.replay.web import attach_replay
 from hub.server import METRICS_EXTRAS_KEY, STATE_EXTRAS_KEY
 from hub.service import Hub, HubError, Session
-from hub.videohub import VideoError, VideoHub
+from hub.sfu.ice import IceConfig, installed_automatically, installed_hosts
+from hub.sfu.videohub import VideoError, VideoHub
 
 COMMANDER = Actor("commander", "center")
 VIDEO_HUB_KEY = web.AppKey("video_hub", VideoHub)

@@ -48,7 +48,7 @@ class Packet(Protocol):
 
 
 class PictureSample(Protocol):
-    """A decoded picture of a feed (`hub.tap.Sample` fits): a `VideoFrame`, or for the wall
+    """A decoded picture of a feed (`hub.sfu.tap.Sample` fits): a `VideoFrame`, or for the wall
     its BGR pixels, and when its frame arrived (monotonic clock)."""
 
     @property
@@ -58,7 +58,7 @@ class PictureSample(Protocol):
 
 
 class FeedSource(Protocol):
-    """One feed's frames (`hub.tap.FeedTap` fits)."""
+    """One feed's frames (`hub.sfu.tap.FeedTap` fits)."""
 
     def listen(self, fn: Callable[[Any], None]) -> Callable[[], None]: ...
     def samples(self, max_items: int = 2) -> Stream: ...

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from hub.fonts import find_cjk_font
+from media.fonts import find_cjk_font
 
 Color = tuple[int, int, int]
 

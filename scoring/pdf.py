@@ -29,7 +29,7 @@ from reportlab.platypus import (
     TableStyle,
 )
 
-from hub.fonts import find_cjk_font
+from media.fonts import find_cjk_font
 from scoring import charts
 from scoring.report_model import ReportModel
 

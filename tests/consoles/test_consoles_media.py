@@ -12,8 +12,8 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
-from hub.ice import IceConfig, apply_host_addresses
 from hub.runtime import RunningHub, ServeOptions, start_hub
+from hub.sfu.ice import IceConfig, apply_host_addresses
 from hub.wiring import VIDEO_HUB_KEY
 
 from .conftest import Pages, eventually, playing

@@ -12,9 +12,9 @@ import pytest
 from aiortc import RTCPeerConnection
 
 from hub import body
-from hub.ice import IceConfig
 from hub.logformat import read_events
 from hub.runtime import RunningHub
+from hub.sfu.ice import IceConfig
 from media.source import DepartmentVideo
 from tests.hub.rawhttp import raw_http
 

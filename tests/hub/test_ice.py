@@ -12,8 +12,8 @@ from typing import Any
 import aiohttp
 from aiortc import RTCPeerConnection
 
-from hub.ice import IceConfig, apply_host_addresses, default_host_addresses, describe_hosts
 from hub.runtime import ServeOptions, start_hub
+from hub.sfu.ice import IceConfig, apply_host_addresses, default_host_addresses, describe_hosts
 
 
 def adapters(*ips: Any) -> list[Any]:

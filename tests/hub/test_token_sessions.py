@@ -18,9 +18,9 @@ import yaml
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from hub.ice import IceConfig
 from hub.logformat import Event, read_events
 from hub.runtime import RunningHub, ServeOptions, start_hub
+from hub.sfu.ice import IceConfig
 from media.source import DepartmentVideo
 
 SDP = "application/sdp"

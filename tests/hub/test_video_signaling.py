@@ -7,11 +7,11 @@ import time
 from typing import Any
 
 from hub.client import HubClient
-from hub.ice import IceConfig
 from hub.logformat import read_events
 from hub.media_client import MediaClient
 from hub.roster import load_roster
 from hub.runtime import RunningHub, ServeOptions, start_hub
+from hub.sfu.ice import IceConfig
 from media.source import DepartmentVideo
 from media.stamp import read_frame_stamp
 

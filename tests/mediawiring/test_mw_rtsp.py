@@ -21,8 +21,8 @@ import pytest
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from hub.ice import IceConfig
 from hub.media_wiring import MEDIA_KEY
+from hub.sfu.ice import IceConfig
 from tests.mediawiring.conftest import wait_for
 from tests.mediawiring.probe import ffprobe_recording
 

@@ -10,7 +10,7 @@ import aiohttp
 from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from hub.ice import IceConfig
+from hub.sfu.ice import IceConfig
 from media.source import DepartmentVideo
 from media.stamp import read_frame_stamp
 from tests.mediawiring.conftest import IDS, NUMBERS, wait_for

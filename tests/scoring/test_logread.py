@@ -145,7 +145,7 @@ def test_engine_is_pure() -> None:
         assert banned not in mods
         assert not any(m.startswith(banned + ".") for m in mods)
     hub_mods = {m for m in mods if m == "hub" or m.startswith("hub.")}
-    assert hub_mods <= {"hub", "hub.logformat", "hub.yamlsrc", "hub.fonts"}
+    assert hub_mods <= {"hub", "hub.logformat", "hub.yamlsrc"}
     assert "hub.logformat" in hub_mods
 
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from hub.ice import IceConfig
 from hub.media_client import MediaClient
-from hub.videohub import VideoHub
+from hub.sfu.ice import IceConfig
+from hub.sfu.videohub import VideoHub
 from media.source import DepartmentAudio, DepartmentVideo
 from media.stamp import read_frame_stamp
 

@@ -1,4 +1,4 @@
-"""hub/forward.py: encoded frames forwarded between real aiortc peers over loopback."""
+"""hub/sfu/forward.py: encoded frames forwarded between real aiortc peers over loopback."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtp import RtpPacket
 
-from hub import forward
-from hub.ice import IceConfig, apply_host_addresses
+from hub.sfu import forward
+from hub.sfu.ice import IceConfig, apply_host_addresses
 from media.encoded import EncodedPacket
 from media.source import DepartmentVideo
 from media.stamp import StampError, read_stamp

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from aiortc import RTCPeerConnection
 
-from hub.videohub import VideoError
+from hub.sfu.videohub import VideoError
 from tests.video.conftest import ICE, Harness, wait_for
 
 pytestmark = pytest.mark.timeout(240)

@@ -10,7 +10,7 @@ from typing import Any
 
 from aiortc import RTCPeerConnection, RTCRtpTransceiver
 
-from hub import forward
+from hub.sfu import forward
 from media.encoded import EncodedPacket
 
 Clock = Callable[[], float]

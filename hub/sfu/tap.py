@@ -20,7 +20,7 @@ import av
 from media.encoded import EncodedPacket, h264_nal_types
 
 if TYPE_CHECKING:
-    from hub.peers import PacketSource
+    from hub.sfu.peers import PacketSource
 
 MAX_BACKLOG_S = 1.0
 MAX_SAMPLE_FPS = 2.0  # decoded samples per second at most (natural and requested keyframes)

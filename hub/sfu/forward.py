@@ -44,7 +44,7 @@ def check_aiortc_version(version: str = aiortc.__version__) -> None:
     """Raise unless `version` is one whose receiver/sender internals forward.py knows."""
     if not any(version.startswith(prefix) for prefix in SUPPORTED_AIORTC):
         raise ForwardingUnsupportedError(
-            f"aiortc {version} is not supported by hub/forward.py (needs {SUPPORTED_AIORTC})"
+            f"aiortc {version} is not supported by hub/sfu/forward.py (needs {SUPPORTED_AIORTC})"
         )
 
 
@@ -96,7 +96,7 @@ def check_internals() -> None:
         missing += [f"{label}.{n}" for n in names if not hasattr(objects[label], n)]
     if missing:
         raise ForwardingUnsupportedError(
-            f"aiortc {aiortc.__version__} internals changed; hub/forward.py needs: {missing}")
+            f"aiortc {aiortc.__version__} internals changed; hub/sfu/forward.py needs: {missing}")
 
 
 MAX_HOLE_S = 0.5  # a packet missing this long (NACK did not bring it) is given up

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from hub.peers import PacketSource, Participant
+from hub.sfu.peers import PacketSource, Participant
 
 
 @dataclass(frozen=True)

@@ -16,11 +16,11 @@ from typing import Any, Literal
 from aiortc import RTCPeerConnection, RTCRtpTransceiver, RTCSessionDescription
 from aiortc import sdp as aiortc_sdp
 
-from hub import forward, router
-from hub.ice import IceConfig, NoCandidatesError, apply_host_addresses, require_candidates
-from hub.linkstats import LinkStats, collect_link_stats, format_metrics
-from hub.peers import PacketSource, Participant, Slot
-from hub.tap import FeedTap
+from hub.sfu import forward, router
+from hub.sfu.ice import IceConfig, NoCandidatesError, apply_host_addresses, require_candidates
+from hub.sfu.linkstats import LinkStats, collect_link_stats, format_metrics
+from hub.sfu.peers import PacketSource, Participant, Slot
+from hub.sfu.tap import FeedTap
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""The media plane (an SFU): peer connections, forwarding, routes, feed taps, ICE, link stats."""
