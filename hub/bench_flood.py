@@ -44,7 +44,7 @@ async def flood(url: str, token: str, rate: float, seconds: float, kind: str) ->
         while sent < total and time.perf_counter() < deadline:
             try:
                 ws = await http.ws_connect(url.rstrip("/") + "/ws", params={"token": token},
-                                           heartbeat=2.0)
+                                           heartbeat=5.0)
             except aiohttp.WSServerHandshakeError as exc:
                 refused += 1
                 close_codes[f"http {exc.status}"] += 1

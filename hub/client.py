@@ -99,7 +99,7 @@ class HubClient:
         assert self._http is not None
         try:
             ws = await self._http.ws_connect(ws_url(self.url), params={"token": self.token},
-                                             heartbeat=2.0, ssl=self.ssl if self.ssl is not None
+                                             heartbeat=5.0, ssl=self.ssl if self.ssl is not None
                                              else True, max_msg_size=8 * 1024 * 1024)
         except aiohttp.WSServerHandshakeError as exc:
             raise HubClientError(_code_for(exc.status), exc.message, exc.status) from exc

@@ -25,6 +25,7 @@ from hub.api.errors import Forbidden, HubError, RateLimited, http_status
 from hub.auth import AuthError, Principal
 from hub.commands import CommandError
 from hub.eventlog import EventLogError
+from hub.liveness import PING_INTERVAL_S, Liveness
 from hub.ratelimit import KeyedLimiter
 from hub.service import Hub, Session, encode
 
@@ -195,8 +196,10 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
         return json_error(403, "bad_origin", f"origin {request.headers.get('Origin')} not allowed")
     rate_limit(request, CONNECT_LIMIT_KEY, "connections")
     principal = principal_of(request)
-    ws = web.WebSocketResponse(heartbeat=2.0, max_msg_size=2 * MAX_OFFER_FRAME)
+    # pings are the hub's own (hub/liveness.py), so they are answered here too
+    ws = web.WebSocketResponse(autoping=False, max_msg_size=2 * MAX_OFFER_FRAME)
     await ws.prepare(request)
+    liveness = Liveness()
     out: asyncio.Queue[dict[str, Any] | str | None] = asyncio.Queue(maxsize=OUT_QUEUE)
     close_reason: list[str] = []
     closing: list[asyncio.Future[bool]] = []  # keeps the close task referenced until done
@@ -231,7 +234,20 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
                 return
             await _on_text(hub, session, data)
 
+    async def pinger() -> None:
+        while not ws.closed:
+            await asyncio.sleep(PING_INTERVAL_S)
+            if not liveness.due():  # gone: drop the connection, no closing handshake to wait on
+                if not close_reason:
+                    close_reason.append("heartbeat")
+                if request.transport is not None:
+                    request.transport.close()
+                return
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await ws.ping()
+
     wtask = asyncio.create_task(writer())
+    ptask = asyncio.create_task(pinger())
     work: asyncio.Task[None] | None = None
     reason = "closed"
     try:
@@ -247,7 +263,11 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
         async for msg in ws:
             if close_reason:  # the hub closed it (revoked, flooding, ...): read nothing more
                 break
-            if msg.type == WSMsgType.TEXT:
+            liveness.heard()
+            if msg.type == WSMsgType.PING:
+                with contextlib.suppress(ConnectionError, RuntimeError):
+                    await ws.pong(msg.data)
+            elif msg.type == WSMsgType.TEXT:
                 if not _admit(session, inbox, msg.data, hub.clock.mono_ns() / 1e9):
                     reason = "flooding"  # read nothing more; answer what was admitted
                     break
@@ -257,8 +277,6 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
                 reason = "error"
         if reason == "flooding":
             pass
-        elif isinstance(ws.exception(), asyncio.TimeoutError):
-            reason = "heartbeat"  # pings went unanswered
         elif ws.close_code == WSCloseCode.ABNORMAL_CLOSURE:
             reason = "error"  # the connection dropped without a closing handshake
         if ws.close_code == WSCloseCode.MESSAGE_TOO_BIG:
@@ -286,7 +304,7 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
     finally:
         if close_reason:  # closed by the hub (revoked, expired, slow consumer, flooding, ...)
             reason = close_reason[0]
-        for task in (work, wtask) if work is not None else (wtask,):
+        for task in (work, wtask, ptask) if work is not None else (wtask, ptask):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, ConnectionError):
                 await task
