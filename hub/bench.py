@@ -133,6 +133,11 @@ async def bench_commands(args: argparse.Namespace) -> dict[str, Any]:
     `--flood`: the first department, in its own process, sends `--flood-rate` messages a
     second for `--flood-seconds` while the others keep answering; the others' p99 is printed
     for the quiet phase (`--seconds`) and the flood, and their ratio.
+
+    `--video-feeds N`: then N WHIP publishers (hub/bench_feeds.py, its own process; the roster
+    gains camera departments beyond the 16) send video into the served hub (health, recording,
+    wall on) while the same departments answer for another `--seconds`; the p99 with video and
+    its ratio to the quiet phase are printed.
     """
     from hub.auth import TokenAuthority, load_secret
     from hub.client import HubClient
@@ -141,13 +146,18 @@ async def bench_commands(args: argparse.Namespace) -> dict[str, Any]:
 
     roster = load_roster()
     depts = roster.ids[: args.departments]
+    feeds = getattr(args, "video_feeds", 0) or 0
+    feed_depts = [*roster.ids, *(f"cam{i:02d}" for i in range(len(roster.ids) + 1, feeds + 1))][:feeds]
     flooder = depts[0] if args.flood else None
     answering = depts[1:] if args.flood else depts
     flood_report: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp)
         port = free_port()
-        proc = start_hub_process(data, port)
+        extra: list[str] = ["--ice-host", "127.0.0.1"] if feeds else []
+        if feeds > len(roster.ids):
+            extra += ["--roster", str(_camera_roster(data / "roster.yaml", feed_depts))]
+        proc = start_hub_process(data, port, *extra)
         url = f"http://127.0.0.1:{port}"
         try:
             await wait_http(url)
@@ -190,6 +200,9 @@ async def bench_commands(args: argparse.Namespace) -> dict[str, Any]:
                 phase_cpu["flood"] = (proc_cpu_s(proc.pid) - cpu1) / (time.perf_counter() - t1)
                 out, _ = await asyncio.wait_for(flood.communicate(), args.flood_seconds + 60)
                 flood_report = json.loads(out.decode().strip().splitlines()[-1])
+            if feeds:
+                n_cmds += await _with_video(url, auth, now, feed_depts, data, args, commander,
+                                            answering, proc.pid, phase_cpu)
             expected = n_cmds * len(answering)
             # wait (bounded) until every receipt is in
             deadline = time.monotonic() + 30
@@ -209,12 +222,12 @@ async def bench_commands(args: argparse.Namespace) -> dict[str, Any]:
         events = read_events(data / "events.db")
     issued = {e.payload["command_id"]: (e.mono_ns, e.payload["text"].split()[0])
               for e in events if e.kind == "command.issued"}
-    rtts: dict[str, list[float]] = {"quiet": [], "flood": []}
+    rtts: dict[str, list[float]] = {"quiet": [], "flood": [], "video": []}
     for e in events:
         if e.kind == "command.acknowledged":
             t_issue, phase = issued[e.payload["command_id"]]
             rtts[phase].append((e.mono_ns - t_issue) / 1e6)
-    every = rtts["quiet"] + rtts["flood"]
+    every = rtts["quiet"] + rtts["flood"] + rtts["video"]
     result: dict[str, Any] = {
         "departments": len(depts), "commands": n_cmds, "rate_per_s": args.rate,
         "receipts": len(every), "receipts_expected": expected,
@@ -229,6 +242,20 @@ async def bench_commands(args: argparse.Namespace) -> dict[str, Any]:
           f"{result['rtt_p50_ms']} ms, p99 {result['rtt_p99_ms']} ms, max {result['rtt_max_ms']} "
           f"ms; hub CPU {result['hub_cpu_pct']}% of one core; load average "
           f"{result['machine_load_1m']}")
+    if feeds:
+        quiet, video = percentile(rtts["quiet"], 99), percentile(rtts["video"], 99)
+        result |= {"video_feeds": feeds, "rtt_p99_ms_quiet": round(quiet, 3),
+                   "rtt_p99_ms_video": round(video, 3),
+                   "rtt_p50_ms_video": round(percentile(rtts["video"], 50), 3),
+                   "rtt_p99_ratio_video": round(video / quiet, 3) if quiet else None,
+                   "receipts_video": len(rtts["video"]),
+                   "hub_cpu_pct_quiet": round(100 * phase_cpu["quiet"], 1),
+                   "hub_cpu_pct_video": round(100 * phase_cpu["video"], 1)}
+        print(f"video: {feeds} feeds flowing; command->receipt p99 without video "
+              f"{result['rtt_p99_ms_quiet']} ms, with video {result['rtt_p99_ms_video']} ms, "
+              f"ratio {result['rtt_p99_ratio_video']} (target <= 2); hub CPU "
+              f"{result['hub_cpu_pct_quiet']}% without, {result['hub_cpu_pct_video']}% with "
+              f"video, of one core")
     if flooder is not None:
         quiet, flooded = percentile(rtts["quiet"], 99), percentile(rtts["flood"], 99)
         result |= {"flood_dept": flooder, "flood_type": args.flood_type,
@@ -249,6 +276,55 @@ async def bench_commands(args: argparse.Namespace) -> dict[str, Any]:
               f"{result['hub_cpu_pct_quiet']}%, during the flood {result['hub_cpu_pct_flood']}% "
               f"of one core")
     return result
+
+
+def _camera_roster(path: Path, depts: list[str]) -> Path:
+    """The bundled roster plus camera departments (cam17, ...) up to `depts`."""
+    from importlib import resources
+
+    import yaml
+
+    doc = yaml.safe_load(resources.files("hub").joinpath("roster.yaml").read_text(encoding="utf-8"))
+    known = {d["id"] for d in doc["departments"]}
+    doc["departments"] += [{"id": d, "name_zh": f"摄像头{d[3:]}", "name_en": f"Camera {d[3:]}",
+                            "groups": [], "tier": "city"} for d in depts if d not in known]
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+async def _with_video(url: str, auth: Any, now: int, feed_depts: list[str], data: Path,
+                      args: argparse.Namespace, commander: Any, answering: list[str], pid: int,
+                      phase_cpu: dict[str, float]) -> int:
+    """Start the publishers, wait until the hub has every feed, then the `video` phase."""
+    from hub.logformat import read_events
+
+    tokens = data / "feed-tokens.json"
+    tokens.write_text(json.dumps({d: auth.issue("department", now=now, dept=d)
+                                  for d in feed_depts}), encoding="utf-8")
+    pubs = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "hub.bench_feeds", url, str(tokens), str(args.seconds + 90),
+        stdout=asyncio.subprocess.PIPE)
+    assert pubs.stdout is not None
+    try:
+        line = await asyncio.wait_for(pubs.stdout.readline(), 120)
+        if not line.startswith(b"ready"):
+            raise RuntimeError(f"publishers failed: {line!r}; {hub_log_tail(data)}")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # every feed's first frame reached the hub
+            published = {e.payload["dept"] for e in read_events(data / "events.db")
+                         if e.kind == "media.published"}
+            if published >= set(feed_depts):
+                break
+            await asyncio.sleep(0.5)
+        await asyncio.sleep(2.0)  # health, wall and recording settle on every feed
+        cpu0, t0 = proc_cpu_s(pid), time.perf_counter()
+        n = await _issue_at_rate(commander, answering, args.rate, args.seconds, "video")
+        phase_cpu["video"] = (proc_cpu_s(pid) - cpu0) / (time.perf_counter() - t0)
+        return n
+    finally:
+        if pubs.returncode is None:
+            pubs.terminate()
+        await pubs.wait()
 
 
 async def _issue_at_rate(commander: Any, depts: list[str], rate: float, seconds: float,

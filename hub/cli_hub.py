@@ -146,6 +146,8 @@ def register_bench(bench_sub: Any) -> None:
                    default="report.field",
                    help="what it sends (report.field: each accepted one is logged; cpu: the "
                    "control, a process as busy that sends nothing)")
+    c.add_argument("--video-feeds", type=int, default=0, metavar="N",
+                   help="then N video feeds flow into the hub while the departments answer again")
     c.add_argument("--json", action="store_true")
     c.set_defaults(handler=lambda a: _bench("bench_commands", a))
 

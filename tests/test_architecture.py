@@ -16,10 +16,13 @@ ALLOWED = {
     # the hub's web layer (server, client, extensions, benches that drive it)
     "aiohttp": {"hub/server.py", "hub/client.py", "hub/runtime.py", "hub/wiring.py", "hub/body.py",
                 "hub/media_wiring.py", "hub/whip.py", "hub/consoles.py", "hub/bench.py",
-                "hub/bench_ui.py", "hub/bench_flood.py", "hub/replay/web.py", "hub/replay/bench.py"},
+                "hub/bench_ui.py", "hub/bench_flood.py", "hub/bench_feeds.py", "hub/replay/web.py",
+                "hub/replay/bench.py"},
     # media code, and the hub's peer code
-    "aiortc": {"media/*", "hub/sfu/*", "hub/media_client.py", "hub/whip.py", "hub/bench_media.py"},
-    "av": {"media/*", "hub/sfu/*", "hub/media_client.py", "hub/whip.py", "hub/bench_media.py"},
+    "aiortc": {"media/*", "hub/sfu/*", "hub/media_client.py", "hub/whip.py", "hub/bench_media.py",
+               "hub/bench_feeds.py"},
+    "av": {"media/*", "hub/sfu/*", "hub/media_client.py", "hub/whip.py", "hub/bench_media.py",
+           "hub/bench_feeds.py"},
     "cv2": {"media/*"},
     # scoring's PDF modules only
     "reportlab": {"scoring/pdf.py", "scoring/charts.py", "scoring/trend.py"},
