@@ -6,6 +6,7 @@ import ast
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,15 +77,14 @@ def test_checkpoint_module_stays_light() -> None:
     assert set(json.loads(out)) == {"hub", "hub.checkpoint", "hub.logformat"}
 
 
-def test_ruff_is_clean() -> None:
-    r = subprocess.run([sys.executable, "-m", "ruff", "check", "."], capture_output=True,
-                       text=True, cwd=ROOT)
-    assert r.returncode == 0, r.stdout + r.stderr
+def test_ruff_is_clean(static_check: Callable[[], tuple[int, str]]) -> None:
+    code, out = static_check()  # `ruff check .`, started with the suite (tests/conftest.py)
+    assert code == 0, out
 
 
-def test_mypy_is_clean() -> None:
-    r = subprocess.run([sys.executable, "-m", "mypy"], capture_output=True, text=True, cwd=ROOT)
-    assert r.returncode == 0, r.stdout + r.stderr
+def test_mypy_is_clean(static_check: Callable[[], tuple[int, str]]) -> None:
+    code, out = static_check()  # `mypy` (pyproject's files, strict where it says)
+    assert code == 0, out
 
 
 def test_media_uses_only_the_logs_contract_from_the_hub() -> None:

@@ -221,6 +221,8 @@ def test_bench_score_prints_json_last(tmp_path: Path, capsys: pytest.CaptureFixt
             "300",
             "--pdf-commands",
             "30",
+            "--trend-drills",
+            "3",
             "--dir",
             str(tmp_path),
         ]
