@@ -60,7 +60,7 @@ class MediaOptions:
     health: bool = True
     wall: bool = True
     record: bool = True
-    record_wall: bool = True
+    record_wall: bool = False  # opt in (record: {wall: true}): composes and encodes the wall always
     snapshots: bool = True
     wall_layout: str = "4x4"
     wall_size: tuple[int, int] = (1280, 720)
@@ -104,7 +104,7 @@ class MediaOptions:
             health=bool((doc.get("health") or {}).get("enabled", True)),
             wall=bool(wall.get("enabled", True)),
             record=record,
-            record_wall=record and bool(rec.get("wall", True)),
+            record_wall=record and bool(rec.get("wall", False)),
             snapshots=bool(snap.get("enabled", True)),
             wall_layout=str(wall.get("layout", "4x4")),
             wall_size=(w, h),
@@ -276,8 +276,10 @@ class MediaWiring:
         self.emit(ev.kind, body)
 
     def set_wall_viewers(self, viewers: int) -> None:
-        """Feed the wall's tiles only while someone uses them (WHEP viewers, recording), and
-        only as often: every frame of every live feed is decoded for the wall meanwhile."""
+        """Feed the wall's tiles only while someone uses them (WHEP wall viewers, or the wall
+        recording when configured), and only as often: every frame of every live feed with a
+        tile is decoded for the wall meanwhile. Nobody watching, nothing is decoded but
+        health's samples, and the wall is neither composed nor encoded."""
         if self.monitor is not None:
             opts = self.options
             used = [opts.wall_fps] if viewers else []
