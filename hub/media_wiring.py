@@ -182,7 +182,7 @@ class MediaWiring:
                 self.wall.set_state(dept, online=self.hub.state.dept_online(dept))
         if opts.health or opts.wall:
             self.monitor = FeedMonitor(self._health_event, wall=self.wall,
-                                       config=opts.health_config)
+                                       config=opts.health_config, judge=opts.health)
             self.set_wall_viewers(0)
             self.video.feed_listeners.append(self._on_feed)
             for dept, feed in self.video.feeds().items():

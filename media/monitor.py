@@ -95,8 +95,10 @@ class FeedMonitor:
         config: HealthConfig | None = None,
         wall_fps: float = 15.0,
         clock: Callable[[], float] = time.monotonic,
+        judge: bool = True,
     ) -> None:
         self.health = HealthMonitor(config)
+        self.judge = judge  # False: the wall only (no health, so no samples asked for)
         self.wall = wall
         self.emit = emit
         self.wall_fps = wall_fps
@@ -113,9 +115,12 @@ class FeedMonitor:
     def start_feed(self, dept: str, source: FeedSource) -> None:
         """`dept`'s feed went live (replaces an earlier watch of the department)."""
         self.end_feed(dept)
-        self.health.add(dept, self.clock())
-        watch = _Watch(source, source.listen(lambda packet: self.on_packet(dept, packet)))
-        watch.tasks.append(asyncio.ensure_future(self._consume_samples(dept, source)))
+        if self.judge:
+            self.health.add(dept, self.clock())
+            watch = _Watch(source, source.listen(lambda packet: self.on_packet(dept, packet)))
+            watch.tasks.append(asyncio.ensure_future(self._consume_samples(dept, source)))
+        else:
+            watch = _Watch(source, lambda: None)
         self._watches[dept] = watch
         if self.wall_active and self._on_wall(dept):
             watch.wall_task = asyncio.ensure_future(self._consume_frames(dept, source))

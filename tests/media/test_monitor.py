@@ -154,6 +154,23 @@ async def test_wall_decodes_only_while_active_and_at_most_wall_fps(monkeypatch: 
     await mon.stop()
 
 
+async def test_without_health_no_sample_is_asked_for_and_the_wall_still_works() -> None:
+    clock = Clock()
+    logged: list[HealthEvent] = []
+    mon = FeedMonitor(logged.append, VideoWall("1", order=["fire"]), clock=clock, judge=False)
+    tap = FakeTap()
+    mon.start_feed("fire", tap)
+    assert tap.listeners == []  # frames are not even looked at
+    mon.set_wall_active(True)
+    await asyncio.sleep(0)
+    assert tap.frame_streams == 1
+    for i in range(10):
+        clock.t = i * 0.5
+        mon.handle(mon.health.tick(clock.t))  # 5 s without a frame: no health, no verdict
+    assert tap.requests == 0 and logged == [] and mon.health.state("fire") == "none"
+    await mon.stop()
+
+
 async def test_shedding_slows_the_wall_and_the_samples_but_not_the_stream() -> None:
     clock = Clock()
     wall = VideoWall("1", order=["fire"])
