@@ -260,7 +260,14 @@ class FeedMonitor:
         return self._consume(source.samples(), lambda s: self.on_sample(dept, s))
 
     def _consume_frames(self, dept: str, source: FeedSource) -> Any:
-        """The wall's frames of `dept`: picked (at `wall_fps`) and converted where decoded."""
+        """The wall's frames of `dept`: picked (at `wall_fps`), converted and scaled to the
+        tile where decoded."""
         self._wall_last.pop(dept, None)  # the tap picks by arrival time from here on
-        stream = source.frames(max_fps=lambda: self.tile_fps, convert=to_bgr)
+        wall = self.wall
+        assert wall is not None  # only feeds with a tile get here
+
+        def convert(frame: VideoFrame) -> np.ndarray:  # in the decoding thread, not the loop
+            return wall.fit(dept, to_bgr(frame))
+
+        stream = source.frames(max_fps=lambda: self.tile_fps, convert=convert)
         return self._consume(stream, lambda s: self.on_frame(dept, s.frame, s.t))
