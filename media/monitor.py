@@ -62,7 +62,7 @@ class FeedSource(Protocol):
 
     def listen(self, fn: Callable[[Any], None]) -> Callable[[], None]: ...
     def samples(self, max_items: int = 2) -> Stream: ...
-    def request_sample(self) -> None: ...
+    def request_sample(self, within: float = 0.0) -> None: ...
     def frames(self, max_items: int = 2, *, max_fps: Callable[[], float] | None = None,
                convert: Callable[[Any], Any] | None = None) -> Stream: ...
 
@@ -189,7 +189,7 @@ class FeedMonitor:
         t = self.clock()
         self.handle(feed.frame(t, coded_bytes(packet.codec, packet.data), packet.keyframe))
         if feed.due(t) and self._may_sample(dept, t, self._asked):
-            watch.source.request_sample()
+            watch.source.request_sample(within=feed.sample_period())
 
     def on_sample(self, dept: str, sample: PictureSample) -> list[HealthEvent]:
         """A decoded picture of `dept`: analysed (a 32x24 thumbnail of the luma) and judged."""
@@ -220,7 +220,7 @@ class FeedMonitor:
             for dept, watch in self._watches.items():
                 feed = self.health.feeds.get(dept)
                 if feed is not None and feed.due(t) and self._may_sample(dept, t, self._asked):
-                    watch.source.request_sample()
+                    watch.source.request_sample(within=feed.sample_period())
             await asyncio.sleep(TICK_S)
 
     async def stop(self) -> None:

@@ -63,7 +63,7 @@ class FakeTap:
         self.listeners.append(fn)
         return lambda: self.listeners.remove(fn)
 
-    def request_sample(self) -> None:
+    def request_sample(self, within: float = 0.0) -> None:
         self.requests += 1
 
     def samples(self, max_items: int = 2) -> Stream:
