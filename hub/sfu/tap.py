@@ -26,7 +26,6 @@ MAX_SAMPLE_FPS = 2.0  # decoded samples per second at most (natural and requeste
 DECODERS = {"VP8": "vp8", "H264": "h264"}
 DECODE_THREADS = 2  # threads that decode every frame of the taps with frame subscribers
 DECODE_POLL_S = 0.04  # how often they look for queued frames (the loop never wakes them)
-NATURAL_KEY_S = 1.0  # a feed sending keyframes at least this often is not asked for more
 _decode_threads: list[_DecodeThread] = []
 _decode_lock = threading.Lock()
 # keyframes to decode on their own (samples): (tap, packet, data), taken by the decoding threads
