@@ -60,7 +60,7 @@ class MediaOptions:
     health: bool = True
     wall: bool = True
     record: bool = True
-    record_wall: bool = False  # opt in (record: {wall: true}): composes and encodes the wall always
+    record_wall: bool = False  # opt in (record: {wall: true}): composed, encoded while feeds are live
     snapshots: bool = True
     wall_layout: str = "4x4"
     wall_size: tuple[int, int] = (1280, 720)
