@@ -1,7 +1,9 @@
 """`commandhub bench media`: hub CPU, fps, pixel-stamp latency; forwarding vs stock aiortc relay.
 
-`--serve` measures the hub as `commandhub serve` runs it (health, recording, the wall and its
-recording, snapshots: the media wiring on) instead of the bare video hub.
+`--serve` measures the hub as `commandhub serve` runs it (health, recording, snapshots, the
+wall for WHEP viewers: the media wiring on) instead of the bare video hub; `--record-wall`
+also records the wall (DATA/media.yaml `record: {wall: true}`: every frame decoded, the wall
+composed and encoded).
 """
 
 from __future__ import annotations
@@ -47,17 +49,21 @@ async def _serve_hub(mode: str, ice_host: str, departments: int = 16) -> None:
     ice = IceConfig(hosts=(ice_host,))
     handler: Any
     cleanup = contextlib.AsyncExitStack()
-    if mode in ("serve", "forward"):
+    if mode in ("serve", "serve-wall", "forward"):
         from hub.sfu.videohub import VideoHub
 
         video: VideoHub
-        if mode == "serve":  # the whole hub, media wiring on, as `commandhub serve` runs it
+        if mode != "forward":  # the whole hub, media wiring on, as `commandhub serve` runs it
             from hub.runtime import ServeOptions, start_hub
             from hub.wiring import VIDEO_HUB_KEY
 
             data = cleanup.enter_context(tempfile.TemporaryDirectory(prefix="bench-serve-"))
             roster = os.path.join(data, "roster.yaml")
             _bench_roster(roster, departments)
+            if mode == "serve-wall":
+                os.makedirs(os.path.join(data, "data"))
+                with open(os.path.join(data, "data", "media.yaml"), "w", encoding="utf-8") as f:
+                    f.write("record: {wall: true}\n")
             running = await start_hub(ServeOptions(data=Path(data) / "data", port=0,
                                                    ice_hosts=[ice_host], roster=roster))
             video = running.runner.app[VIDEO_HUB_KEY]
@@ -317,7 +323,7 @@ def run_once(mode: str, departments: int, viewers: int, width: int, height: int,
 
 def bench(args: argparse.Namespace) -> int:
     width, height = (int(x) for x in args.size.split("x"))
-    mode = "serve" if args.serve else "forward"
+    mode = ("serve-wall" if args.record_wall else "serve") if args.serve else "forward"
     fwd = run_once(mode, args.departments, args.viewers, width, height, args.duration)
     out = dict(fwd)
     if not args.no_baseline:
@@ -339,6 +345,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-baseline", action="store_true", help="skip the relay baseline")
     parser.add_argument("--serve", action="store_true",
                         help="the hub as `commandhub serve` runs it: health, recording, wall on")
+    parser.add_argument("--record-wall", action="store_true",
+                        help="with --serve: the wall recorded too (record: {wall: true})")
     parser.add_argument("--json", action="store_true", help="only the JSON line")
     parser.set_defaults(handler=bench)
 

@@ -60,7 +60,7 @@ class MediaOptions:
     health: bool = True
     wall: bool = True
     record: bool = True
-    record_wall: bool = True
+    record_wall: bool = False  # opt in (record: {wall: true}): composed, encoded while feeds are live
     snapshots: bool = True
     wall_layout: str = "4x4"
     wall_size: tuple[int, int] = (1280, 720)
@@ -104,7 +104,7 @@ class MediaOptions:
             health=bool((doc.get("health") or {}).get("enabled", True)),
             wall=bool(wall.get("enabled", True)),
             record=record,
-            record_wall=record and bool(rec.get("wall", True)),
+            record_wall=record and bool(rec.get("wall", False)),
             snapshots=bool(snap.get("enabled", True)),
             wall_layout=str(wall.get("layout", "4x4")),
             wall_size=(w, h),
@@ -182,7 +182,7 @@ class MediaWiring:
                 self.wall.set_state(dept, online=self.hub.state.dept_online(dept))
         if opts.health or opts.wall:
             self.monitor = FeedMonitor(self._health_event, wall=self.wall,
-                                       config=opts.health_config)
+                                       config=opts.health_config, judge=opts.health)
             self.set_wall_viewers(0)
             self.video.feed_listeners.append(self._on_feed)
             for dept, feed in self.video.feeds().items():
@@ -276,8 +276,10 @@ class MediaWiring:
         self.emit(ev.kind, body)
 
     def set_wall_viewers(self, viewers: int) -> None:
-        """Feed the wall's tiles only while someone uses them (WHEP viewers, recording), and
-        only as often: every frame of every live feed is decoded for the wall meanwhile."""
+        """Feed the wall's tiles only while someone uses them (WHEP wall viewers, or the wall
+        recording when configured), and only as often: every frame of every live feed with a
+        tile is decoded for the wall meanwhile. Nobody watching, nothing is decoded but
+        health's samples, and the wall is neither composed nor encoded."""
         if self.monitor is not None:
             opts = self.options
             used = [opts.wall_fps] if viewers else []

@@ -261,15 +261,22 @@ class FeedHealth:
             return False
         if self.last_sample_t is None:
             return True
+        # a little slack so that frames arriving at exactly the sampling period are taken
+        return t - self.last_sample_t >= 0.95 * self.sample_period()
+
+    def sample_period(self) -> float:
+        """Seconds between samples now: 1 / `sample_fps` while the picture looks fine,
+        1 / `alert_sample_fps` while in doubt (a static stream, an unchanged or dark sample,
+        a problem)."""
         cfg = self.config
+        if self.last_sample_t is None:
+            return 1 / cfg.alert_sample_fps
         static = self._static_since()
         held = static is not None and self._sample is not None and static <= self._sample.t \
             and not self._unconfirmed_black()
         alert = not held and (self.state != "ok" or self._black_since is not None
                               or static is not None or self._ref_t < self.last_sample_t)
-        rate = cfg.alert_sample_fps if alert else cfg.sample_fps
-        # a little slack so that frames arriving at exactly the sampling period are taken
-        return t - self.last_sample_t >= 0.95 / rate
+        return 1 / (cfg.alert_sample_fps if alert else cfg.sample_fps)
 
     def observe(self, t: float, frame: np.ndarray | None) -> list[HealthEvent]:
         """A frame at `t` that is also analysed as a sample; `None` means no frame (`tick`)."""

@@ -62,7 +62,7 @@ class FeedSource(Protocol):
 
     def listen(self, fn: Callable[[Any], None]) -> Callable[[], None]: ...
     def samples(self, max_items: int = 2) -> Stream: ...
-    def request_sample(self) -> None: ...
+    def request_sample(self, within: float = 0.0) -> None: ...
     def frames(self, max_items: int = 2, *, max_fps: Callable[[], float] | None = None,
                convert: Callable[[Any], Any] | None = None) -> Stream: ...
 
@@ -95,8 +95,10 @@ class FeedMonitor:
         config: HealthConfig | None = None,
         wall_fps: float = 15.0,
         clock: Callable[[], float] = time.monotonic,
+        judge: bool = True,
     ) -> None:
         self.health = HealthMonitor(config)
+        self.judge = judge  # False: the wall only (no health, so no samples asked for)
         self.wall = wall
         self.emit = emit
         self.wall_fps = wall_fps
@@ -113,9 +115,12 @@ class FeedMonitor:
     def start_feed(self, dept: str, source: FeedSource) -> None:
         """`dept`'s feed went live (replaces an earlier watch of the department)."""
         self.end_feed(dept)
-        self.health.add(dept, self.clock())
-        watch = _Watch(source, source.listen(lambda packet: self.on_packet(dept, packet)))
-        watch.tasks.append(asyncio.ensure_future(self._consume_samples(dept, source)))
+        if self.judge:
+            self.health.add(dept, self.clock())
+            watch = _Watch(source, source.listen(lambda packet: self.on_packet(dept, packet)))
+            watch.tasks.append(asyncio.ensure_future(self._consume_samples(dept, source)))
+        else:
+            watch = _Watch(source, lambda: None)
         self._watches[dept] = watch
         if self.wall_active and self._on_wall(dept):
             watch.wall_task = asyncio.ensure_future(self._consume_frames(dept, source))
@@ -184,7 +189,7 @@ class FeedMonitor:
         t = self.clock()
         self.handle(feed.frame(t, coded_bytes(packet.codec, packet.data), packet.keyframe))
         if feed.due(t) and self._may_sample(dept, t, self._asked):
-            watch.source.request_sample()
+            watch.source.request_sample(within=feed.sample_period())
 
     def on_sample(self, dept: str, sample: PictureSample) -> list[HealthEvent]:
         """A decoded picture of `dept`: analysed (a 32x24 thumbnail of the luma) and judged."""
@@ -215,7 +220,7 @@ class FeedMonitor:
             for dept, watch in self._watches.items():
                 feed = self.health.feeds.get(dept)
                 if feed is not None and feed.due(t) and self._may_sample(dept, t, self._asked):
-                    watch.source.request_sample()
+                    watch.source.request_sample(within=feed.sample_period())
             await asyncio.sleep(TICK_S)
 
     async def stop(self) -> None:
@@ -255,7 +260,14 @@ class FeedMonitor:
         return self._consume(source.samples(), lambda s: self.on_sample(dept, s))
 
     def _consume_frames(self, dept: str, source: FeedSource) -> Any:
-        """The wall's frames of `dept`: picked (at `wall_fps`) and converted where decoded."""
+        """The wall's frames of `dept`: picked (at `wall_fps`), converted and scaled to the
+        tile where decoded."""
         self._wall_last.pop(dept, None)  # the tap picks by arrival time from here on
-        stream = source.frames(max_fps=lambda: self.tile_fps, convert=to_bgr)
+        wall = self.wall
+        assert wall is not None  # only feeds with a tile get here
+
+        def convert(frame: VideoFrame) -> np.ndarray:  # in the decoding thread, not the loop
+            return wall.fit(dept, to_bgr(frame))
+
+        stream = source.frames(max_fps=lambda: self.tile_fps, convert=convert)
         return self._consume(stream, lambda s: self.on_frame(dept, s.frame, s.t))

@@ -139,6 +139,15 @@ class _Layer:
         return _Overlay(premult, inv.astype(np.uint8))
 
 
+def _fitted(inner: Rect, frame: np.ndarray) -> tuple[tuple[int, int], int]:
+    """The (w, h) `frame` takes in a tile's picture area, aspect ratio kept, and the
+    interpolation to scale it with."""
+    fh, fw = frame.shape[:2]
+    k = min(inner.w / fw, inner.h / fh)
+    size = max(1, min(inner.w, round(fw * k))), max(1, min(inner.h, round(fh * k)))
+    return size, cv2.INTER_AREA if k <= 0.5 else cv2.INTER_LINEAR
+
+
 def text_overlay(text: str, size: int, color: BGR, background: BGR, pad: int = 4) -> _Overlay:
     """`text` on an opaque-ish box, ready to blend (used for the clock and the empty tile)."""
     rgb, alpha = render_patch(text, size, color)
@@ -156,6 +165,7 @@ class _Tile:
         self.inner = Rect(cell.x + GAP, cell.y + GAP, cell.w - 2 * GAP, cell.h - 2 * GAP)
         self.dept: str | None = None
         self.scaled: np.ndarray | None = None  # fitted image, keeps the source aspect ratio
+        self.owned = False  # `scaled` is the tile's own buffer (else a caller's fit frame)
         self.place = self.inner  # where `scaled` goes inside `inner`
         self.label: _Overlay | None = None
         self.label_key: tuple[object, ...] = ()
@@ -235,13 +245,27 @@ class VideoWall:
     # -- inputs ---------------------------------------------------------------------------
 
     def update(self, dept: str, frame: np.ndarray) -> None:
-        """A new decoded frame (HxWx3 BGR uint8) for `dept`; the wall keeps a reference."""
+        """A new decoded frame (HxWx3 BGR uint8) for `dept`; the wall keeps a reference. A
+        frame already `fit` to the tile is taken as it is (no scaling here)."""
         if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
             raise WallError(f"expected an HxWx3 uint8 BGR frame, got {frame.shape} {frame.dtype}")
         self.frames[dept] = frame
         tile = self._by_dept.get(dept)
         if tile is not None:
             self._scale(tile, frame)
+
+    def fit(self, dept: str, frame: np.ndarray) -> np.ndarray:
+        """`frame` scaled to `dept`'s tile (aspect ratio kept; a new array), or `frame` itself
+        when `dept` has no tile. Safe to call from another thread (a decoding thread, so that
+        the event loop does not scale): it only reads the layout; `update` rescales a frame
+        fit to a layout that changed meanwhile."""
+        tile = self._by_dept.get(dept)
+        if tile is None:
+            return frame
+        (sw, sh), interp = _fitted(tile.inner, frame)
+        if frame.shape[:2] == (sh, sw):
+            return frame
+        return cv2.resize(frame, (sw, sh), interpolation=interp)
 
     def set_state(
         self,
@@ -300,15 +324,15 @@ class VideoWall:
     # -- internals ------------------------------------------------------------------------
 
     def _scale(self, tile: _Tile, frame: np.ndarray) -> None:
-        fh, fw = frame.shape[:2]
         inner = tile.inner
-        k = min(inner.w / fw, inner.h / fh)
-        sw, sh = max(1, min(inner.w, round(fw * k))), max(1, min(inner.h, round(fh * k)))
-        if tile.scaled is None or tile.scaled.shape[:2] != (sh, sw):
-            tile.scaled = np.empty((sh, sw, 3), np.uint8)
-            tile.place = Rect(inner.x + (inner.w - sw) // 2, inner.y + (inner.h - sh) // 2, sw, sh)
-        interp = cv2.INTER_AREA if k <= 0.5 else cv2.INTER_LINEAR
-        cv2.resize(frame, (sw, sh), dst=tile.scaled, interpolation=interp)
+        (sw, sh), interp = _fitted(inner, frame)
+        tile.place = Rect(inner.x + (inner.w - sw) // 2, inner.y + (inner.h - sh) // 2, sw, sh)
+        if frame.shape[:2] == (sh, sw):
+            tile.scaled, tile.owned = frame, False  # already fit (in a decoding thread): kept
+        else:
+            if tile.scaled is None or not tile.owned or tile.scaled.shape[:2] != (sh, sw):
+                tile.scaled, tile.owned = np.empty((sh, sw, 3), np.uint8), True
+            cv2.resize(frame, (sw, sh), dst=tile.scaled, interpolation=interp)
         tile.dirty = True
 
     def _draw(self, tile: _Tile) -> None:

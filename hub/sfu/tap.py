@@ -4,7 +4,6 @@ pictures (a keyframe decoded now and then), every frame decoded once while someo
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import itertools
 import threading
@@ -27,17 +26,11 @@ MAX_SAMPLE_FPS = 2.0  # decoded samples per second at most (natural and requeste
 DECODERS = {"VP8": "vp8", "H264": "h264"}
 DECODE_THREADS = 2  # threads that decode every frame of the taps with frame subscribers
 DECODE_POLL_S = 0.04  # how often they look for queued frames (the loop never wakes them)
-_sample_pool: concurrent.futures.ThreadPoolExecutor | None = None
 _decode_threads: list[_DecodeThread] = []
 _decode_lock = threading.Lock()
-
-
-def _sampler() -> concurrent.futures.ThreadPoolExecutor:
-    """The threads that decode sampled keyframes, shared by every tap of the process."""
-    global _sample_pool
-    if _sample_pool is None:
-        _sample_pool = concurrent.futures.ThreadPoolExecutor(2, "tap-sample")
-    return _sample_pool
+# keyframes to decode on their own (samples): (tap, packet, data), taken by the decoding threads
+# at their next poll (a thread woken per sample, run_in_executor, cost the loop more)
+_sample_jobs: deque[tuple[FeedTap, EncodedPacket, bytes]] = deque()
 
 
 @dataclass(frozen=True)
@@ -128,6 +121,7 @@ class _DecodeThread:
     def _run(self) -> None:
         while True:
             time.sleep(DECODE_POLL_S)
+            self._decode_samples()
             for tap in list(self.taps):
                 if tap.closed:
                     self.taps.remove(tap)
@@ -138,6 +132,22 @@ class _DecodeThread:
                     if results:
                         with contextlib.suppress(RuntimeError):  # its loop is closed
                             tap._loop.call_soon_threadsafe(tap._deliver, results)
+
+    @staticmethod
+    def _decode_samples() -> None:
+        """Decode the queued sample keyframes; hand them back, one call per event loop."""
+        done: dict[asyncio.AbstractEventLoop, list[tuple[FeedTap, EncodedPacket, Any]]] = {}
+        while True:
+            try:
+                tap, packet, data = _sample_jobs.popleft()
+            except IndexError:
+                break
+            if tap._loop is not None:
+                done.setdefault(tap._loop, []).append(
+                    (tap, packet, _decode_keyframe(packet.codec, data)))
+        for loop, results in done.items():
+            with contextlib.suppress(RuntimeError):  # its loop is closed
+                loop.call_soon_threadsafe(_deliver_samples, results)
 
     def _decode_pending(self, tap: FeedTap) -> list[tuple[EncodedPacket, Any, list[Any]]]:
         results: list[tuple[EncodedPacket, Any, list[Any]]] = []
@@ -174,6 +184,12 @@ def _decode_thread(index: int) -> _DecodeThread:
 
 
 _tap_numbers = itertools.count()  # spreads the taps over the decoding threads
+
+
+def _deliver_samples(results: list[tuple[FeedTap, EncodedPacket, Any]]) -> None:
+    """On the loop: the sample keyframes decoded in a decoding thread."""
+    for tap, packet, frame in results:
+        tap._sampled(packet, frame)
 
 
 class FeedTap:
@@ -213,6 +229,10 @@ class FeedTap:
         self._decoder: _DecodeThread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._waiting_keyframe = True
+        self._last_t = 0.0  # arrival of the latest frame
+        self._last_key_t: float | None = None  # arrival of the latest keyframe
+        self._asked_since_key = False  # a keyframe was asked for since the latest one came
+        self.natural_key_s: float | None = None  # the publisher's own keyframe interval, if seen
         self.frames_decoded = 0
         self.decode_errors = 0
         self.closed = False
@@ -235,16 +255,32 @@ class FeedTap:
         self._check_open()
         return _Subscription(self._sample_subs, max_items)
 
-    def request_sample(self) -> None:
+    def request_sample(self, within: float = 0.0) -> None:
         """Have the next picture decoded: the next frame while all are decoded, else the next
-        keyframe, which the publisher is asked for (rate-limited by its source)."""
+        keyframe, which the publisher is asked for (rate-limited by its source) unless its own
+        keyframes come every `within` s or more often and the next is not overdue (a camera
+        with a short GOP is then sampled at its keyframes, never sent a PLI)."""
         if self.closed:
             return
         if not self._sample_wanted:
             self.sample_requests += 1
         self._sample_wanted = True
-        if not self._frame_subs:
-            self._request_keyframe()
+        if not self._frame_subs and not self._keyframe_expected(within):
+            self._ask_keyframe()
+
+    def _keyframe_expected(self, within: float) -> bool:
+        """The publisher's own keyframes come every `within` s or more often, the next is due."""
+        cadence, last = self.natural_key_s, self._last_key_t
+        if cadence is None or last is None or cadence > within:
+            return False
+        if self._last_t - last <= 1.25 * cadence:
+            return True
+        self.natural_key_s = None  # overdue: the cadence did not hold (learnt again when it does)
+        return False
+
+    def _ask_keyframe(self) -> None:
+        self._asked_since_key = True
+        self._request_keyframe()
 
     async def fresh_sample(self, max_age: float = 1.0, timeout: float = 2.0,
                            fallback_age: float = 10.0) -> Sample | None:
@@ -284,7 +320,7 @@ class FeedTap:
         if starting:
             self._pending.clear()
             self._waiting_keyframe = True
-            self._request_keyframe()
+            self._ask_keyframe()
         return sub
 
     def attach(self, source: PacketSource) -> None:
@@ -294,7 +330,7 @@ class FeedTap:
 
     def request_keyframe(self) -> None:
         """Ask the feed's publisher for a keyframe (rate-limited by the publisher's source)."""
-        self._request_keyframe()
+        self._ask_keyframe()
 
     def _check_open(self) -> None:
         if self.closed:
@@ -302,6 +338,11 @@ class FeedTap:
 
     def on_packet(self, packet: EncodedPacket) -> None:
         """Called by the hub for every frame of this feed."""
+        self._last_t = packet.arrival
+        if packet.keyframe:
+            if self._last_key_t is not None and not self._asked_since_key:
+                self.natural_key_s = packet.arrival - self._last_key_t
+            self._last_key_t, self._asked_since_key = packet.arrival, False
         for fn in list(self._listeners):
             fn(packet)
         for sub in self._packet_subs:
@@ -316,7 +357,7 @@ class FeedTap:
             return
         if self._waiting_keyframe:
             if not packet.keyframe:
-                self._request_keyframe()
+                self._ask_keyframe()
                 return
             self._waiting_keyframe = False
         pending = self._pending
@@ -327,7 +368,7 @@ class FeedTap:
         if packet.arrival - oldest > MAX_BACKLOG_S:
             pending.clear()  # decoding cannot keep up: restart at a keyframe
             self._waiting_keyframe = True
-            self._request_keyframe()
+            self._ask_keyframe()
             return
         pending.append(packet)
 
@@ -341,7 +382,7 @@ class FeedTap:
                 self.decode_errors += 1
                 self._waiting_keyframe = True
                 self._pending.clear()
-                self._request_keyframe()
+                self._ask_keyframe()
                 continue
             for sub, item in items:
                 if not sub.closed:
@@ -372,19 +413,17 @@ class FeedTap:
         prefix = b""
         if packet.codec == "H264" and 7 not in h264_nal_types(packet.data):
             prefix = self._parameter_sets
-        loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(_sampler(), _decode_keyframe, packet.codec,
-                                      prefix + packet.data)
+        self._loop = self._loop or asyncio.get_running_loop()
+        _decode_thread(0)  # the decoding threads exist
+        _sample_jobs.append((self, packet, prefix + packet.data))
 
-        def done(fut: asyncio.Future[av.VideoFrame | None]) -> None:
-            self._sampling = False
-            frame = None if fut.cancelled() or fut.exception() else fut.result()
-            if frame is None:
-                self.decode_errors += 1
-            elif not self.closed:
-                self._publish_sample(Sample(frame, packet.arrival, True))
-
-        future.add_done_callback(done)
+    def _sampled(self, packet: EncodedPacket, frame: av.VideoFrame | None) -> None:
+        """On the loop: a sample keyframe decoded (None: it could not be)."""
+        self._sampling = False
+        if frame is None:
+            self.decode_errors += 1
+        elif not self.closed:
+            self._publish_sample(Sample(frame, packet.arrival, True))
 
     def _publish_sample(self, sample: Sample) -> None:
         self._sample_wanted = False

@@ -63,7 +63,7 @@ class FakeTap:
         self.listeners.append(fn)
         return lambda: self.listeners.remove(fn)
 
-    def request_sample(self) -> None:
+    def request_sample(self, within: float = 0.0) -> None:
         self.requests += 1
 
     def samples(self, max_items: int = 2) -> Stream:
@@ -151,6 +151,23 @@ async def test_wall_decodes_only_while_active_and_at_most_wall_fps(monkeypatch: 
         mon.on_frame("fire", frame_of(clock.t))
     assert 9 <= len(updates) <= 11
     mon.set_wall_active(False)
+    await mon.stop()
+
+
+async def test_without_health_no_sample_is_asked_for_and_the_wall_still_works() -> None:
+    clock = Clock()
+    logged: list[HealthEvent] = []
+    mon = FeedMonitor(logged.append, VideoWall("1", order=["fire"]), clock=clock, judge=False)
+    tap = FakeTap()
+    mon.start_feed("fire", tap)
+    assert tap.listeners == []  # frames are not even looked at
+    mon.set_wall_active(True)
+    await asyncio.sleep(0)
+    assert tap.frame_streams == 1
+    for i in range(10):
+        clock.t = i * 0.5
+        mon.handle(mon.health.tick(clock.t))  # 5 s without a frame: no health, no verdict
+    assert tap.requests == 0 and logged == [] and mon.health.state("fire") == "none"
     await mon.stop()
 
 

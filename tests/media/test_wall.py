@@ -191,6 +191,29 @@ def test_scales_once_per_new_frame(monkeypatch: pytest.MonkeyPatch) -> None:
     assert len(calls) == 4
 
 
+def test_a_frame_fit_elsewhere_is_shown_as_scaled_here_without_scaling_again(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    src = pattern(7, 640, 360)
+    here = VideoWall("2x2", names=NAMES, order=IDS)
+    here.update("police", src)
+    expected = here.compose().copy()
+    wall = VideoWall("2x2", names=NAMES, order=IDS)
+    fitted = wall.fit("police", src)  # what a decoding thread does
+    assert fitted.shape[:2] != src.shape[:2] and wall.fit("power", src) is src  # no tile: as is
+    calls = []
+    real = cv2.resize
+    monkeypatch.setattr(cv2, "resize", lambda *a, **k: calls.append(1) or real(*a, **k))
+    wall.update("police", fitted)
+    assert calls == [] and np.array_equal(wall.compose(), expected)
+    wall.update("police", pattern(8))  # a frame of another size: scaled into the wall's own buffer
+    assert calls == [1] and np.array_equal(fitted, here.fit("police", src))  # the fit frame intact
+    wall.set_layout("1", order=["police"])  # the layout changed after the fit: scaled anew
+    wall.update("police", fitted)
+    fresh = VideoWall("1", names=NAMES, order=["police"])
+    fresh.update("police", fitted)
+    assert np.array_equal(wall.compose(), fresh.compose())
+
+
 def fresh_render(
     layout: str,
     order: list[str],

@@ -23,7 +23,7 @@ def _sha(path: str | Path) -> str:
 
 
 async def test_segments_and_snapshot_are_registered(media_hub: Any) -> None:
-    h = await media_hub(config={"record": {"segment_s": 1.5}})
+    h = await media_hub(config={"record": {"segment_s": 1.5, "wall": True}})
     cmd, _ = await h.join("center", publish=False, slots=4)
     water, _ = await h.join("water")
 
@@ -91,7 +91,7 @@ async def publish_for(h: Any, dept: str, seconds: float,
 
 
 async def test_each_publishing_session_gets_its_own_file_closed_when_it_ends(media_hub: Any) -> None:
-    h = await media_hub(config={"record": {"segment_s": 600, "wall": False}})
+    h = await media_hub(config={"record": {"segment_s": 600}})
     media = h.running.runner.app[MEDIA_KEY]
     sessions = []
     for codec in ("video/VP8", "video/H264"):  # the same department twice, VP8 then H264
@@ -121,7 +121,7 @@ async def test_each_publishing_session_gets_its_own_file_closed_when_it_ends(med
 
 
 async def test_the_wall_recording_plays_at_real_speed(media_hub: Any) -> None:
-    h = await media_hub(config={"record": {"segment_s": 600}, "wall": {"record_fps": 5}})
+    h = await media_hub(config={"record": {"segment_s": 600, "wall": True}, "wall": {"record_fps": 5}})
     _, first, left = await publish_for(h, "fire", 8.0)
     await wait_for(lambda: recordings(h, "wall"), 5)  # nobody publishes any more: the wall's file closes
     [rec] = recordings(h, "wall")
@@ -142,7 +142,7 @@ async def commandhub(*args: str) -> tuple[int, str]:
 
 
 async def test_record_verify_checks_every_file_against_the_log(media_hub: Any) -> None:
-    h = await media_hub(config={"record": {"segment_s": 600, "wall": False}})
+    h = await media_hub(config={"record": {"segment_s": 600}})
     await publish_for(h, "water", 3.0)
     await publish_for(h, "water", 2.0, "video/H264")
     await wait_for(lambda: len(recordings(h, "water")) == 2, 5)
@@ -183,7 +183,7 @@ async def test_record_verify_checks_every_file_against_the_log(media_hub: Any) -
 
 
 async def test_stopping_the_hub_closes_and_logs_the_open_files(media_hub: Any) -> None:
-    h = await media_hub(config={"record": {"segment_s": 600}})
+    h = await media_hub(config={"record": {"segment_s": 600, "wall": True}})
     media = h.running.runner.app[MEDIA_KEY]
     await h.join("police")
     await wait_for(lambda: media.recorders["police"].recording and media.recorders["wall"].recording, 20)

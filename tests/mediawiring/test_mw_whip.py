@@ -10,6 +10,7 @@ import aiohttp
 from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from hub.media_wiring import MEDIA_KEY
 from hub.sfu.ice import IceConfig
 from media.source import DepartmentVideo
 from media.stamp import read_frame_stamp
@@ -169,3 +170,42 @@ async def test_whip_errors_follow_the_rfc(media_hub: Any) -> None:
             await pc.close()
     rejected = [e for e in h.events() if e.kind == "auth.rejected"]
     assert rejected and all(e.payload["path"].startswith(("/whip/", "/whep/")) for e in rejected)
+
+
+async def test_the_wall_is_decoded_and_composed_only_while_watched(media_hub: Any) -> None:
+    """As served (recording on, the wall's recording not configured): a live feed is recorded
+    and judged from samples, never decoded frame by frame, until a WHEP wall viewer comes;
+    when it leaves, the decoding and the wall's composition stop again."""
+    h = await media_hub()
+    media = h.running.runner.app[MEDIA_KEY]
+    assert media.monitor is not None and "wall" not in media.recorders
+    publisher = RTCPeerConnection(IceConfig.loopback().rtc_configuration())
+    publisher.addTransceiver(DepartmentVideo(IDS.index("police") + 1, "police"), direction="sendonly")
+    tap = media.video.frame_tap("police")
+    arrived = [0]
+    tap.listen(lambda _packet: arrived.__setitem__(0, arrived[0] + 1))
+    wall_viewer = Viewer()
+    async with aiohttp.ClientSession() as http:
+        try:
+            await post_offer(http, f"{h.url}/whip/police", publisher, h.token("department", "police"))
+            await wait_for(lambda: tap.samples_decoded >= 2 and media.recorders["police"].recording, 15)
+            await wait_for(lambda: arrived[0] >= 30, 10)
+            assert tap.frames_decoded == 0 and not media.monitor.wall_active
+            assert "police" not in media.wall.frames  # nothing scaled into a tile, nothing composed
+
+            evaluator = h.token("evaluator")
+            location = await post_offer(http, f"{h.url}/whep/wall", wall_viewer.pc, evaluator)
+            await wait_for(lambda: wall_viewer.frames >= 5 and "police" in media.wall.frames, 15)
+            assert media.monitor.wall_active and tap.frames_decoded > 0
+
+            async with http.delete(h.url + location, headers={"Authorization": f"Bearer {evaluator}"}) as r:
+                assert r.status == 200
+            await wait_for(lambda: not media.monitor.wall_active, 5)
+            await wait_for(lambda: not tap._frame_subs, 5)
+            decoded, seen = tap.frames_decoded, arrived[0]
+            await wait_for(lambda: arrived[0] >= seen + 30, 10)  # two more seconds of video
+            assert tap.frames_decoded - decoded <= 5, "frames queued before the viewer left, at most"
+            assert media.recorders["police"].recording
+        finally:
+            await publisher.close()
+            await wall_viewer.close()
