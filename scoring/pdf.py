@@ -141,18 +141,26 @@ def _page_decor(model: ReportModel) -> Callable[[Any, Any], None]:
 
 
 class _Writer:
-    """Turns texts into flowables; every `#seq` becomes a link when the model has `seq_link`."""
+    """Turns texts into flowables; every `#seq` becomes a link when the model has `seq_link`
+    (`urls`: with the link's URL printed beside it, for paper: the evidence appendices)."""
 
-    def __init__(self, model: ReportModel) -> None:
+    def __init__(self, model: ReportModel, urls: bool = False) -> None:
         self.model = model
         self.st = styles(model.lang)
+        self.urls = urls
 
     def markup(self, s: object) -> str:
         text = esc(s)
         link = self.model.seq_link
         if link is None:
             return text
-        return SEQ.sub(lambda m: f'<link href="{esc(link(int(m.group(1))))}">#{m.group(1)}</link>', text)
+
+        def linked(m: re.Match[str]) -> str:
+            url = esc(link(int(m.group(1))))
+            shown = f' <font size="5" color="#1f4e99">{url}</font>' if self.urls else ""
+            return f'<link href="{url}">#{m.group(1)}{shown}</link>'
+
+        return SEQ.sub(linked, text)
 
     def p(self, s: object, style: str = "cell") -> Paragraph:
         return Paragraph(self.markup(s).replace("\n", "<br/>"), self.st[style])
@@ -381,7 +389,7 @@ def story(model: ReportModel) -> list[Flowable]:
         )
     )
     out.append(KeepTogether(block))
-    out += appendices(model, w)
+    out += appendices(model, _Writer(model, urls=True))
     return out
 
 
