@@ -142,12 +142,12 @@ def _page_decor(model: ReportModel) -> Callable[[Any, Any], None]:
 
 class _Writer:
     """Turns texts into flowables; every `#seq` becomes a link when the model has `seq_link`
-    (`urls`: with the link's URL printed beside it, for paper: the evidence appendices)."""
+    (`linked`: the seqs linked so far, for the appendices' printed list of links)."""
 
-    def __init__(self, model: ReportModel, urls: bool = False) -> None:
+    def __init__(self, model: ReportModel) -> None:
         self.model = model
         self.st = styles(model.lang)
-        self.urls = urls
+        self.linked: set[int] = set()
 
     def markup(self, s: object) -> str:
         text = esc(s)
@@ -156,9 +156,8 @@ class _Writer:
             return text
 
         def linked(m: re.Match[str]) -> str:
-            url = esc(link(int(m.group(1))))
-            shown = f' <font size="5" color="#1f4e99">{url}</font>' if self.urls else ""
-            return f'<link href="{url}">#{m.group(1)}{shown}</link>'
+            self.linked.add(int(m.group(1)))
+            return f'<link href="{esc(link(int(m.group(1))))}">#{m.group(1)}</link>'
 
         return SEQ.sub(linked, text)
 
@@ -389,7 +388,7 @@ def story(model: ReportModel) -> list[Flowable]:
         )
     )
     out.append(KeepTogether(block))
-    out += appendices(model, _Writer(model, urls=True))
+    out += appendices(model, _Writer(model))
     return out
 
 
@@ -456,7 +455,21 @@ def appendices(model: ReportModel, w: _Writer) -> list[Flowable]:
     widths = [11 * mm, 14 * mm, 24 * mm, 28 * mm, 22 * mm, 14 * mm, 38 * mm]
     widths.append(BODY_W - sum(widths))
     out.append(table(rows, widths, font_size=6))
-    return out
+    return out + _replay_links(model, w)
+
+
+def _replay_links(model: ReportModel, w: _Writer) -> list[Flowable]:
+    """The replay deep link of every seq the appendices cite, printed as text (for paper)."""
+    link = model.seq_link
+    if link is None or not w.linked:
+        return []
+    zh = model.lang == "zh"
+    title = "复盘链接：附录中每个日志序号在复盘中的此刻" if zh else \
+        "Replay links: each log seq cited in the appendices, at that moment in the replay"
+    rows: list[list[Any]] = [["#" if zh else "seq", "链接" if zh else "link"]]
+    rows += [[f"#{n}", link(n)] for n in sorted(w.linked)]
+    return [CondPageBreak(40 * mm), w.p(title, "h1"),
+            table(rows, [14 * mm, BODY_W - 14 * mm], font_size=6)]
 
 
 def write_atomic(path: str | Path, build: Callable[[str], None]) -> None:
