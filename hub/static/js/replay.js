@@ -19,6 +19,10 @@ addStrings({
     "cat.inject": "情景注入", "cat.command": "指令", "cat.stage": "部门响应", "cat.overdue": "超时",
     "cat.outage": "视频故障", "cat.rating": "评估", "cat.report": "现场报告", "cat.operation": "行动",
     "cat.media": "视频流", "cat.presence": "在线",
+    "gap.untrusted": "录像不可信：{problem}", "gap.feed_ended": "视频流结束：{cause}（{reason}）",
+    "gap.video_lost": "视频丢失：{cause}（{reason}）", "gap.recording_error": "录像写入错误：{op} {errno} {message}",
+    "gap.connection_failed": "连接失败：{reason}", "gap.offline": "离线：{reason}",
+    "gap.not_published": "尚未接入视频", "gap.no_recording": "日志中无录像",
   },
   en: {
     "title.replay": "CommandHub · Replay", "app.replay": "Replay",
@@ -32,6 +36,10 @@ addStrings({
     "cat.inject": "Injects", "cat.command": "Commands", "cat.stage": "Responses", "cat.overdue": "Overdue",
     "cat.outage": "Video outages", "cat.rating": "Ratings", "cat.report": "Field reports", "cat.operation": "Operation",
     "cat.media": "Feeds", "cat.presence": "Presence",
+    "gap.untrusted": "untrusted recording: {problem}", "gap.feed_ended": "feed ended: {cause} ({reason})",
+    "gap.video_lost": "video lost: {cause} ({reason})", "gap.recording_error": "recording error: {op} {errno} {message}",
+    "gap.connection_failed": "connection failed: {reason}", "gap.offline": "offline: {reason}",
+    "gap.not_published": "not published yet", "gap.no_recording": "no recording logged",
   },
 });
 
@@ -80,6 +88,11 @@ function untrustedAt(dept, at) {
 function gapAt(dept, at) {
   return (gaps.get(dept) || []).find((g) => g.from_us <= at && at <= g.to_us) || null;
 }
+// A gap's cause (the model's code and the logged details) in the page's language.
+function gapText(gap) {
+  const args = Object.fromEntries(Object.entries(gap.args || {}).map(([k, v]) => [k, v || ""]));
+  return t(`gap.${gap.code}`, args).replace(/ ?[（(][）)]/g, "").trim();
+}
 function spanAt(dept, at) {
   return (spans.get(dept) || []).find((s) => s.from_us <= at && at <= s.to_us) || null;
 }
@@ -118,7 +131,8 @@ function syncTile(tile, at, hard) {
     const gap = gapAt(tile.dept, at);
     tile.box.dataset.state = bad ? "untrusted" : "gap";
     tile.over.textContent = bad ? t("replay.untrustedTile", { why: bad.problem })
-      : `${t("replay.noRecording")}${gap ? ` · ${gap.cause}` : ""}`;
+      : `${t("replay.noRecording")}${gap ? ` · ${gapText(gap)}` : ""}`;
+    tile.over.dataset.cause = gap ? gap.code : "";
     tile.over.hidden = false;
     return;
   }
