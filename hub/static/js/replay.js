@@ -110,7 +110,11 @@ function buildWall() {
     const name = el("div", { class: "rp-name", text: nameOf(d) });
     const box = el("div", { class: "rp-tile", dataset: { dept: d.id } }, video, over, name);
     wall.append(box);
-    const tile = { dept: d.id, box, video, over, name, rec: null, want: 0 };
+    const tile = { dept: d.id, box, video, over, name, rec: null, want: 0, marks: {} };
+    // when each step of the last file switch and seek happened (chReplay.phases)
+    for (const k of ["loadstart", "loadedmetadata", "seeking", "seeked"]) {
+      video.addEventListener(k, () => { tile.marks[k] = performance.now(); });
+    }
     video.addEventListener("loadedmetadata", () => {
       video.currentTime = tile.want;
       if (playing) { video.playbackRate = speed; video.play().catch(() => {}); }
@@ -469,6 +473,17 @@ async function start() {
 window.chReplay = {
   seek: (at) => { if (playing) pause(); setCursor(at); return settled(); },
   settled,
+  // where a seek begun at `since` (performance.now()) spent its time, over the tiles: opening
+  // a new file (to its metadata) and seeking in it (the browser decoding from a key frame)
+  phases: (since) => {
+    let open = 0, seek = 0, opened = 0;
+    for (const x of tiles.values()) {
+      const m = x.marks;
+      if (m.loadstart >= since && m.loadedmetadata >= m.loadstart) { opened += 1; open = Math.max(open, m.loadedmetadata - since); }
+      if (m.seeking >= since && m.seeked >= m.seeking) seek = Math.max(seek, m.seeked - m.seeking);
+    }
+    return { open_ms: open, seek_ms: seek, opened };
+  },
   jump: (dir) => { const hit = jump(dir); return settled().then(() => hit); },
   state: () => ({ t_us: T, playing, speed, op: M && M.op, frame_us: frameUs, lang: getLang(),
                   tiles: [...tiles.values()].map((x) => ({ dept: x.dept, rec: x.rec && x.rec.name,
