@@ -15,8 +15,8 @@ import numpy as np
 from media.text import draw_text
 from media.wall import VideoWall
 
-# x264: "superfast" encodes the mostly still wall about twice as fast as "veryfast" here, at
-# a somewhat larger file (docs/replay.md gives the figures)
+# x264: a fast preset for a wall of mostly still tiles (its share of the time alone against
+# "veryfast" was not measured apart; docs/replay.md has the export figures)
 PRESET, CRF = "superfast", "26"
 
 
@@ -130,8 +130,8 @@ def write_clip(out: Path, tiles: Sequence[tuple[str, str]],
             while t <= to_us:
                 for dept, feed in feeds.items():
                     frame = feed.at(t)
-                    if frame is not None:
-                        wall.update(dept, frame)
+                    if frame is not None and wall.frames.get(dept) is not frame:
+                        wall.update(dept, frame)  # scaled into its tile once per new picture
                     wall.set_state(dept, online=frame is not None, lost=frame is None)
                 canvas = wall.compose(clock_text(t)).copy()
                 shown = [c for c in ordered if t - 10_000_000 < c.ts_us <= t][-3:]
