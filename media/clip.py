@@ -9,10 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import av
+import cv2
 import numpy as np
 
 from media.text import draw_text
 from media.wall import VideoWall
+
+# x264: a fast preset for a wall of mostly still tiles (its share of the time alone against
+# "veryfast" was not measured apart; docs/replay.md has the export figures)
+PRESET, CRF = "superfast", "26"
 
 
 class ClipError(Exception):
@@ -44,12 +49,15 @@ class _Feed:
         self._frames: Iterator[Any] | None = None
         self._cur: Any = None
         self._next: Any = None
+        self._shown: Any = None  # the frame last converted, and its picture
+        self._picture: np.ndarray | None = None
 
     def _open(self, src: ClipSource, media_s: float) -> None:
         self.close()
         try:
             self._container = av.open(str(src.path))
             stream = self._container.streams.video[0]
+            stream.thread_type = "AUTO"
             if media_s > 0.5 and stream.time_base:
                 self._container.seek(int(media_s / stream.time_base), stream=stream,
                                      backward=True, any_frame=False)
@@ -71,12 +79,27 @@ class _Feed:
             self._cur = self._next
             self._next = next(self._frames, None) if self._frames is not None else None
         frame = self._cur if self._cur is not None else self._next
-        return None if frame is None else frame.to_ndarray(format="bgr24")
+        if frame is None:
+            return None
+        if frame is not self._shown:  # converted once, however many clip frames show it
+            self._shown, self._picture = frame, _bgr(frame)
+        return self._picture
 
     def close(self) -> None:
         if self._container is not None:
             self._container.close()
         self._container = self._frames = self._src = None
+
+
+def _bgr(frame: Any) -> np.ndarray:
+    """A decoded frame as BGR: the I420 planes as they are, converted by OpenCV (several times
+    faster than swscale's default path for these small pictures)."""
+    if frame.format.name == "yuv420p" and frame.width % 2 == 0 and frame.height % 2 == 0:
+        bgr: np.ndarray = cv2.cvtColor(frame.to_ndarray(format="yuv420p"),
+                                       cv2.COLOR_YUV2BGR_I420)
+        return bgr
+    out: np.ndarray = frame.to_ndarray(format="bgr24")
+    return out
 
 
 def write_clip(out: Path, tiles: Sequence[tuple[str, str]],
@@ -102,13 +125,13 @@ def write_clip(out: Path, tiles: Sequence[tuple[str, str]],
         with av.open(str(tmp), "w", format="mp4") as container:
             stream = container.add_stream("libx264", rate=fps)
             stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
-            stream.options = {"preset": "veryfast", "crf": "26"}
+            stream.options = {"preset": PRESET, "crf": CRF}
             t = from_us
             while t <= to_us:
                 for dept, feed in feeds.items():
                     frame = feed.at(t)
-                    if frame is not None:
-                        wall.update(dept, frame)
+                    if frame is not None and wall.frames.get(dept) is not frame:
+                        wall.update(dept, frame)  # scaled into its tile once per new picture
                     wall.set_state(dept, online=frame is not None, lost=frame is None)
                 canvas = wall.compose(clock_text(t)).copy()
                 shown = [c for c in ordered if t - 10_000_000 < c.ts_us <= t][-3:]
@@ -117,7 +140,8 @@ def write_clip(out: Path, tiles: Sequence[tuple[str, str]],
                     draw_text(canvas, c.text[:110], (10, y), 20, (255, 255, 255), (0, 0, 0),
                               bgr=True)
                     y += 28
-                vf = av.VideoFrame.from_ndarray(canvas, format="bgr24").reformat(format="yuv420p")
+                yuv = cv2.cvtColor(canvas, cv2.COLOR_BGR2YUV_I420).astype(np.uint8, copy=False)
+                vf = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
                 vf.pts = count
                 vf.time_base = Fraction(1, fps)
                 for packet in stream.encode(vf):

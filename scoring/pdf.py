@@ -141,18 +141,25 @@ def _page_decor(model: ReportModel) -> Callable[[Any, Any], None]:
 
 
 class _Writer:
-    """Turns texts into flowables; every `#seq` becomes a link when the model has `seq_link`."""
+    """Turns texts into flowables; every `#seq` becomes a link when the model has `seq_link`
+    (`linked`: the seqs linked so far, for the appendices' printed list of links)."""
 
     def __init__(self, model: ReportModel) -> None:
         self.model = model
         self.st = styles(model.lang)
+        self.linked: set[int] = set()
 
     def markup(self, s: object) -> str:
         text = esc(s)
         link = self.model.seq_link
         if link is None:
             return text
-        return SEQ.sub(lambda m: f'<link href="{esc(link(int(m.group(1))))}">#{m.group(1)}</link>', text)
+
+        def linked(m: re.Match[str]) -> str:
+            self.linked.add(int(m.group(1)))
+            return f'<link href="{esc(link(int(m.group(1))))}">#{m.group(1)}</link>'
+
+        return SEQ.sub(linked, text)
 
     def p(self, s: object, style: str = "cell") -> Paragraph:
         return Paragraph(self.markup(s).replace("\n", "<br/>"), self.st[style])
@@ -381,7 +388,7 @@ def story(model: ReportModel) -> list[Flowable]:
         )
     )
     out.append(KeepTogether(block))
-    out += appendices(model, w)
+    out += appendices(model, _Writer(model))
     return out
 
 
@@ -448,7 +455,21 @@ def appendices(model: ReportModel, w: _Writer) -> list[Flowable]:
     widths = [11 * mm, 14 * mm, 24 * mm, 28 * mm, 22 * mm, 14 * mm, 38 * mm]
     widths.append(BODY_W - sum(widths))
     out.append(table(rows, widths, font_size=6))
-    return out
+    return out + _replay_links(model, w)
+
+
+def _replay_links(model: ReportModel, w: _Writer) -> list[Flowable]:
+    """The replay deep link of every seq the appendices cite, printed as text (for paper)."""
+    link = model.seq_link
+    if link is None or not w.linked:
+        return []
+    zh = model.lang == "zh"
+    title = "复盘链接：附录中每个日志序号在复盘中的此刻" if zh else \
+        "Replay links: each log seq cited in the appendices, at that moment in the replay"
+    rows: list[list[Any]] = [["#" if zh else "seq", "链接" if zh else "link"]]
+    rows += [[f"#{n}", link(n)] for n in sorted(w.linked)]
+    return [CondPageBreak(40 * mm), w.p(title, "h1"),
+            table(rows, [14 * mm, BODY_W - 14 * mm], font_size=6)]
 
 
 def write_atomic(path: str | Path, build: Callable[[str], None]) -> None:

@@ -1,16 +1,24 @@
 """`commandhub replay export`: a clip of the wall between two moments, captions burned in, hashed.
 
 The clip (MP4, H.264) gets a manifest beside it (`CLIP.json`): its SHA-256 and size, the
-operation, the span, the log head it was made from and every recording used with its logged
-hash. The folder's event log is not written to: an archived log is read-only, and a stopped
-hub's log is sealed by its `stop` head (the hub refuses to start on events added after it).
+operation, the span, the log head it was made from, every recording used with its logged hash,
+and whether the export was logged. When the data folder is writable and no hub holds its log,
+the export is appended as a `replay.exported` event through the log's own path
+(`hub.eventlog.EventLog`: verified from the last signed head, `start` and `stop` heads signed,
+so the chain and the heads stay valid). An archived (read-only)
+folder, or a log a running hub holds, is not written at all: the manifest says why
+(`logged: false`) and carries the hash.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import datetime as dt
+import getpass
 import json
+import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -63,10 +71,15 @@ def export(data_dir: Path, op: str | None, start: str, end: str, out: Path,
     except ClipError as exc:
         raise CliError(str(exc)) from exc
     size, sha = sha256_size(out)
+    made_s = round(time.monotonic() - t0, 2)
+    logged = log_export(data_dir, replay, {
+        "op": replay.op, "from_us": from_us, "to_us": to_us, "name": out.name,
+        "path": str(out.resolve()), "sha256": sha, "size": size, "frames": frames,
+        "who": _who()})
     manifest = {
         "clip": out.name, "sha256": sha, "size": size, "frames": frames, "fps": fps,
         "op": replay.op, "from_us": from_us, "to_us": to_us,
-        "log": replay.log, "made_s": round(time.monotonic() - t0, 2),
+        "log": replay.log, "made_s": made_s, "logged": logged,
         "recordings": [{"path": r.path, "sha256": r.sha256, "seq": r.seq} for r in used],
         "untrusted_skipped": [{"path": r.path, "problem": r.problem}
                               for r in replay.recordings if not r.trusted
@@ -75,6 +88,42 @@ def export(data_dir: Path, op: str | None, start: str, end: str, out: Path,
     Path(f"{out}.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1) + "\n",
                                    encoding="utf-8")
     return manifest
+
+
+def _who() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())
+
+
+def log_export(data_dir: Path, replay: Replay, payload: dict[str, Any]) -> dict[str, Any]:
+    """Append `replay.exported` (payload: op, from_us, to_us, name, path, sha256, size, frames,
+    who) to the folder's log through EventLog; {logged: True, seq} or {logged: False, why}.
+    Nothing is written when the folder or its log is read-only or a hub holds the log."""
+    from hub.checkpoint import CheckpointError, HeadSigner
+    from hub.clock import SystemClock
+    from hub.eventlog import EventLog, EventLogError
+
+    log_path = data_dir / "events.db"
+    if not (os.access(data_dir, os.W_OK) and os.access(log_path, os.W_OK)):
+        return {"logged": False, "why": f"{data_dir} is read-only (archived): the export is not "
+                "logged; its hash is in this manifest"}
+
+    async def append() -> int:
+        log = EventLog(log_path, SystemClock(), signer=HeadSigner.load_or_create(data_dir))
+        log.open()
+        try:
+            event = await log.append("replay.exported", payload, op=replay.op,
+                                     op_kind=replay.op_kind)
+        finally:
+            await log.close()
+        return event.seq
+
+    try:
+        return {"logged": True, "seq": asyncio.run(append()), "kind": "replay.exported"}
+    except (EventLogError, CheckpointError, OSError) as exc:
+        return {"logged": False, "why": f"the export is not logged: {exc}"}
 
 
 def _clock(us: int) -> str:
@@ -91,4 +140,9 @@ def export_cli(args: argparse.Namespace) -> int:
     m = export(data, args.op, args.from_, args.to, out)
     print(f"replay export: {out} ({m['frames']} frames, {m['size']} bytes, sha256 {m['sha256']}) "
           f"from {len(m['recordings'])} recordings in {m['made_s']} s; manifest {out}.json")
+    logged = m["logged"]
+    if logged["logged"]:
+        print(f"replay export: logged as replay.exported #{logged['seq']} in {data}/events.db")
+    else:
+        print(f"replay export: NOT LOGGED: {logged['why']}", file=sys.stderr)
     return 0

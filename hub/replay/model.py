@@ -123,8 +123,10 @@ class Gap:
     dept: str
     from_us: int
     to_us: int
-    cause: str
+    cause: str  # in English (the CLI, the clip)
     seq: int | None  # the event that gives the cause
+    code: str = "no_recording"  # the cause for the page to word in its language (GAP_CODES)
+    args: dict[str, str] = field(default_factory=dict)  # the cause's details, as logged
 
 
 @dataclass(frozen=True)
@@ -468,37 +470,49 @@ def _gaps(ids: list[str], recordings: list[Recording], media: list[Event], start
             holes.append((at, end_us))
         events = [e for e in media if _dept(e) == dept]
         for a, b in holes:
-            cause, seq = _gap_cause(dept, a, b, mine, events)
-            out.append(Gap(dept, max(a, start_us), min(b, end_us), cause, seq))
+            code, args, seq = _gap_cause(a, b, mine, events)
+            out.append(Gap(dept, max(a, start_us), min(b, end_us), cause_text(code, args), seq,
+                           code, args))
     return out
 
 
-def _gap_cause(dept: str, a: int, b: int, mine: list[Recording],
-               events: list[Event]) -> tuple[str, int | None]:
+# a gap's cause: code -> (the payload fields it shows, its English wording); the page words
+# the same codes in Chinese and English (hub/static/js/replay.js, "gap.CODE")
+GAP_CODES: dict[str, tuple[tuple[str, ...], str]] = {
+    "untrusted": (("problem",), "untrusted recording: {problem}"),
+    "feed_ended": (("cause", "reason"), "feed ended: {cause} ({reason})"),
+    "video_lost": (("cause", "reason"), "video lost: {cause} ({reason})"),
+    "recording_error": (("op", "errno", "message"), "recording error: {op} {errno} {message}"),
+    "connection_failed": (("reason",), "connection failed: {reason}"),
+    "offline": (("reason",), "offline: {reason}"),
+    "not_published": ((), "not published"),
+    "no_recording": ((), "no recording logged"),
+}
+_CODE_OF = {"media.unpublished": "feed_ended", "video.lost": "video_lost",
+            "media.error": "recording_error", "rtc.failed": "connection_failed",
+            "presence.offline": "offline"}
+
+
+def cause_text(code: str, args: Mapping[str, str]) -> str:
+    """A gap cause in English."""
+    text = GAP_CODES[code][1].format_map({k: args.get(k, "") for k in GAP_CODES[code][0]})
+    return text.replace(" ()", "").strip()
+
+
+def _gap_cause(a: int, b: int, mine: list[Recording],
+               events: list[Event]) -> tuple[str, dict[str, str], int | None]:
     bad = next((r for r in mine if not r.trusted and r.start_us < b and r.end_us > a), None)
     if bad is not None:
-        return f"untrusted recording: {bad.problem}", bad.seq
+        return "untrusted", {"problem": bad.problem}, bad.seq
     # the newest event that explains the hole: from a little before it starts to its end
     why = [e for e in events if e.kind in GAP_CAUSES and a - 2_000_000 <= e.ts_us <= b]
     if why:
         e = why[0]
-        return _cause_text(e), e.seq
+        code = _CODE_OF[e.kind]
+        return code, {k: str(e.payload.get(k) or "") for k in GAP_CODES[code][0]}, e.seq
     if not any(e.kind == "media.published" and e.ts_us < a for e in events):
-        return "not published", None
-    return "no recording logged", None
-
-
-def _cause_text(e: Event) -> str:
-    p = e.payload
-    if e.kind == "media.unpublished":
-        return f"feed ended: {p.get('cause', '')} ({p.get('reason', '')})"
-    if e.kind == "video.lost":
-        return f"video lost: {p.get('cause', '')}" + (f" ({p['reason']})" if p.get("reason") else "")
-    if e.kind == "media.error":
-        return f"recording error: {p.get('op', '')} {p.get('errno', '')} {p.get('message', '')}"
-    if e.kind == "rtc.failed":
-        return f"connection failed: {p.get('reason', '')}"
-    return f"offline: {p.get('reason', '')}"
+        return "not_published", {}, None
+    return "no_recording", {}, None
 
 
 def _item(e: Event) -> Item:

@@ -25,4 +25,7 @@ def test_bench_replay_prints_seek_figures(tmp_path: Path) -> None:
     assert figures["seeks_timed_out"] == 0
     assert 0 < figures["seek_ms_p50"] <= figures["seek_ms_p95"] <= figures["seek_ms_max"]
     assert (figures["seek_ok"] is True) == (run.returncode == 0)
+    # the parts of a seek: every tile seeks; the first far move opens new files
+    assert 0 < figures["tile_seek_ms_p95"] <= figures["seek_ms_max"]
+    assert figures["open_ms_p95"] is not None and 0 < figures["open_ms_p95"] <= figures["seek_ms_max"]
     assert len(list((tmp_path / "data" / "recordings").glob("*.webm"))) == 3 * 3

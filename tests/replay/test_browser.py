@@ -113,10 +113,12 @@ async def test_five_logged_moments_show_the_stamped_frames(browser: Any, drill: 
         assert seen[0] == set(PUBLISHERS), seen  # all four were on at the command
         assert "fire" not in seen[-1] and {"police", "water", "power"} <= seen[-1]
         fire = page.locator(".rp-tile[data-dept=fire] .rp-over")
-        assert "feed ended" in (await fire.inner_text())
+        # gap causes from the log, worded in the page's language (zh by default)
+        assert "视频流结束" in (await fire.inner_text())
+        assert await fire.get_attribute("data-cause") == "feed_ended"
         never = page.locator(".rp-tile[data-dept=health120]")
         assert await never.get_attribute("data-state") == "gap"
-        assert "not published" in (await never.inner_text())
+        assert "尚未接入视频" in (await never.inner_text())
         # the log shows the entries around the cursor with their seq
         assert await page.locator(".rp-entry").count() > 5
         # frame step: one frame on shows the next stamped frame
@@ -224,6 +226,7 @@ async def test_the_page_in_english(browser: Any, drill: Drill, replay_server: Re
             '.rp-controls, .rp-log h2, .rp-tile .rp-name, .rp-tile .rp-over, #trust')]
             .map(e => e.innerText).join(' ')""")
         assert "Play" in shown and "No recording at this time" in shown, shown
+        assert "not published yet" in shown, shown  # health120's gap cause, in English
         assert not any("\u4e00" <= ch <= "\u9fff" for ch in shown), shown
     finally:
         await ctx.close()

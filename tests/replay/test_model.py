@@ -96,6 +96,10 @@ def test_gaps_carry_their_cause(data: Path) -> None:
     assert gaps[("police", 0)].cause == "not published"
     assert gaps[("police", 61)].cause.startswith("untrusted recording: hash mismatch")
     assert gaps[("fire", 50)].cause.startswith("feed ended: closed (socket_closed)")
+    assert (gaps[("fire", 50)].code, gaps[("fire", 50)].args) == \
+        ("feed_ended", {"cause": "closed", "reason": "socket_closed"})
+    assert (gaps[("police", 0)].code, gaps[("police", 0)].args) == ("not_published", {})
+    assert gaps[("police", 61)].code == "untrusted"
     assert gaps[("fire", 50)].to_us == r.end_us
     assert gaps[("floodctrl", 0)].cause == "not published"
     assert (gaps[("floodctrl", 0)].from_us, gaps[("floodctrl", 0)].to_us) == (r.start_us, r.end_us)

@@ -19,6 +19,10 @@ addStrings({
     "cat.inject": "情景注入", "cat.command": "指令", "cat.stage": "部门响应", "cat.overdue": "超时",
     "cat.outage": "视频故障", "cat.rating": "评估", "cat.report": "现场报告", "cat.operation": "行动",
     "cat.media": "视频流", "cat.presence": "在线",
+    "gap.untrusted": "录像不可信：{problem}", "gap.feed_ended": "视频流结束：{cause}（{reason}）",
+    "gap.video_lost": "视频丢失：{cause}（{reason}）", "gap.recording_error": "录像写入错误：{op} {errno} {message}",
+    "gap.connection_failed": "连接失败：{reason}", "gap.offline": "离线：{reason}",
+    "gap.not_published": "尚未接入视频", "gap.no_recording": "日志中无录像",
   },
   en: {
     "title.replay": "CommandHub · Replay", "app.replay": "Replay",
@@ -32,6 +36,10 @@ addStrings({
     "cat.inject": "Injects", "cat.command": "Commands", "cat.stage": "Responses", "cat.overdue": "Overdue",
     "cat.outage": "Video outages", "cat.rating": "Ratings", "cat.report": "Field reports", "cat.operation": "Operation",
     "cat.media": "Feeds", "cat.presence": "Presence",
+    "gap.untrusted": "untrusted recording: {problem}", "gap.feed_ended": "feed ended: {cause} ({reason})",
+    "gap.video_lost": "video lost: {cause} ({reason})", "gap.recording_error": "recording error: {op} {errno} {message}",
+    "gap.connection_failed": "connection failed: {reason}", "gap.offline": "offline: {reason}",
+    "gap.not_published": "not published yet", "gap.no_recording": "no recording logged",
   },
 });
 
@@ -80,6 +88,11 @@ function untrustedAt(dept, at) {
 function gapAt(dept, at) {
   return (gaps.get(dept) || []).find((g) => g.from_us <= at && at <= g.to_us) || null;
 }
+// A gap's cause (the model's code and the logged details) in the page's language.
+function gapText(gap) {
+  const args = Object.fromEntries(Object.entries(gap.args || {}).map(([k, v]) => [k, v || ""]));
+  return t(`gap.${gap.code}`, args).replace(/ ?[（(][）)]/g, "").trim();
+}
 function spanAt(dept, at) {
   return (spans.get(dept) || []).find((s) => s.from_us <= at && at <= s.to_us) || null;
 }
@@ -97,7 +110,11 @@ function buildWall() {
     const name = el("div", { class: "rp-name", text: nameOf(d) });
     const box = el("div", { class: "rp-tile", dataset: { dept: d.id } }, video, over, name);
     wall.append(box);
-    const tile = { dept: d.id, box, video, over, name, rec: null, want: 0 };
+    const tile = { dept: d.id, box, video, over, name, rec: null, want: 0, marks: {} };
+    // when each step of the last file switch and seek happened (chReplay.phases)
+    for (const k of ["loadstart", "loadedmetadata", "seeking", "seeked"]) {
+      video.addEventListener(k, () => { tile.marks[k] = performance.now(); });
+    }
     video.addEventListener("loadedmetadata", () => {
       video.currentTime = tile.want;
       if (playing) { video.playbackRate = speed; video.play().catch(() => {}); }
@@ -118,7 +135,8 @@ function syncTile(tile, at, hard) {
     const gap = gapAt(tile.dept, at);
     tile.box.dataset.state = bad ? "untrusted" : "gap";
     tile.over.textContent = bad ? t("replay.untrustedTile", { why: bad.problem })
-      : `${t("replay.noRecording")}${gap ? ` · ${gap.cause}` : ""}`;
+      : `${t("replay.noRecording")}${gap ? ` · ${gapText(gap)}` : ""}`;
+    tile.over.dataset.cause = gap ? gap.code : "";
     tile.over.hidden = false;
     return;
   }
@@ -455,6 +473,17 @@ async function start() {
 window.chReplay = {
   seek: (at) => { if (playing) pause(); setCursor(at); return settled(); },
   settled,
+  // where a seek begun at `since` (performance.now()) spent its time, over the tiles: opening
+  // a new file (to its metadata) and seeking in it (the browser decoding from a key frame)
+  phases: (since) => {
+    let open = 0, seek = 0, opened = 0;
+    for (const x of tiles.values()) {
+      const m = x.marks;
+      if (m.loadstart >= since && m.loadedmetadata >= m.loadstart) { opened += 1; open = Math.max(open, m.loadedmetadata - since); }
+      if (m.seeking >= since && m.seeked >= m.seeking) seek = Math.max(seek, m.seeked - m.seeking);
+    }
+    return { open_ms: open, seek_ms: seek, opened };
+  },
   jump: (dir) => { const hit = jump(dir); return settled().then(() => hit); },
   state: () => ({ t_us: T, playing, speed, op: M && M.op, frame_us: frameUs, lang: getLang(),
                   tiles: [...tiles.values()].map((x) => ({ dept: x.dept, rec: x.rec && x.rec.name,
