@@ -1,4 +1,4 @@
-"""aiortc 1.16 internals for forwarding encoded media without transcoding (kept in one place)."""
+"""aiortc 1.16 (and pylibsrtp) internals for forwarding media without transcoding, in one place."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ from aiortc.rtcrtpsender import RTCRtpSender
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 from aiortc.rtp import RTCP_RTPFB_NACK, HeaderExtensionsMap, RtcpRtpfbPacket, RtpPacket
 from aiortc.utils import uint16_add
+from pylibsrtp._binding import ffi as srtp_ffi
 
 from hub.sfu import rtp
 from media.encoded import EncodedPacket, is_keyframe
@@ -69,6 +70,9 @@ _SOURCE_FACTS: tuple[tuple[Any, str, tuple[str, ...]], ...] = (
                                  "octet_count=self.__octet_count")),
     (RTCDtlsTransport, "_send_rtp", ("data = self._tx_srtp.protect(data)",
                                      "await self.transport._send(data)")),
+    (pylibsrtp.Session, "__init__", ('self._cdata = ffi.new("char[]", 1500)',
+                                     "self._buffer = ffi.buffer(self._cdata)")),
+    (pylibsrtp.Session, "_Session__process", ("len(self._cdata) - trailer",)),
     (RTCDtlsTransport, "_handle_rtcp_data", ("await recipient._handle_rtcp_packet(packet)",)),
     (RTCCertificate, "_create_ssl_context", ("ctx.set_cipher_list(",)),
     (RTCDtlsTransport, "start", ('if self._role == "server":',)),
@@ -82,7 +86,7 @@ _INSTANCE_FACTS = {
                "_RTCRtpSender__ntp_timestamp", "_RTCRtpSender__rtp_timestamp",
                "_RTCRtpSender__packet_count", "_RTCRtpSender__octet_count"),
     "transceiver": ("_codecs", "_offerDirection"),
-    "dtls": ("_role", "_set_role"),
+    "dtls": ("_role", "_set_role", "_send_rtp"),
 }
 
 
@@ -456,7 +460,18 @@ def _extension_block(parameters: Any) -> bytes:
     return raw[12:] if raw[0] & 0x10 else b""
 
 
-def _send_now(dtls: RTCDtlsTransport, data: bytes) -> bool:
+SRTP_BUFFER = 2048  # pylibsrtp's session buffer (1500) minus its trailer reserve: 1356 bytes
+
+
+def _widen_srtp(session: pylibsrtp.Session) -> None:
+    """Let `session` protect packets up to SRTP_BUFFER - trailer bytes: a publisher packetizing
+    for a 1400-byte MTU (GStreamer's default) sends payloads that aiortc's own packetizer
+    (1300 bytes) never makes, and they are forwarded as they are."""
+    session._cdata = srtp_ffi.new("char[]", SRTP_BUFFER)
+    session._buffer = srtp_ffi.buffer(session._cdata)
+
+
+def _send_now(dtls: RTCDtlsTransport, data: bytes, retry: bool = True) -> bool:
     """SRTP-protect and send one RTP packet on `dtls` synchronously (False: not sent).
 
     aiortc's `_send_rtp` is a coroutine that never suspends (protect, then the ICE pair's
@@ -469,6 +484,12 @@ def _send_now(dtls: RTCDtlsTransport, data: bytes) -> bool:
         return True
     except (ConnectionError, pylibsrtp.Error):
         return False  # not connected yet, or closing
+    except ValueError:  # "packet is too long" for the session's buffer
+        session = dtls._tx_srtp
+        if not retry or len(session._cdata) >= SRTP_BUFFER:
+            return False
+        _widen_srtp(session)
+        return _send_now(dtls, data, retry=False)
     step.close()  # it would have waited: drop the packet rather than block the loop
     return False
 
