@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from itertools import pairwise
 
 from aiortc.rtp import RtpPacket
 
@@ -40,7 +41,7 @@ def test_rewriter_keeps_sequence_and_timestamps_continuous_across_switches() -> 
     assert first is not None
     seqs = [first[0]] + [rw.map(s, 4_294_967_000 + 3000, 10.1)[0]  # type: ignore[index]
                          for s in (65535, 0, 1)]
-    assert [(b - a) & 0xFFFF for a, b in zip(seqs, seqs[1:], strict=False)] == [1, 1, 1]
+    assert [(b - a) & 0xFFFF for a, b in pairwise(seqs)] == [1, 1, 1]
     last_ts = rw.last_ts
     assert rw.map(65000, 0, 10.2) is None  # older than the start of this source: dropped
     rw.rebase()  # another source, 0.5 s later, with unrelated numbers
