@@ -693,6 +693,9 @@ class VideoHub:
                           for k in ("video", "audio")},
                 "forwarded": sum(s.track.frames_forwarded for s in p.all_slots()),
                 "dropped": sum(s.track.frames_dropped for s in p.all_slots()),
+                "rtp": {"packets": sum(s.track.packets_sent for s in p.all_slots()),
+                        "nacks": sum(s.track.nacks for s in p.all_slots()),
+                        "retransmits": sum(s.track.retransmits for s in p.all_slots())},
             }
         return {
             "participants": participants,
