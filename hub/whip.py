@@ -262,21 +262,9 @@ class WhipEndpoints:
             fwd = forward.ForwardTrack("video")
             transceiver.sender.replaceTrack(fwd)
             fwd.bind_sender(transceiver.sender)
-            tap = self.video.frame_tap(target)
-            fwd.on_keyframe_request = tap.request_keyframe
-            fwd.switch(target)
+            self.video.add_viewer(target, fwd)  # packets of another codec are not sent
             session.tracks.append(fwd)
-            session.tasks.append(asyncio.ensure_future(self._pump(tap.packets(), fwd, codec)))
         transceiver.direction = "sendonly"
-
-    @staticmethod
-    async def _pump(sub: Any, track: forward.ForwardTrack, codec: str) -> None:
-        try:
-            async for packet in sub:
-                if packet.codec == codec:
-                    track.push(packet)
-        finally:
-            sub.close()
 
     def _wall_subscriber(self) -> MediaStreamTrack:
         assert self.wall is not None

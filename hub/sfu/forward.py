@@ -1,10 +1,9 @@
-"""aiortc 1.16 internals for forwarding encoded media without transcoding (kept in one place)."""
+"""aiortc 1.16 (and pylibsrtp) internals for forwarding media without transcoding, in one place."""
 
 from __future__ import annotations
 
 import asyncio
 import collections
-import dataclasses
 import functools
 import inspect
 import queue
@@ -15,7 +14,9 @@ from typing import Any
 
 import aiortc
 import av
+import pylibsrtp
 from aiortc import RTCPeerConnection
+from aiortc import clock as aiortc_clock
 from aiortc import sdp as aiortc_sdp
 from aiortc.codecs import get_encoder
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
@@ -25,9 +26,11 @@ from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtcrtpsender import RTCRtpSender
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
-from aiortc.rtp import RtpPacket
+from aiortc.rtp import RTCP_RTPFB_NACK, HeaderExtensionsMap, RtcpRtpfbPacket, RtpPacket
 from aiortc.utils import uint16_add
+from pylibsrtp._binding import ffi as srtp_ffi
 
+from hub.sfu import rtp
 from media.encoded import EncodedPacket, is_keyframe
 
 # The internals below were read from aiortc 1.16; pyproject pins aiortc>=1.16,<1.17.
@@ -54,13 +57,24 @@ _SOURCE_FACTS: tuple[tuple[Any, str, tuple[str, ...]], ...] = (
     (JitterBuffer, "add", ("self._remove_frame(packet.sequence_number)",)),
     (RTCRtpReceiver, "_handle_rtp_packet", ("self.__jitter_buffer.add(packet)",
                                             "self.__decoder_queue.put((codec, encoded_frame))",
-                                            "packet._data = depayload(codec, packet.payload)")),
-    (RTCRtpSender, "_next_encoded_frame", ("if self.__encoder is None:",
-                                           "self.__encoder.pack(data)")),
-    (RTCRtpSender, "_run_rtp", ("payload_type=codec.payloadType",
-                                "enc_frame = await self._next_encoded_frame(codec)")),
-    (RTCRtpSender, "send", ("self._run_rtp(parameters.codecs[0])",)),
-    (RTCRtpSender, "_handle_rtcp_packet", ("self._send_keyframe()",)),
+                                            "packet._data = depayload(codec, packet.payload)",
+                                            "packet = unwrap_rtx(packet, payload_type=apt")),
+    (RTCRtpSender, "_next_encoded_frame", ("data = await self.__track.recv()",)),
+    (RTCRtpSender, "_run_rtp", ("enc_frame = await self._next_encoded_frame(codec)",)),
+    (RTCRtpSender, "send", ("self._run_rtp(parameters.codecs[0])",
+                            "self.__rtp_header_extensions_map.configure(parameters)")),
+    (RTCRtpSender, "_handle_rtcp_packet", ("self._send_keyframe()",
+                                           "packet.fmt == RTCP_RTPFB_NACK")),
+    (RTCRtpSender, "_run_rtcp", ("ntp_timestamp=self.__ntp_timestamp",
+                                 "rtp_timestamp=self.__rtp_timestamp",
+                                 "packet_count=self.__packet_count",
+                                 "octet_count=self.__octet_count")),
+    (RTCDtlsTransport, "_send_rtp", ("data = self._tx_srtp.protect(data)",
+                                     "await self.transport._send(data)")),
+    (pylibsrtp.Session, "__init__", ('self._cdata = ffi.new("char[]", 1500)',
+                                     "self._buffer = ffi.buffer(self._cdata)")),
+    (pylibsrtp.Session, "_Session__process", ("len(self._cdata) - trailer",)),
+    (RTCDtlsTransport, "_handle_rtcp_data", ("await recipient._handle_rtcp_packet(packet)",)),
     (RTCCertificate, "_create_ssl_context", ("ctx.set_cipher_list(",)),
     (RTCDtlsTransport, "start", ('if self._role == "server":',)),
 )
@@ -69,9 +83,11 @@ _INSTANCE_FACTS = {
                  "_RTCRtpReceiver__started", "_RTCRtpReceiver__kind",
                  "_RTCRtpReceiver__timestamp_mapper",
                  "_RTCRtpReceiver__active_ssrc", "_send_rtcp_pli"),
-    "sender": ("_RTCRtpSender__encoder", "_send_keyframe"),
+    "sender": ("_send_keyframe", "_handle_rtcp_packet", "_ssrc", "transport",
+               "_RTCRtpSender__ntp_timestamp", "_RTCRtpSender__rtp_timestamp",
+               "_RTCRtpSender__packet_count", "_RTCRtpSender__octet_count"),
     "transceiver": ("_codecs", "_offerDirection"),
-    "dtls": ("_role", "_set_role"),
+    "dtls": ("_role", "_set_role", "_send_rtp"),
 }
 
 
@@ -115,9 +131,11 @@ class MarkerJitterBuffer(JitterBuffer):
     passthrough to take, instead of each adding a frame of latency for good.
     """
 
-    def __init__(self, clock: Clock = time.monotonic, drain: bool = False) -> None:
+    def __init__(self, clock: Clock = time.monotonic, drain: bool = False,
+                 on_packet: Callable[[RtpPacket], None] | None = None) -> None:
         super().__init__(capacity=512, is_video=True)
         self._clock = clock
+        self._on_packet = on_packet  # every packet as it arrives (RTX unwrapped), first
         self._drain = drain
         self._hole_since: float | None = None
         self._gave_up = False
@@ -127,6 +145,8 @@ class MarkerJitterBuffer(JitterBuffer):
         self._newest: int | None = None  # the highest sequence number added
 
     def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
+        if self._on_packet is not None:
+            self._on_packet(packet)
         seq = packet.sequence_number
         if self._newest is None or uint16_add(seq, -self._newest) < 0x8000:
             self._newest = seq
@@ -290,9 +310,11 @@ def _set_receiver_attr(receiver: RTCRtpReceiver, name: str, value: Any) -> None:
 
 
 def install_passthrough(
-    receiver: RTCRtpReceiver, sink: PacketSink, clock: Clock = time.monotonic
+    receiver: RTCRtpReceiver, sink: PacketSink, clock: Clock = time.monotonic,
+    on_packet: Callable[[RtpPacket], None] | None = None,
 ) -> None:
-    """Make `receiver` hand complete encoded frames to `sink` instead of decoding them.
+    """Make `receiver` hand complete encoded frames to `sink` instead of decoding them, and
+    (video) every RTP packet to `on_packet` as it arrives, before it joins a frame.
 
     Call after setRemoteDescription and before the connection starts the receiver.
     """
@@ -300,8 +322,8 @@ def install_passthrough(
     if _receiver_attr(receiver, "started"):
         raise ForwardingUnsupportedError("receiver already started")
     kind = _receiver_attr(receiver, "kind")
-    buffer: JitterBuffer = MarkerJitterBuffer(clock, drain=True) if kind == "video" \
-        else ImmediateJitterBuffer()
+    buffer: JitterBuffer = MarkerJitterBuffer(clock, drain=True, on_packet=on_packet) \
+        if kind == "video" else ImmediateJitterBuffer()
     _set_receiver_attr(receiver, "jitter_buffer", buffer)
     queue = _PassthroughQueue(sink, clock, buffer, _receiver_attr(receiver, "timestamp_mapper"))
     _set_receiver_attr(receiver, "decoder_queue", queue)
@@ -428,32 +450,63 @@ def dtls_failed(pc: RTCPeerConnection) -> bool:
 KeyframeRequest = Callable[[], None]
 
 
-class _MultiPacker:
-    """Stands in for a sender's encoder: packetizes each forwarded frame for its own codec."""
+def _extension_block(parameters: Any) -> bytes:
+    """The RTP header extension block (the sdes:mid element only) a slot's packets carry,
+    with the ids the subscriber negotiated; empty when it negotiated none."""
+    ids = HeaderExtensionsMap()
+    ids.configure(parameters)
+    probe = RtpPacket()
+    probe.extensions.mid = parameters.muxId
+    raw = probe.serialize(ids)
+    return raw[12:] if raw[0] & 0x10 else b""
 
-    def __init__(self, track: ForwardTrack) -> None:
-        self._track = track
-        self._packers: dict[str, Any] = {}
 
-    def pack(self, packet: av.Packet[Any]) -> tuple[list[bytes], int]:
-        params = self._track.sending
-        if params is None:
-            return [], 0
-        packer = self._packers.get(params.name)
-        if packer is None:
-            packer = self._packers[params.name] = get_encoder(params)
-        result: tuple[list[bytes], int] = packer.pack(packet)
-        return result
+SRTP_BUFFER = 2048  # pylibsrtp's session buffer (1500) minus its trailer reserve: 1356 bytes
+
+
+def _widen_srtp(session: pylibsrtp.Session) -> None:
+    """Let `session` protect packets up to SRTP_BUFFER - trailer bytes: a publisher packetizing
+    for a 1400-byte MTU (GStreamer's default) sends payloads that aiortc's own packetizer
+    (1300 bytes) never makes, and they are forwarded as they are."""
+    session._cdata = srtp_ffi.new("char[]", SRTP_BUFFER)
+    session._buffer = srtp_ffi.buffer(session._cdata)
+
+
+def _send_now(dtls: RTCDtlsTransport, data: bytes, retry: bool = True) -> bool:
+    """SRTP-protect and send one RTP packet on `dtls` synchronously (False: not sent).
+
+    aiortc's `_send_rtp` is a coroutine that never suspends (protect, then the ICE pair's
+    datagram `sendto`); running it to completion here spares a task per packet and subscriber.
+    """
+    step = dtls._send_rtp(data)
+    try:
+        step.send(None)
+    except StopIteration:
+        return True
+    except (ConnectionError, pylibsrtp.Error):
+        return False  # not connected yet, or closing
+    except ValueError:  # "packet is too long" for the session's buffer
+        session = dtls._tx_srtp
+        if not retry or len(session._cdata) >= SRTP_BUFFER:
+            return False
+        _widen_srtp(session)
+        return _send_now(dtls, data, retry=False)
+    step.close()  # it would have waited: drop the packet rather than block the loop
+    return False
 
 
 class ForwardTrack(MediaStreamTrack):
-    """A sending track fed with encoded frames, which RTCRtpSender packs without encoding.
+    """What the hub sends on one subscriber slot, switched live between sources.
 
-    One per subscriber slot. `switch()` changes the source (replaceTrack-like, no
-    renegotiation); video is then gated until a keyframe, which is requested through
-    `on_keyframe_request`. The queue is bounded by age: when the oldest frame waits longer
-    than `max_delay`, the whole queue is dropped and the slot waits for a keyframe again
-    (dropping single packets would break decoding until the next keyframe anyway).
+    Video is forwarded at the RTP level: each packet of the slot's source (`push_rtp`, after
+    the hub's SRTP unprotect) is sent again with its header rewritten (the slot's SSRC,
+    sequence numbers and timestamps continuous across switches, the payload type the
+    subscriber negotiated for that codec) through the subscriber's DTLS transport; frames of
+    sources that are not RTP (a camera ingest, a WHEP viewer's tap) are packetized once here
+    (`push`). aiortc's sender loop then idles on `recv()`; its RTCP loop keeps sending sender
+    reports from the counters updated here; NACKs are answered from the slot's `History`, and
+    PLI/FIR go to `on_keyframe_request` (the source's publisher). After `switch()` video waits
+    for a keyframe, which is requested. Audio keeps aiortc's path (frames, packed by the sender).
     """
 
     def __init__(self, kind: str, *, max_delay: float = 0.5, clock: Clock = time.monotonic):
@@ -463,42 +516,54 @@ class ForwardTrack(MediaStreamTrack):
         self.on_keyframe_request: KeyframeRequest | None = None
         self._max_delay = max_delay
         self._clock = clock
-        self._queue: collections.deque[EncodedPacket] = collections.deque()
+        self._queue: collections.deque[EncodedPacket] = collections.deque()  # audio
         self._ready = asyncio.Event()
         self._gated = kind == "video"
-        self._offset: int | None = None  # out_pts = in_pts + offset
+        self._offset: int | None = None  # audio: out_pts = in_pts + offset
         self._last_out: int | None = None
-        self._last_rate = 90000
         self.frames_forwarded = 0
         self.frames_dropped = 0
         self.keyframe_requests = 0
+        # video, RTP level
+        self._sender: RTCRtpSender | None = None
         self._codecs: dict[str, RTCRtpCodecParameters] = {}  # negotiated, by name
-        self._stamp: RTCRtpCodecParameters | None = None  # the sender's codecs[0] (a copy)
-        self.sending: RTCRtpCodecParameters | None = None  # codec of the frame being sent
+        self._extension = b""
+        self._rewriter = rtp.Rewriter()
+        self._history = rtp.History()
+        self._packers: dict[str, Any] = {}
+        self._frame_seq = 0  # sequence numbers of the packets packed here from frames
+        self._sr_ts: int | None = None
+        self.packets_sent = 0
+        self.octets_sent = 0
+        self.nacks = 0
+        self.retransmits = 0
 
     def bind_sender(self, sender: RTCRtpSender) -> None:
-        """Route the subscriber's PLI/FIR (which aiortc turns into an encoder flag) to us, and
-        send each frame with its own codec's payloader and payload type (of those negotiated).
-
-        aiortc's sender packs with one encoder and stamps `codecs[0].payloadType` on every
-        packet: it gets a private copy of that codec object, whose payload type `_to_av` sets
-        per frame, and a packer that picks the payloader by the frame's codec.
-        """
+        """Route the subscriber's PLI/FIR (which aiortc turns into an encoder flag) to us;
+        for video, learn the negotiated codecs and header extensions when the sender starts,
+        and answer the subscriber's NACKs from this slot's history."""
         sender._send_keyframe = self._keyframe_requested  # type: ignore[method-assign]
         if self.kind != "video":
             return
+        self._sender = sender
         original_send = sender.send
+        original_rtcp = sender._handle_rtcp_packet
 
         async def send(parameters: Any) -> None:
-            codecs = list(parameters.codecs)
-            self._codecs = {c.name: c for c in codecs if c.name.lower() != "rtx"}
-            if codecs:
-                self._stamp = dataclasses.replace(codecs[0])
-                parameters.codecs = [self._stamp, *codecs[1:]]
+            self._codecs = {c.name: c for c in parameters.codecs if c.name.lower() != "rtx"}
+            self._extension = _extension_block(parameters)
             await original_send(parameters)
 
+        async def handle_rtcp(packet: Any) -> None:
+            if isinstance(packet, RtcpRtpfbPacket) and packet.fmt == RTCP_RTPFB_NACK:
+                self.nacks += 1
+                for seq in packet.lost:
+                    self._resend(seq)
+                return
+            await original_rtcp(packet)
+
         sender.send = send  # type: ignore[method-assign]
-        sender._RTCRtpSender__encoder = _MultiPacker(self)  # type: ignore[attr-defined]
+        sender._handle_rtcp_packet = handle_rtcp  # type: ignore[method-assign]
 
     def _keyframe_requested(self) -> None:
         self.keyframe_requests += 1
@@ -512,6 +577,7 @@ class ForwardTrack(MediaStreamTrack):
         self.source = source
         self._queue.clear()
         self._offset = None
+        self._rewriter.rebase()
         self._gated = self.kind == "video"
         if source is not None:
             self._keyframe_requested()
@@ -521,14 +587,84 @@ class ForwardTrack(MediaStreamTrack):
         self._queue.clear()
         if self.kind == "video" and self.source is not None:
             self._gated = True
+            self._rewriter.rebase()
             self._keyframe_requested()
 
     @property
     def waiting_for_keyframe(self) -> bool:
         return self._gated
 
+    # -- video: RTP level ---------------------------------------------------------------------
+
+    def push_rtp(self, packet: RtpPacket, codec: str) -> bool:
+        """Forward one RTP packet of the current source (`codec`: its codec's name);
+        False once the track is stopped."""
+        if self.readyState != "live":
+            return False
+        payload = packet.payload
+        if self._gated:
+            if not rtp.keyframe_start(codec, payload):
+                if packet.marker:
+                    self.frames_dropped += 1
+                    self._keyframe_requested()  # the source rate-limits the PLIs it sends
+                return True
+            self._gated = False
+        self._emit(payload, bool(packet.marker), packet.sequence_number, packet.timestamp,
+                   codec, packet.padding_size)
+        self.frames_forwarded += packet.marker
+        return True
+
+    def _emit(self, payload: bytes, marker: bool, seq: int, ts: int, codec: str,
+              padding: int) -> None:
+        params = self._codecs.get(codec)
+        sender = self._sender
+        if params is None or params.payloadType is None or sender is None:
+            return  # not negotiated on this m-line (or not started): nothing to send
+        mapped = self._rewriter.map(seq, ts, self._clock())
+        if mapped is None:
+            return  # from before the slot started this source
+        out_seq, out_ts = mapped
+        data = rtp.rtp_packet(marker=marker, payload_type=params.payloadType, seq=out_seq,
+                              ts=out_ts, ssrc=sender._ssrc, payload=payload,
+                              extension=self._extension, padding=padding)
+        self._history.add(out_seq, data)
+        if not _send_now(sender.transport, data):
+            return
+        self.packets_sent += 1
+        self.octets_sent += len(payload)
+        if out_ts != self._sr_ts:  # a new frame: what the sender's reports say
+            self._sr_ts = out_ts
+            sender._RTCRtpSender__ntp_timestamp = aiortc_clock.current_ntp_time()  # type: ignore[attr-defined]
+            sender._RTCRtpSender__rtp_timestamp = out_ts  # type: ignore[attr-defined]
+        sender._RTCRtpSender__packet_count = self.packets_sent  # type: ignore[attr-defined]
+        sender._RTCRtpSender__octet_count = self.octets_sent  # type: ignore[attr-defined]
+
+    def _resend(self, seq: int) -> None:
+        data = self._history.get(seq)
+        if data is not None and self._sender is not None and \
+                _send_now(self._sender.transport, data):
+            self.retransmits += 1
+
+    def _push_frame(self, packet: EncodedPacket) -> None:
+        params = self._codecs.get(packet.codec)
+        if params is None:
+            return
+        packer = self._packers.get(packet.codec)
+        if packer is None:
+            packer = self._packers[packet.codec] = get_encoder(params)
+        frame: av.Packet[Any] = av.Packet(packet.data)
+        frame.pts = packet.pts
+        frame.time_base = Fraction(1, packet.clock_rate)
+        payloads, ts = packer.pack(frame)
+        for i, payload in enumerate(payloads):
+            self._frame_seq = (self._frame_seq + 1) & 0xFFFF
+            self._emit(payload, i == len(payloads) - 1, self._frame_seq, ts, packet.codec, 0)
+        self.frames_forwarded += 1
+
+    # -- frames ---------------------------------------------------------------------------------
+
     def push(self, packet: EncodedPacket) -> None:
-        """Queue a frame from the current source (called on the event loop thread)."""
+        """Forward a frame from the current source (called on the event loop thread)."""
         if self.readyState != "live":
             return
         if self._gated:
@@ -537,14 +673,12 @@ class ForwardTrack(MediaStreamTrack):
                 self._keyframe_requested()  # the source rate-limits the PLIs it sends
                 return
             self._gated = False
+        if self.kind == "video":
+            self._push_frame(packet)
+            return
         if self._queue and packet.arrival - self._queue[0].arrival > self._max_delay:
-            # The subscriber is not keeping up: drop the backlog, restart at a keyframe.
-            self.frames_dropped += len(self._queue) + 1
+            self.frames_dropped += len(self._queue)  # the subscriber is not keeping up
             self._queue.clear()
-            if self.kind == "video":
-                self._gated = True
-                self._keyframe_requested()
-                return
         self._queue.append(packet)
         self._ready.set()
 
@@ -555,7 +689,7 @@ class ForwardTrack(MediaStreamTrack):
             if self._queue:
                 return self._to_av(self._queue.popleft())
             self._ready.clear()
-            await self._ready.wait()
+            await self._ready.wait()  # video: until stopped (its packets bypass this loop)
 
     def _to_av(self, packet: EncodedPacket) -> av.Packet[Any]:
         if self._offset is None:
@@ -566,11 +700,6 @@ class ForwardTrack(MediaStreamTrack):
         if self._last_out is not None and pts <= self._last_out:
             pts = self._last_out + 1
         self._last_out = pts
-        self._last_rate = packet.clock_rate
-        params = self._codecs.get(packet.codec)
-        self.sending = params  # None: not negotiated on this m-line, the packer sends nothing
-        if params is not None and self._stamp is not None:
-            self._stamp.payloadType = params.payloadType
         out: av.Packet[Any] = av.Packet(packet.data)
         out.pts = pts
         out.time_base = Fraction(1, packet.clock_rate)

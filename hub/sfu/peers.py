@@ -41,6 +41,15 @@ class PacketSource:
         self.last_arrival: float | None = None
         self.freezes = 0
         self.closed = False
+        # WebRTC video reaches subscribers packet by packet (`forward_rtp`), frames only taps
+        self.rtp_forwarding = False
+
+    def forward_rtp(self, packet: Any) -> None:
+        """Sink of every RTP packet the publisher's receiver gets: on to each subscriber slot."""
+        if self.closed:
+            return
+        ended = [track for track in self.subscribers if not track.push_rtp(packet, self.codec)]
+        self.subscribers.difference_update(ended)  # stopped (a WHEP viewer that left)
 
     def deliver(self, packet: EncodedPacket) -> None:
         """Sink installed on the receiver: runs on the event loop for every complete frame."""
@@ -59,8 +68,9 @@ class PacketSource:
         self._window.append((packet.arrival, len(packet.data)))
         while self._window and packet.arrival - self._window[0][0] > RATE_WINDOW:
             self._window.popleft()
-        for track in self.subscribers:
-            track.push(packet)
+        if not self.rtp_forwarding:
+            for track in self.subscribers:
+                track.push(packet)
         for tap in self.taps:
             tap(packet)
 

@@ -154,6 +154,7 @@ class VideoHub:
         self.feed_listeners: list[FeedListener] = []
         self._feed_log: asyncio.Task[None] | None = None  # last feed event being logged
         self._taps: dict[str, FeedTap] = {}
+        self._viewers: dict[str, set[forward.ForwardTrack]] = {}  # WHEP viewers, by dept
         self._link_stats: dict[tuple[str, str], LinkStats] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stats_task: asyncio.Task[None] | None = None
@@ -264,7 +265,10 @@ class VideoHub:
             raise VideoError("no_common_codec", f"no {kind} codec in common (hub: {prefs})")
         if offered in ("recvonly", "sendrecv") and participant.dept is not None:
             source = PacketSource(participant.dept, kind, transceiver, self._clock)
-            forward.install_passthrough(transceiver.receiver, source.deliver, self._clock)
+            source.rtp_forwarding = kind == "video"
+            forward.install_passthrough(
+                transceiver.receiver, source.deliver, self._clock,
+                on_packet=source.forward_rtp if source.rtp_forwarding else None)
             participant.published[kind] = source
         if offered in ("sendonly", "sendrecv") and not receive:
             transceiver.direction = "recvonly" if offered == "sendrecv" else "inactive"
@@ -364,6 +368,9 @@ class VideoHub:
         video = sources.get("video")
         if video is None:
             return
+        for track in self._live_viewers(dept):
+            video.subscribers.add(track)
+            track.restart()  # a new stream: start it at a keyframe
         feed = Feed(dept, video, kind, session)
         self._feeds[dept] = feed
         video.on_first_frame = lambda: self._feed_started(feed)
@@ -378,6 +385,9 @@ class VideoHub:
         if self._publishers.get(dept) is not sources:
             return None
         del self._publishers[dept]
+        video = sources.get("video")
+        if video is not None:
+            video.subscribers.difference_update(self._viewers.get(dept, ()))
         feed = self._feeds.get(dept)
         if feed is None or feed.source is not sources.get("video"):
             return None
@@ -584,6 +594,25 @@ class VideoHub:
                 tap.attach(source)
         return tap
 
+    def add_viewer(self, dept: str, track: forward.ForwardTrack) -> None:
+        """Forward `dept`'s video (RTP level, whichever publisher it has now or later) to
+        `track`, a viewer's slot outside the routes (WHEP); stopping the track ends it."""
+        self._live_viewers(dept).add(track)
+        track.on_keyframe_request = lambda: self._request_keyframe(dept)
+        source = self.video_source(dept)
+        if source is not None:
+            source.subscribers.add(track)
+        track.switch(dept)
+
+    def _live_viewers(self, dept: str) -> set[forward.ForwardTrack]:
+        viewers = self._viewers.setdefault(dept, set())
+        for track in [t for t in viewers if t.readyState != "live"]:
+            viewers.discard(track)
+            source = self.video_source(dept)
+            if source is not None:
+                source.subscribers.discard(track)
+        return viewers
+
     def request_keyframe(self, dept: str) -> None:
         """Ask `dept`'s current video publisher for a keyframe (no-op when none)."""
         self._request_keyframe(dept)
@@ -664,6 +693,9 @@ class VideoHub:
                           for k in ("video", "audio")},
                 "forwarded": sum(s.track.frames_forwarded for s in p.all_slots()),
                 "dropped": sum(s.track.frames_dropped for s in p.all_slots()),
+                "rtp": {"packets": sum(s.track.packets_sent for s in p.all_slots()),
+                        "nacks": sum(s.track.nacks for s in p.all_slots()),
+                        "retransmits": sum(s.track.retransmits for s in p.all_slots())},
             }
         return {
             "participants": participants,

@@ -219,6 +219,10 @@ class Peer:
                 self.size = (s.get_value("width"), s.get_value("height"))
         return Gst.PadProbeReturn.OK
 
+    def _report(self) -> bool:
+        say("frames", frames=self.frames)  # decoded so far (a viewer's progress, 4 a second)
+        return True
+
     def _error(self, _bus: Any, message: Any) -> None:
         err, debug = message.parse_error()
         say("error", message=str(err), debug=str(debug)[:300])
@@ -249,6 +253,8 @@ class Peer:
     def run(self) -> int:
         self.pipe.set_state(Gst.State.PLAYING)
         GLib.timeout_add(int(self.args.connect_timeout * 1000), self._timeout)
+        if self.args.mode == "view":
+            GLib.timeout_add(250, self._report)
         self.loop.run()
         deleted = self._delete() if self.args.delete else None
         transceiver = self.w.emit("get-transceiver", 0)

@@ -239,3 +239,130 @@ async def test_forward_without_decoding_and_late_joiner_gets_keyframe(codec: str
     finally:
         for pc in (pub, hub_in, hub_out, sub):
             await pc.close()
+
+
+@pytest.mark.timeout(90)
+async def test_rtp_forwarding_switch_nack_pli_and_sender_reports() -> None:
+    """Two publishers -> hub (packets, no frames) -> one subscriber slot, switched live.
+
+    The subscriber (aiortc's stock receiver, decoding) sees the second publisher after the
+    switch with no gap in sequence numbers; the NACK it sends is answered from the
+    slot's history (a packet lost on its way arrives after all); a raw PLI reaches the publisher of the
+    slot's source (whose encoder otherwise sends no keyframe for 3000 frames); the sender
+    reports it gets count what was forwarded.
+    """
+    import pylibsrtp
+    from aiortc.rtp import RTCP_PSFB_PLI, RtcpPsfbPacket
+
+    from hub.sfu import rtp
+
+    apply_host_addresses(ICE)
+    conf = ICE.rtc_configuration()
+    pubs = [RTCPeerConnection(conf) for _ in range(2)]
+    hubs_in = [RTCPeerConnection(conf) for _ in range(2)]
+    hub_out, sub = RTCPeerConnection(conf), RTCPeerConnection(conf)
+    out = forward.ForwardTrack("video")
+    keyframes: dict[int, list[float]] = {9: [], 3: []}
+    try:
+        for pub, hub_in, dept in zip(pubs, hubs_in, (9, 3), strict=True):
+            pub.addTransceiver(DepartmentVideo(dept, "d", width=320, height=240, fps=15),
+                               direction="sendonly")
+
+            def passthrough(hub_in: RTCPeerConnection = hub_in, dept: int = dept) -> None:
+                (transceiver,) = hub_in.getTransceivers()
+                assert forward.pin_codec(transceiver, ["video/VP8"]) == "VP8"
+
+                def on_packet(packet: RtpPacket) -> None:
+                    if rtp.keyframe_start("VP8", packet.payload):
+                        keyframes[dept].append(time.monotonic())
+                    if out.source == str(dept):
+                        out.push_rtp(packet, "VP8")
+
+                forward.install_passthrough(transceiver.receiver, lambda p: None,
+                                            on_packet=on_packet)
+
+            await _connect(pub, hub_in, passthrough)
+        receivers = {str(d): h.getTransceivers()[0].receiver for d, h in zip((9, 3), hubs_in,
+                                                                              strict=True)}
+        out.on_keyframe_request = lambda: asyncio.ensure_future(
+            forward.send_pli(receivers[out.source or "9"])) and None
+        await asyncio.sleep(0)
+        out_tr = hub_out.addTransceiver(out, direction="sendonly")
+        out.bind_sender(out_tr.sender)
+        out.switch("9")
+        received: asyncio.Future[MediaStreamTrack] = asyncio.get_running_loop().create_future()
+        sub.on("track", lambda t: received.done() or received.set_result(t))
+        sub.addTransceiver("video", direction="recvonly")
+        await _connect(sub, hub_out,
+                       lambda: forward.pin_codecs(hub_out.getTransceivers()[0], ["video/VP8"]))
+        track = await asyncio.wait_for(received, 10)
+        sub_receiver = sub.getTransceivers()[0].receiver
+        seen: list[int] = []
+        original = sub_receiver._handle_rtp_packet
+
+        async def record(packet: RtpPacket, arrival_time_ms: int) -> None:
+            seen.append(packet.sequence_number)
+            await original(packet, arrival_time_ms)
+
+        sub_receiver._handle_rtp_packet = record  # type: ignore[method-assign]
+        assert (await _read_stamps(track, 5, timeout=15))[:5] == [9] * 5
+
+        # switch: the next packets come from publisher 3, at its next (requested) keyframe
+        before = len(seen)
+        out.switch("3")
+        depts = await _read_stamps(track, 40, timeout=20)
+        assert depts[-3:] == [3] * 3, depts
+        assert out.keyframe_requests >= 1
+        base = seen[before - 1]  # the last packet of publisher 9 before the switch
+        after = sorted({(seq - base) & 0xFFFF for seq in seen[before - 1:]})
+        assert len(after) > 40 and after == list(range(len(after))), \
+            "sequence numbers continue without a gap across the switch"
+
+        # a packet lost on the way to the subscriber (dropped before its SRTP layer, so it was
+        # never received): aiortc's receiver NACKs it, the slot's history sends it again
+        lost = (out._rewriter.last_seq + 8) & 0xFFFF
+        srtp = sub_receiver.transport._rx_srtp
+        dropped: list[int] = []
+
+        class LoseOnce:
+            def unprotect(self, data: bytes) -> bytes:
+                if int.from_bytes(data[2:4], "big") == lost and not dropped:
+                    dropped.append(lost)
+                    raise pylibsrtp.Error("lost in this test")
+                result: bytes = srtp.unprotect(data)
+                return result
+
+            def unprotect_rtcp(self, data: bytes) -> bytes:
+                result: bytes = srtp.unprotect_rtcp(data)
+                return result
+
+        sub_receiver.transport._rx_srtp = LoseOnce()
+        deadline = time.monotonic() + 10
+        while lost not in seen and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        assert dropped and lost in seen, "the lost packet came again"
+        assert out.nacks >= 1 and out.retransmits >= 1
+        ssrc = out_tr.sender._ssrc
+
+        # PLI from the subscriber, as raw RTCP: publisher 3 sends a keyframe (its GOP is 3000)
+        await asyncio.sleep(0.4)  # past the PLI rate limit of the switch's own request
+        asked = time.monotonic()
+        pli = RtcpPsfbPacket(fmt=RTCP_PSFB_PLI, ssrc=1, media_ssrc=ssrc)
+        await sub_receiver.transport._send_rtp(bytes(pli))
+        deadline = time.monotonic() + 5
+        while not [t for t in keyframes[3] if t > asked] and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        assert [t for t in keyframes[3] if t > asked], "the PLI reached the slot's publisher"
+
+        # the sender reports (aiortc's own RTCP loop) count the forwarded packets
+        deadline = time.monotonic() + 5
+        remote: list[object] = []
+        while not remote and time.monotonic() < deadline:
+            stats = await sub.getStats()
+            remote = [s for s in stats.values() if s.type == "remote-outbound-rtp"
+                      and getattr(s, "packetsSent", 0) > 0]
+            await asyncio.sleep(0.2)
+        assert remote and 0 < remote[0].packetsSent <= out.packets_sent  # type: ignore[attr-defined]
+    finally:
+        for pc in (*pubs, *hubs_in, hub_out, sub):
+            await pc.close()
