@@ -54,6 +54,10 @@ def register(sub: Any) -> None:
                    "(logged as log.verify_skipped, with the user and --skip-verify-reason)")
     p.add_argument("--skip-verify-reason", default="", metavar="TEXT",
                    help="why verification is skipped (goes into the log)")
+    p.add_argument("--uplink", metavar="URL", help="the city hub this (town) hub is a unit "
+                   "of: city commands for the town are issued here, its answers go up")
+    p.add_argument("--uplink-token", metavar="TOKEN", help="the city's `hub` token for this "
+                   "town (`commandhub token issue --role hub --dept TOWN` on the city)")
     p.set_defaults(handler=cmd_serve)
 
     tok = sub.add_parser("token", help="issue or revoke access tokens")
@@ -61,7 +65,8 @@ def register(sub: Any) -> None:
     ti = tsub.add_parser("issue", help="print a signed token on stdout")
     _add_data(ti)
     ti.add_argument("--role", required=True,
-                    choices=["commander", "department", "evaluator", "observer"])
+                    choices=["commander", "department", "evaluator", "observer", "hub"],
+                    help="`hub`: a town hub's uplink (--dept: the town's id in this roster)")
     ti.add_argument("--dept")
     ti.add_argument("--operation", default="*")
     ti.add_argument("--ttl", default="8h")
@@ -177,7 +182,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print_tokens=args.print_tokens, record=args.record, media_config=args.media_config,
         skip_verify=VerifySkip(args.skip_verify_reason) if args.skip_verify else None,
         rubric=args.rubric, snapshot_quota=args.snapshot_quota,
-        snapshot_quota_mb=args.snapshot_quota_mb,
+        snapshot_quota_mb=args.snapshot_quota_mb, uplink=args.uplink,
+        uplink_token=args.uplink_token,
     )
     return _run_until_signal(serve(opts))
 

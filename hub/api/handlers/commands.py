@@ -31,7 +31,7 @@ def taking_part(hub: Hub) -> set[str] | None:
     return None if op is None else set(op.participants) - set(op.excused)
 
 
-def _resolver(hub: Hub) -> Callable[[list[str]], list[str]]:
+def resolver(hub: Hub) -> Callable[[list[str]], list[str]]:
     """Targets -> department ids: `all` and groups mean those of them taking part; a
     department named on its own that does not take part (or was excused) is refused."""
     active = taking_part(hub)
@@ -60,7 +60,7 @@ def _resolver(hub: Hub) -> Callable[[list[str]], list[str]]:
 async def issue(hub: Hub, s: Session, req: Request) -> Event:
     level = hub.state.operation.level if hub.state.operation else "III"
     request = {k: v for k, v in req.items() if v is not None}
-    fields = normalise_issue(request, level=level, resolve=_resolver(hub))
+    fields = normalise_issue(request, level=level, resolve=resolver(hub))
     payload = {"command_id": hub.new_command_id(), **fields, "client_msg_id": req["id"]}
     return await hub.emit("command.issued", payload, s.actor)
 
