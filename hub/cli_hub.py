@@ -103,6 +103,8 @@ def register(sub: Any) -> None:
         "verify", help="check the hash chain and the signed heads (exit 1: chain broken at "
         "seq N; 3: the log does not extend a signed head or --head; 2: not a log / bad usage)")
     lv.add_argument("db")
+    lv.add_argument("--linked", nargs="+", metavar="TOWN_DB", help="town hubs' logs linked to "
+                    "this (city) log: verify them too and every cross-reference (hub/tiers/)")
     lv.add_argument("--head", help="SEQ:HASH checkpoint the log must still extend")
     lv.add_argument("--key", metavar="PUBKEY_FILE_OR_FINGERPRINT",
                     help="the signing key handed over out of band (PEM file from `log key`, or "
@@ -346,7 +348,31 @@ def cmd_log_verify(args: argparse.Namespace) -> int:
         print("note: the heads file ends in a partial line (a crash while signing); ignored")
     if head is not None:
         print(f"extends --head {head}")
+    if args.linked:
+        return _verify_linked(args.db, args.linked)
     return 0
+
+
+def _verify_linked(city_db: str, town_dbs: list[str]) -> int:
+    """Each town log's own chain (as above), then the cross-references (exit 1 if any fails)."""
+    from hub.checkpoint import CheckpointError, verify_log
+    from hub.logformat import ChainError, LogFormatError
+    from hub.tiers.linkcheck import check_linked
+
+    for db in town_dbs:
+        try:
+            verdict = verify_log(db)
+        except (LogFormatError, ChainError, CheckpointError) as exc:
+            print(f"FAILED: {db}: {exc}", file=sys.stderr)
+            return 1
+        print(f"OK: {db}: {verdict.head.seq} events, {verdict.heads_checked} signed head(s)")
+    report = check_linked(city_db, list(town_dbs))
+    for problem in report.problems:
+        print(f"FAILED: {problem}", file=sys.stderr)
+    towns = ", ".join(f"{t}={p}" for t, p in sorted(report.towns.items())) or "none"
+    print(f"linked towns: {towns}; checked {report.checked['commands']} linked command(s), "
+          f"{report.checked['answers']} answer(s), {report.checked['acks']} ack(s)")
+    return 0 if report.ok else 1
 
 
 def cmd_log_key(args: argparse.Namespace) -> int:
