@@ -87,6 +87,11 @@ def check_linked(city_db: str | Path, town_dbs: list[str | Path]) -> LinkReport:
     return rep
 
 
+def _int(value: Any) -> int:
+    """A seq as logged (-1, no event, if it is not an integer)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else -1
+
+
 def _key_of(db: str | Path) -> str | None:
     """The fingerprint of the key that signs this log's heads (None: it has none)."""
     latest = latest_signed_head(db)
@@ -104,7 +109,7 @@ def _check_town(rep: LinkReport, tid: str, path: Path,
         if ev.kind != "command.issued" or not isinstance(up, dict):
             continue
         seen[str(up.get("command_id"))] += 1
-        src = city_seq.get(up.get("seq") if isinstance(up.get("seq"), int) else -1)
+        src = city_seq.get(_int(up.get("seq")))
         where = f"{path}: seq {ev.seq} ({ev.payload['command_id']})"
         if src is None or src.kind != "command.issued" \
                 or src.payload.get("command_id") != up.get("command_id"):
@@ -124,7 +129,7 @@ def _check_town(rep: LinkReport, tid: str, path: Path,
         link = ev.payload["link"]
         where = f"city seq {ev.seq} ({ev.kind} of {ev.payload.get('command_id')} by {tid})"
         stages[(str(ev.payload.get("command_id")), ev.kind)] += 1
-        own = town_seq.get(link.get("seq") if isinstance(link.get("seq"), int) else -1)
+        own = town_seq.get(_int(link.get("seq")))
         if own is None or own.kind != "command.issued" \
                 or own.payload.get("command_id") != link.get("command_id") \
                 or (own.payload.get("link") or {}).get("command_id") != ev.payload.get("command_id"):
@@ -141,7 +146,7 @@ def _check_town(rep: LinkReport, tid: str, path: Path,
             continue
         p = ev.payload
         where = f"{path}: seq {ev.seq} (link.acked {p.get('city_command_id')} {p.get('response')})"
-        ans = city_seq.get(p.get("city_seq") if isinstance(p.get("city_seq"), int) else -1)
+        ans = city_seq.get(_int(p.get("city_seq")))
         if ans is None or ans.dept != tid or ans.payload.get("command_id") != p.get(
                 "city_command_id") or ans.payload.get("client_msg_id") != \
                 f"link:{p.get('city_command_id')}:{p.get('response')}":
