@@ -157,12 +157,29 @@ def register_bench(bench_sub: Any) -> None:
                    help="then N video feeds flow into the hub while the departments answer again")
     c.add_argument("--json", action="store_true")
     c.set_defaults(handler=lambda a: _bench("bench_commands", a))
+    t = bench_sub.add_parser("tiers", help="city -> town hub -> department -> city round trip "
+                             "(a city and N town hub processes on loopback)")
+    t.add_argument("--towns", type=int, default=14)
+    t.add_argument("--departments", type=int, default=8, help="per town")
+    t.add_argument("--rate", type=float, default=20.0, help="city commands per second")
+    t.add_argument("--seconds", type=float, default=10.0, help="issuing time (at most 120)")
+    t.add_argument("--json", action="store_true")
+    t.set_defaults(handler=_bench_tiers)
 
 
 def _bench(name: str, args: argparse.Namespace) -> int:
     from hub import bench
 
     result: dict[str, Any] = asyncio.run(getattr(bench, name)(args))
+    if args.json:
+        print(json.dumps(result, sort_keys=True))
+    return 0
+
+
+def _bench_tiers(args: argparse.Namespace) -> int:
+    from hub.tiers.bench import bench_tiers
+
+    result = asyncio.run(bench_tiers(args))
     if args.json:
         print(json.dumps(result, sort_keys=True))
     return 0

@@ -1,0 +1,123 @@
+"""`commandhub bench tiers`: a city hub and N town hubs (separate processes, loopback), each
+town with M departments as WebSocket clients; the city issues commands at a fixed rate, each
+to one town in turn; the town issues it to its departments, which answer receipt and
+completed at once.
+
+Measured from the city's log (its monotonic clock): `rtt_*` command.issued -> the town's
+command.completed (every department of the town answered, through the town hub, back at the
+city) and `link_*` command.issued -> the town's receipt (the town hub linked it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from hub.bench import percentile
+from hub.client import HubClient, HubClientError
+from hub.logformat import read_events
+from hub.tiers.cluster import Tiers
+
+MAX_SECONDS = 120.0  # the issuing phase, at most
+DRAIN_S = 30.0  # then at most this long for the last answers
+
+
+def _responder(client: HubClient) -> Any:
+    async def on_command(frame: dict[str, Any]) -> None:
+        cid = frame["command"]["command_id"]
+        with contextlib.suppress(HubClientError):
+            await client.respond(cid, "receipt")
+            await client.respond(cid, "completed")
+    return on_command
+
+
+async def _wait_towns_online(cmdr: HubClient, towns: list[str], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = await cmdr.rest("GET", "/api/state")
+        online = {d["id"] for d in state["departments"] if d["online"]}
+        if set(towns) <= online:
+            return
+        await asyncio.sleep(0.2)
+    raise RuntimeError(f"towns not online at the city within {timeout} s")
+
+
+async def bench_tiers(args: argparse.Namespace) -> dict[str, Any]:
+    seconds = min(float(args.seconds), MAX_SECONDS)
+    with tempfile.TemporaryDirectory(prefix="bench-tiers-") as tmp:
+        tiers = Tiers.make(Path(tmp), args.towns, args.departments)
+        clients: list[HubClient] = []
+        started = time.monotonic()
+        try:
+            await tiers.start()
+            cmdr = HubClient(tiers.city.url, tiers.city.token("commander"), request_timeout=30)
+            clients.append(cmdr)
+            await cmdr.connect()
+            await _wait_towns_online(cmdr, list(tiers.towns), 60)
+            for t, units in tiers.units.items():
+                for d in units:
+                    c = HubClient(tiers.towns[t].url, tiers.towns[t].token("department", d),
+                                  request_timeout=30)
+                    c.on_command = _responder(c)
+                    await c.connect()
+                    clients.append(c)
+            setup_s = time.monotonic() - started
+            towns = list(tiers.towns)
+            count = max(1, int(seconds * args.rate))
+            t0 = time.monotonic()
+            issued: list[str] = []
+            pending: list[asyncio.Task[dict[str, Any]]] = []
+            for i in range(count):
+                await asyncio.sleep(max(0.0, t0 + i / args.rate - time.monotonic()))
+                pending.append(asyncio.create_task(cmdr.issue(
+                    [towns[i % len(towns)]], f"bench {i}", requires=["receipt", "completed"])))
+            for task in pending:
+                with contextlib.suppress(HubClientError):
+                    issued.append((await task)["command_id"])
+            issue_s = time.monotonic() - t0
+            deadline = time.monotonic() + DRAIN_S
+            while time.monotonic() < deadline:
+                state = await cmdr.rest("GET", "/api/state")
+                if not state["commands"]:
+                    break
+                await asyncio.sleep(0.2)
+            load = os.getloadavg()
+        finally:
+            for c in clients:
+                with contextlib.suppress(Exception):
+                    await c.close()
+            tiers.stop()
+        events = read_events(tiers.city.db)
+    issued_at = {e.payload["command_id"]: e.mono_ns for e in events
+                 if e.kind == "command.issued"}
+    rtt, link = [], []
+    for e in events:
+        if e.role != "hub" or e.payload.get("command_id") not in issued_at:
+            continue
+        ms = (e.mono_ns - issued_at[e.payload["command_id"]]) / 1e6
+        if e.kind == "command.completed":
+            rtt.append(ms)
+        elif e.kind == "command.acknowledged":
+            link.append(ms)
+    result = {
+        "towns": args.towns, "departments": args.departments, "rate": args.rate,
+        "commands": count, "issued": len(issued), "completed": len(rtt), "linked": len(link),
+        "lost": len(issued) - len(rtt),
+        "rtt_p50_ms": round(percentile(rtt, 50), 2) if rtt else None,
+        "rtt_p99_ms": round(percentile(rtt, 99), 2) if rtt else None,
+        "rtt_max_ms": round(max(rtt), 2) if rtt else None,
+        "link_p50_ms": round(percentile(link, 50), 2) if link else None,
+        "link_p99_ms": round(percentile(link, 99), 2) if link else None,
+        "target_p99_ms": 100.0, "setup_s": round(setup_s, 1), "issue_s": round(issue_s, 1),
+        "loadavg": [round(x, 2) for x in load],
+    }
+    if not args.json:
+        for k, v in result.items():
+            print(f"{k:>14}: {v}")
+    return result
