@@ -55,7 +55,7 @@ async def bench_tiers(args: argparse.Namespace) -> dict[str, Any]:
         clients: list[HubClient] = []
         started = time.monotonic()
         try:
-            await tiers.start()
+            await tiers.start(timeout=180)  # 15 Python processes starting on 2 cores
             cmdr = HubClient(tiers.city.url, tiers.city.token("commander"), request_timeout=30)
             clients.append(cmdr)
             await cmdr.connect()

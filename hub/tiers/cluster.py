@@ -103,13 +103,14 @@ class Tiers:
         units = {t: [f"{t}-u{j + 1}" for j in range(departments)] for t in rosters}
         return cls(city, out, units)
 
-    async def start(self) -> None:
+    async def start(self, timeout: float = 20.0) -> None:
+        """Start the city, then the towns (together); wait for each, `timeout` s at most."""
         self.city.start()
+        await wait_http(self.city.url, timeout)
         for t in self.towns.values():
             t.start()
-        await wait_http(self.city.url)
         for t in self.towns.values():
-            await wait_http(t.url)
+            await wait_http(t.url, timeout)
 
     def stop(self) -> None:
         for h in [*self.towns.values(), self.city]:
