@@ -101,6 +101,7 @@ async def test_city_command_reaches_towns_and_survives_a_city_outage(tmp_path: P
                                             tiers.towns[t].token("department", d))
                 units.append(RawUnit(sock, d))
         cmdr = await RawSocket.open(http, city.url, city.token("commander"))
+        assert outcome(await cmdr.request("operation.start", title="跨层级演练")) == "ok"
         ack = await cmdr.request("command.issue", targets=["town"], text="转移群众",
                                  requires=list(STAGES))
         assert outcome(ack) == "ok" and ack["departments"] == ["town01", "town02"], ack
@@ -161,6 +162,20 @@ async def test_city_command_reaches_towns_and_survives_a_city_outage(tmp_path: P
     assert verify.returncode == 0, verify.stdout + verify.stderr
     assert "linked towns: town01=" in verify.stdout and "4 linked command(s), 12 answer(s)" \
         in verify.stdout, verify.stdout
+    # the cross-tier scorecard: per-tier latencies from the city log and the towns' logs
+    out = tmp_path / "score.json"
+    score = subprocess.run(
+        [sys.executable, "-m", "hub", "score", "--log", str(city.db), "--quiet", "--json",
+         str(out), "--rubric", "scoring/rubrics/joint-live-drill.yaml", "--linked",
+         *(str(t.db) for t in tiers.towns.values())], capture_output=True, text=True,
+        cwd=Path(__file__).resolve().parents[2])
+    assert score.returncode == 0, score.stdout + score.stderr
+    t = json.loads(out.read_text(encoding="utf-8"))["tiers"]
+    assert t["commands"] == 2 and t["down"]["n"] == 4  # two commands, two towns
+    assert {s: v["n"] for s, v in t["town"].items()} == {s: 8 for s in STAGES}  # 4 depts x 2
+    assert {s: v["n"] for s, v in t["end_to_end"].items()} == {s: 4 for s in STAGES}
+    assert t["end_to_end"]["completed"]["max_ms"] > t["end_to_end"]["receipt"]["p50_ms"] > 0
+    assert "city -> town hub:" in score.stdout
 
 
 async def test_city_marks_a_frozen_town_unreachable_within_6_s(tmp_path: Path) -> None:
