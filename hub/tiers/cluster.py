@@ -104,13 +104,12 @@ class Tiers:
         return cls(city, out, units)
 
     async def start(self, timeout: float = 20.0) -> None:
-        """Start the city, then the towns (together); wait for each, `timeout` s at most."""
-        self.city.start()
-        await wait_http(self.city.url, timeout)
-        for t in self.towns.values():
-            t.start()
-        for t in self.towns.values():
-            await wait_http(t.url, timeout)
+        """Start the city and the towns together (a town retries its uplink until the city
+        is up); wait for each, `timeout` s at most."""
+        for h in [self.city, *self.towns.values()]:
+            h.start()
+        for h in [self.city, *self.towns.values()]:
+            await wait_http(h.url, timeout)
 
     def stop(self) -> None:
         for h in [*self.towns.values(), self.city]:

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 UPLINK = Actor("uplink", None)  # the actor of what the city link makes this hub log
 TRANSIENT = frozenset({"timeout", "closed", "unreachable", "rate_limited", "log_unavailable"})
 RESYNC_S = 10.0  # clock offset measured again this often
+MAX_BACKOFF_S = 2.0  # reconnect attempts: 0.2 s doubling to this (one TCP connect each)
 
 
 @dataclass
@@ -52,7 +53,8 @@ class Uplink:
     def __init__(self, hub: Hub, url: str, token: str) -> None:
         self.hub = hub
         self.url = url
-        self.client = HubClient(url, token, client_id="uplink", request_timeout=5.0)
+        self.client = HubClient(url, token, client_id="uplink", request_timeout=5.0,
+                                max_backoff=MAX_BACKOFF_S)
         self.links: dict[str, Link] = {}  # city command id -> link
         self.by_town: dict[str, str] = {}  # town command id -> city command id
         self.offset_us = 0  # city clock minus this hub's clock (best of a few pings)
@@ -103,7 +105,7 @@ class Uplink:
                 break
             except HubClientError:
                 await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+                backoff = min(backoff * 2, MAX_BACKOFF_S)
         last_sync = -RESYNC_S
         while True:
             with contextlib.suppress(TimeoutError):

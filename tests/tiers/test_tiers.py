@@ -20,6 +20,7 @@ import aiohttp
 
 from hub.bench import wait_http
 from hub.tiers.cluster import Tiers
+from hub.tiers.linkcheck import check_linked
 from tests.hub.raw import RawSocket, outcome
 
 STAGES = ("receipt", "on_scene", "completed")
@@ -162,6 +163,16 @@ async def test_city_command_reaches_towns_and_survives_a_city_outage(tmp_path: P
     assert verify.returncode == 0, verify.stdout + verify.stderr
     assert "linked towns: town01=" in verify.stdout and "4 linked command(s), 12 answer(s)" \
         in verify.stdout, verify.stdout
+    # a town log whose linked command was altered: the cross-reference names it
+    forged = tmp_path / "forged.db"
+    subprocess.run(["sqlite3", str(tiers.towns["town01"].db), f"VACUUM INTO '{forged}'"],
+                   check=True)
+    subprocess.run(["sqlite3", str(forged), "DROP TRIGGER IF EXISTS events_no_update; "
+                    "UPDATE events SET payload=replace(payload, '转移群众', '原地待命') WHERE "
+                    "kind='command.issued'"], check=True)
+    report = check_linked(city.db, [forged])
+    assert [p for p in report.problems if "differs from city seq" in p and "text" in p], \
+        report.problems
     # the cross-tier scorecard: per-tier latencies from the city log and the towns' logs
     out = tmp_path / "score.json"
     score = subprocess.run(
