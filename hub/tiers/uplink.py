@@ -46,6 +46,11 @@ class Link:
     town_seq: int
     settled: set[str] = field(default_factory=set)  # responses the city acked (or refused)
 
+    @property
+    def finished(self) -> bool:
+        """The city has learned the last stage it will get."""
+        return bool(self.settled & {"declined", self.requires[-1]})
+
 
 class Uplink:
     """Keeps this (town) hub linked to the city hub at `url`."""
@@ -117,8 +122,9 @@ class Uplink:
                 last_sync = time.monotonic()
                 with contextlib.suppress(HubClientError):
                     await self._measure_clock()
-            for cid in list(self.links):
-                self._send_soon(cid)
+            for cid, link in list(self.links.items()):
+                if not link.finished:
+                    self._send_soon(cid)
 
     async def _measure_clock(self) -> None:
         """NTP-like: three pings, keep the one with the shortest round trip."""
