@@ -71,12 +71,17 @@ def issue_ack(hub: Hub, ev: Event) -> Ack:
 
 
 async def respond(hub: Hub, s: Session, req: Request) -> Event:
-    dept = own_dept(s, req)
+    return await record_response(hub, s, req, own_dept(s, req), req["client_ts_us"], {})
+
+
+async def record_response(hub: Hub, s: Session, req: Request, dept: str, client_ts_us: Any,
+                          extra: dict[str, Any]) -> Event:
+    """Log `dept`'s response to a command (a department's, or a town hub's with `extra`)."""
     cid = req["command_id"]
     async with hub.lock((cid, dept)):
         new = hub.state.commands.check_response(cid, dept, req["response"])
         payload: dict[str, Any] = {"command_id": cid, "dept": dept, "client_msg_id": req["id"],
-                                   "client_ts_us": req["client_ts_us"]}
+                                   "client_ts_us": client_ts_us, **extra}
         if new == "declined":
             if not req["reason"] or not req["reason"].strip():
                 raise HubError("bad_request", "reason: required when declining")

@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from hub.api.errors import BadRequest, HubError
-from hub.api.handlers.commands import respond_ack
+from hub.api.errors import BadRequest
+from hub.api.handlers.commands import record_response, respond_ack
 from hub.api.spec import Ack, Request
 from hub.checkpoint import CheckpointError, SignedHead
-from hub.commands import STATE_EVENT
 from hub.logformat import Event
 
 if TYPE_CHECKING:
@@ -30,22 +29,12 @@ async def respond(hub: Hub, s: Session, req: Request) -> Event:
     """Log the town's answer as the town's response to the command, with the link."""
     town = s.principal.dept
     assert town is not None  # hub tokens always name their town
-    cid = req["command_id"]
     head = signed_head(req["head"])
-    async with hub.lock((cid, town)):
-        new = hub.state.commands.check_response(cid, town, req["response"])
-        payload: dict[str, Any] = {
-            "command_id": cid, "dept": town, "client_msg_id": req["id"],
-            "client_ts_us": req["town_ts_us"],
-            "link": {"hub": town, "command_id": req["town_command_id"], "seq": req["town_seq"],
-                     "ts_us": req["town_ts_us"], "offset_us": req["offset_us"],
-                     "rtt_us": req["rtt_us"], "departments": req["departments"] or []},
-            "head": head}
-        if new == "declined":
-            if not req["reason"] or not req["reason"].strip():
-                raise HubError("bad_request", "reason: required when declining")
-            payload["reason"] = req["reason"]
-        return await hub.emit(STATE_EVENT[new], payload, s.actor)
+    link = {"hub": town, "command_id": req["town_command_id"], "seq": req["town_seq"],
+            "ts_us": req["town_ts_us"], "offset_us": req["offset_us"], "rtt_us": req["rtt_us"],
+            "departments": req["departments"] or []}
+    return await record_response(hub, s, req, town, req["town_ts_us"],
+                                 {"link": link, "head": head})
 
 
 def respond_link_ack(hub: Hub, ev: Event) -> Ack:
