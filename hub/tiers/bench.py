@@ -19,13 +19,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hub.bench import percentile
+from hub.bench import percentile, proc_cpu_s
 from hub.client import HubClient, HubClientError
 from hub.logformat import read_events
 from hub.tiers.cluster import Tiers
 
 MAX_SECONDS = 120.0  # the issuing phase, at most
 DRAIN_S = 30.0  # then at most this long for the last answers
+
+
+def _cpu(tiers: Tiers) -> tuple[float, float]:
+    """CPU seconds so far of the city process and of the town processes together."""
+    def of(p: Any) -> float:
+        return proc_cpu_s(p.proc.pid) if p.proc is not None and p.proc.poll() is None else 0.0
+    return of(tiers.city), sum(of(t) for t in tiers.towns.values())
 
 
 def _responder(client: HubClient) -> Any:
@@ -70,6 +77,7 @@ async def bench_tiers(args: argparse.Namespace) -> dict[str, Any]:
             setup_s = time.monotonic() - started
             towns = list(tiers.towns)
             count = max(1, int(seconds * args.rate))
+            cpu0 = _cpu(tiers), time.process_time()
             t0 = time.monotonic()
             issued: list[str] = []
             pending: list[asyncio.Task[dict[str, Any]]] = []
@@ -88,6 +96,7 @@ async def bench_tiers(args: argparse.Namespace) -> dict[str, Any]:
                     break
                 await asyncio.sleep(0.2)
             load = os.getloadavg()
+            cpu1 = _cpu(tiers), time.process_time()
         finally:
             for c in clients:
                 with contextlib.suppress(Exception):
@@ -116,6 +125,10 @@ async def bench_tiers(args: argparse.Namespace) -> dict[str, Any]:
         "link_p99_ms": round(percentile(link, 99), 2) if link else None,
         "target_p99_ms": 100.0, "setup_s": round(setup_s, 1), "issue_s": round(issue_s, 1),
         "loadavg": [round(x, 2) for x in load],
+        # CPU seconds used while issuing and draining: the city, all towns, the client process
+        "cpu_s": {"city": round(cpu1[0][0] - cpu0[0][0], 2),
+                  "towns": round(cpu1[0][1] - cpu0[0][1], 2),
+                  "clients": round(cpu1[1] - cpu0[1], 2)},
     }
     if not args.json:
         for k, v in result.items():
