@@ -67,6 +67,7 @@ class Uplink:
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._sending: dict[str, asyncio.Task[None]] = {}
+        self._background: set[asyncio.Task[None]] = set()
 
     # -- life cycle -------------------------------------------------------------------------
 
@@ -74,12 +75,14 @@ class Uplink:
         self._fold()
         self.hub.listeners.append(self._on_events)
         self.client.on_command = self._on_command
+        self.client.on_frame = self._on_frame
         self._tasks.append(asyncio.create_task(self._run(), name="uplink"))
 
     async def stop(self) -> None:
-        for t in [*self._tasks, *self._sending.values()]:
+        tasks = [*self._tasks, *self._sending.values(), *self._background]
+        for t in tasks:
             t.cancel()
-        for t in [*self._tasks, *self._sending.values()]:
+        for t in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
         await self.client.close()
@@ -172,6 +175,32 @@ class Uplink:
                      "issued_us": cmd.get("issued_us"), "cause": cause,
                      "targets": cmd.get("targets"), "offset_us": self.offset_us}}, UPLINK)
         self._remember(ev)
+
+    def _on_frame(self, frame: dict[str, Any]) -> None:
+        """A city cancel of a linked command cancels the town's (live; see docs)."""
+        ev = frame.get("event") if frame.get("type") == "event" else None
+        if isinstance(ev, dict) and ev.get("kind") == "command.cancelled":
+            task = asyncio.ensure_future(self._cancel(ev))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def _cancel(self, ev: dict[str, Any]) -> None:
+        p = ev.get("payload") or {}
+        town = (self.client.welcome or {}).get("you", {}).get("dept")
+        link = self.links.get(str(p.get("command_id")))
+        if link is None or town not in (p.get("departments") or []):
+            return
+        async with self.hub.lock(("uplink", link.city_command_id)):
+            cmd = self.hub.state.commands.commands.get(link.town_command_id)
+            pending = [d for d in cmd.progress if cmd.pending_for(d)] if cmd else []
+            if not pending:
+                return
+            await self.hub.emit("command.cancelled", {
+                "command_id": link.town_command_id, "departments": pending,
+                "reason": f"cancelled by the city ({link.city_command_id}): "
+                          f"{p.get('reason') or ''}".strip()[:1000],
+                "client_msg_id": f"link-cancel:{link.city_command_id}",
+                "link": {"command_id": link.city_command_id, "seq": ev.get("seq")}}, UPLINK)
 
     # -- up: the town's aggregate answers ---------------------------------------------------
 

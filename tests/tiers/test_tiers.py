@@ -58,6 +58,8 @@ class RawUnit:
             if frame.get("type") == "command":
                 self.commands.setdefault(frame["command"]["command_id"], 0)
                 await self.answer()
+            elif frame.get("type") == "event" and frame["event"]["kind"] == "command.cancelled":
+                self.commands[frame["event"]["payload"]["command_id"]] = len(STAGES)
             elif frame.get("type") == "error":
                 self.errors.append(frame)
 
@@ -132,6 +134,23 @@ async def test_city_command_reaches_towns_and_survives_a_city_outage(tmp_path: P
         await until(lambda: sorted(answers(city.db, c2)) == [
             ("town01", "command.acknowledged"), ("town02", "command.acknowledged")], 15,
             "C2 receipts at the city")
+        # C3 to town01, cancelled at the city once the town has it: the town cancels its own
+        ack3 = await cmdr.request("command.issue", targets=["town01"], text="撤回",
+                                  requires=list(STAGES))
+        c3 = ack3["command_id"]
+        await until(lambda: answers(city.db, c3) == [("town01", "command.acknowledged")], 15,
+                    "C3's receipt at the city")
+        assert outcome(await cmdr.request("command.cancel", command_id=c3, reason="误发")) == "ok"
+        town01 = tiers.towns["town01"]
+        [cancelled] = await until(lambda: sql(town01.db, "SELECT payload FROM events WHERE "
+                                              "kind='command.cancelled'"), 10,
+                                  "town01 cancels its C3")
+        assert json.loads(cancelled["payload"])["link"]["command_id"] == c3
+        town_c3 = json.loads(cancelled["payload"])["command_id"]
+        town01_units = [u for u in units if u.dept.startswith("town01")]
+        await until(lambda: all(u.commands.get(town_c3) == len(STAGES) for u in town01_units),
+                    10,
+                    "town01's departments saw the cancel")
         await cmdr.close()
         city.stop(kill=True)
         for u in units:
@@ -153,15 +172,15 @@ async def test_city_command_reaches_towns_and_survives_a_city_outage(tmp_path: P
     assert not [e for u in units for e in u.errors], [e for u in units for e in u.errors]
     # nothing doubled: one answer per town, stage and command; one town command per city one
     assert sorted(answers(city.db, c1)) == want and sorted(answers(city.db, c2)) == want
-    for town in tiers.towns.values():
+    for t, town in tiers.towns.items():
         linked = sql(town.db, "SELECT json_extract(payload, '$.link.command_id') AS c FROM events "
                      "WHERE kind='command.issued'")
-        assert sorted(r["c"] for r in linked) == sorted([c1, c2])
+        assert sorted(r["c"] for r in linked) == sorted([c1, c2, *([c3] if t == "town01" else [])])
     verify = subprocess.run(
         [sys.executable, "-m", "hub", "log", "verify", str(city.db), "--linked",
          *(str(t.db) for t in tiers.towns.values())], capture_output=True, text=True)
     assert verify.returncode == 0, verify.stdout + verify.stderr
-    assert "linked towns: town01=" in verify.stdout and "4 linked command(s), 12 answer(s)" \
+    assert "linked towns: town01=" in verify.stdout and "5 linked command(s), 13 answer(s)" \
         in verify.stdout, verify.stdout
     # a town log whose linked command was altered: the cross-reference names it
     forged = tmp_path / "forged.db"
@@ -182,9 +201,11 @@ async def test_city_command_reaches_towns_and_survives_a_city_outage(tmp_path: P
         cwd=Path(__file__).resolve().parents[2])
     assert score.returncode == 0, score.stdout + score.stderr
     t = json.loads(out.read_text(encoding="utf-8"))["tiers"]
-    assert t["commands"] == 2 and t["down"]["n"] == 4  # two commands, two towns
-    assert {s: v["n"] for s, v in t["town"].items()} == {s: 8 for s in STAGES}  # 4 depts x 2
-    assert {s: v["n"] for s, v in t["end_to_end"].items()} == {s: 4 for s in STAGES}
+    assert t["commands"] == 3 and t["down"]["n"] == 5  # two commands to two towns, C3 to one
+    assert {s: v["n"] for s, v in t["town"].items()} == {"receipt": 10, "on_scene": 8,
+                                                         "completed": 8}  # 4 depts x 2, +2
+    assert {s: v["n"] for s, v in t["end_to_end"].items()} == {"receipt": 5, "on_scene": 4,
+                                                               "completed": 4}
     assert t["end_to_end"]["completed"]["max_ms"] > t["end_to_end"]["receipt"]["p50_ms"] > 0
     assert "city -> town hub:" in score.stdout
 
