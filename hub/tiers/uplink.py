@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -106,23 +105,28 @@ class Uplink:
         self.by_town[link.town_command_id] = link.city_command_id
 
     async def _run(self) -> None:
-        backoff = 0.2
+        backoff, said = 0.2, ""
         while True:  # the first connection (HubClient reconnects by itself afterwards)
             try:
                 await self.client.connect()
                 break
-            except HubClientError:
+            except HubClientError as exc:
+                if exc.code != said:  # each kind of failure once on the console
+                    said = exc.code
+                    print(f"commandhub: uplink to {self.url}: {exc} (retrying)", flush=True)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
-        last_sync = -RESYNC_S
+        print(f"commandhub: uplink to {self.url}: linked as "
+              f"{(self.client.welcome or {}).get('you')}", flush=True)
+        last_sync = -RESYNC_S * 1e9
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), 1.0)
             self._wake.clear()
             if not self.client.connected.is_set():
                 continue
-            if time.monotonic() - last_sync >= RESYNC_S:
-                last_sync = time.monotonic()
+            if self.hub.clock.mono_ns() - last_sync >= RESYNC_S * 1e9:
+                last_sync = self.hub.clock.mono_ns()
                 with contextlib.suppress(HubClientError):
                     await self._measure_clock()
             for cid, link in list(self.links.items()):
