@@ -163,6 +163,8 @@ def register_bench(bench_sub: Any) -> None:
     t.add_argument("--departments", type=int, default=8, help="per town")
     t.add_argument("--rate", type=float, default=20.0, help="city commands per second")
     t.add_argument("--seconds", type=float, default=10.0, help="issuing time (at most 120)")
+    t.add_argument("--outage", type=float, default=0.0, metavar="S",
+                   help="kill the city half way and restart it S seconds later")
     t.add_argument("--json", action="store_true")
     t.set_defaults(handler=_bench_tiers)
 

@@ -16,13 +16,15 @@ import contextlib
 import os
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from hub.bench import percentile, proc_cpu_s
+from hub.bench import percentile, proc_cpu_s, wait_http
 from hub.client import HubClient, HubClientError
 from hub.logformat import read_events
 from hub.tiers.cluster import Tiers
+from hub.tiers.linkcheck import check_linked
 
 MAX_SECONDS = 120.0  # the issuing phase, at most
 DRAIN_S = 30.0  # then at most this long for the last answers
@@ -63,7 +65,8 @@ async def bench_tiers(args: argparse.Namespace) -> dict[str, Any]:
         started = time.monotonic()
         try:
             await tiers.start(timeout=180)  # 15 Python processes starting on 2 cores
-            cmdr = HubClient(tiers.city.url, tiers.city.token("commander"), request_timeout=30)
+            cmdr = HubClient(tiers.city.url, tiers.city.token("commander"), request_timeout=120,
+                             max_backoff=1.0)
             clients.append(cmdr)
             await cmdr.connect()
             await _wait_towns_online(cmdr, list(tiers.towns), 60)
@@ -81,8 +84,16 @@ async def bench_tiers(args: argparse.Namespace) -> dict[str, Any]:
             t0 = time.monotonic()
             issued: list[str] = []
             pending: list[asyncio.Task[dict[str, Any]]] = []
+            paused = 0.0
             for i in range(count):
-                await asyncio.sleep(max(0.0, t0 + i / args.rate - time.monotonic()))
+                if args.outage and i == count // 2:  # the city dies mid-run and comes back
+                    cut = time.monotonic()
+                    tiers.city.stop(kill=True)
+                    await asyncio.sleep(min(args.outage, MAX_SECONDS))
+                    tiers.city.start()
+                    await wait_http(tiers.city.url, 120)
+                    paused = time.monotonic() - cut
+                await asyncio.sleep(max(0.0, t0 + paused + i / args.rate - time.monotonic()))
                 pending.append(asyncio.create_task(cmdr.issue(
                     [towns[i % len(towns)]], f"bench {i}", requires=["receipt", "completed"])))
             for task in pending:
@@ -103,12 +114,15 @@ async def bench_tiers(args: argparse.Namespace) -> dict[str, Any]:
                     await c.close()
             tiers.stop()
         events = read_events(tiers.city.db)
+        linked = check_linked(tiers.city.db, [t.db for t in tiers.towns.values()])
     issued_at = {e.payload["command_id"]: e.mono_ns for e in events
                  if e.kind == "command.issued"}
     rtt, link = [], []
+    seen: Counter[tuple[str, str, str]] = Counter()
     for e in events:
         if e.role != "hub" or e.payload.get("command_id") not in issued_at:
             continue
+        seen[(e.payload["command_id"], str(e.dept), e.kind)] += 1
         ms = (e.mono_ns - issued_at[e.payload["command_id"]]) / 1e6
         if e.kind == "command.completed":
             rtt.append(ms)
@@ -117,7 +131,9 @@ async def bench_tiers(args: argparse.Namespace) -> dict[str, Any]:
     result = {
         "towns": args.towns, "departments": args.departments, "rate": args.rate,
         "commands": count, "issued": len(issued), "completed": len(rtt), "linked": len(link),
-        "lost": len(issued) - len(rtt),
+        "lost": len(issued) - len(set(k[0] for k in seen if k[2] == "command.completed")),
+        "doubled": sum(n - 1 for n in seen.values() if n > 1),
+        "outage_s": args.outage, "linked_verify_problems": len(linked.problems),
         "rtt_p50_ms": round(percentile(rtt, 50), 2) if rtt else None,
         "rtt_p99_ms": round(percentile(rtt, 99), 2) if rtt else None,
         "rtt_max_ms": round(max(rtt), 2) if rtt else None,
@@ -126,7 +142,7 @@ async def bench_tiers(args: argparse.Namespace) -> dict[str, Any]:
         "target_p99_ms": 100.0, "setup_s": round(setup_s, 1), "issue_s": round(issue_s, 1),
         "loadavg": [round(x, 2) for x in load],
         # CPU seconds used while issuing and draining: the city, all towns, the client process
-        "cpu_s": {"city": round(cpu1[0][0] - cpu0[0][0], 2),
+        "cpu_s": {"city": None if args.outage else round(cpu1[0][0] - cpu0[0][0], 2),
                   "towns": round(cpu1[0][1] - cpu0[0][1], 2),
                   "clients": round(cpu1[1] - cpu0[1], 2)},
     }
