@@ -108,8 +108,12 @@ class Tiers:
         is up); wait for each, `timeout` s at most."""
         for h in [self.city, *self.towns.values()]:
             h.start()
-        for h in [self.city, *self.towns.values()]:
-            await wait_http(h.url, timeout)
+        try:
+            for h in [self.city, *self.towns.values()]:
+                await wait_http(h.url, timeout)
+        except BaseException:
+            self.stop()  # none left behind
+            raise
 
     def stop(self) -> None:
         for h in [*self.towns.values(), self.city]:
