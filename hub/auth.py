@@ -25,6 +25,10 @@ class Role(StrEnum):
     DEPARTMENT = "department"
     EVALUATOR = "evaluator"
     OBSERVER = "observer"
+    HUB = "hub"  # a town hub, a unit (its `dept`) of this hub's roster (hub/tiers/)
+
+
+UNITS = frozenset({Role.DEPARTMENT, Role.HUB})  # the roles that act as a roster department
 
 
 # Every action the hub performs on behalf of a client, and the roles allowed to do it.
@@ -50,7 +54,9 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "video.publish": frozenset({Role.COMMANDER, Role.DEPARTMENT}),
     "video.view": frozenset({Role.COMMANDER, Role.DEPARTMENT, Role.EVALUATOR, Role.OBSERVER}),
     "read.all": frozenset({Role.COMMANDER, Role.EVALUATOR, Role.OBSERVER}),
-    "read.own": frozenset({Role.COMMANDER, Role.DEPARTMENT, Role.EVALUATOR, Role.OBSERVER}),
+    "read.own": frozenset({Role.COMMANDER, Role.DEPARTMENT, Role.EVALUATOR, Role.OBSERVER,
+                           Role.HUB}),
+    "link.respond": frozenset({Role.HUB}),  # a town hub's aggregate answer to a command
     "report.score": frozenset({Role.COMMANDER, Role.EVALUATOR}),
     "scenario.read": frozenset({Role.COMMANDER, Role.EVALUATOR}),  # the injects still to come
     "replay.view": frozenset({Role.COMMANDER, Role.EVALUATOR}),  # every recording, the whole log
@@ -128,8 +134,8 @@ class TokenAuthority:
         role = Role(role)
         if name is not None:
             name = check_name(name)
-        if role is Role.DEPARTMENT and not dept:
-            raise AuthError("bad_request", "a department token needs --dept")
+        if role in UNITS and not dept:
+            raise AuthError("bad_request", f"a {role} token needs --dept")
         if role is Role.COMMANDER:
             dept = dept or "center"
         if dept and self._dept_ids is not None and dept not in self._dept_ids and dept != "center":
@@ -172,8 +178,8 @@ class TokenAuthority:
         except ValueError as exc:
             raise AuthError("bad_token", f"unknown role {claims['role']!r}") from exc
         dept = claims.get("dept")
-        if role is Role.DEPARTMENT and not dept:
-            raise AuthError("bad_token", "department token without a department")
+        if role in UNITS and not dept:
+            raise AuthError("bad_token", f"{role} token without a department")
         op = claims.get("op", ANY_OPERATION)
         if operation is not None and op not in (ANY_OPERATION, operation):
             raise AuthError("wrong_operation", f"token is for operation {op!r}, not {operation!r}")

@@ -54,6 +54,10 @@ def register(sub: Any) -> None:
                    "(logged as log.verify_skipped, with the user and --skip-verify-reason)")
     p.add_argument("--skip-verify-reason", default="", metavar="TEXT",
                    help="why verification is skipped (goes into the log)")
+    p.add_argument("--uplink", metavar="URL", help="the city hub this (town) hub is a unit "
+                   "of: city commands for the town are issued here, its answers go up")
+    p.add_argument("--uplink-token", metavar="TOKEN", help="the city's `hub` token for this "
+                   "town (`commandhub token issue --role hub --dept TOWN` on the city)")
     p.set_defaults(handler=cmd_serve)
 
     tok = sub.add_parser("token", help="issue or revoke access tokens")
@@ -61,7 +65,8 @@ def register(sub: Any) -> None:
     ti = tsub.add_parser("issue", help="print a signed token on stdout")
     _add_data(ti)
     ti.add_argument("--role", required=True,
-                    choices=["commander", "department", "evaluator", "observer"])
+                    choices=["commander", "department", "evaluator", "observer", "hub"],
+                    help="`hub`: a town hub's uplink (--dept: the town's id in this roster)")
     ti.add_argument("--dept")
     ti.add_argument("--operation", default="*")
     ti.add_argument("--ttl", default="8h")
@@ -98,6 +103,8 @@ def register(sub: Any) -> None:
         "verify", help="check the hash chain and the signed heads (exit 1: chain broken at "
         "seq N; 3: the log does not extend a signed head or --head; 2: not a log / bad usage)")
     lv.add_argument("db")
+    lv.add_argument("--linked", nargs="+", metavar="TOWN_DB", help="town hubs' logs linked to "
+                    "this (city) log: verify them too and every cross-reference (hub/tiers/)")
     lv.add_argument("--head", help="SEQ:HASH checkpoint the log must still extend")
     lv.add_argument("--key", metavar="PUBKEY_FILE_OR_FINGERPRINT",
                     help="the signing key handed over out of band (PEM file from `log key`, or "
@@ -150,12 +157,31 @@ def register_bench(bench_sub: Any) -> None:
                    help="then N video feeds flow into the hub while the departments answer again")
     c.add_argument("--json", action="store_true")
     c.set_defaults(handler=lambda a: _bench("bench_commands", a))
+    t = bench_sub.add_parser("tiers", help="city -> town hub -> department -> city round trip "
+                             "(a city and N town hub processes on loopback)")
+    t.add_argument("--towns", type=int, default=14)
+    t.add_argument("--departments", type=int, default=8, help="per town")
+    t.add_argument("--rate", type=float, default=20.0, help="city commands per second")
+    t.add_argument("--seconds", type=float, default=10.0, help="issuing time (at most 120)")
+    t.add_argument("--outage", type=float, default=0.0, metavar="S",
+                   help="kill the city half way and restart it S seconds later")
+    t.add_argument("--json", action="store_true")
+    t.set_defaults(handler=_bench_tiers)
 
 
 def _bench(name: str, args: argparse.Namespace) -> int:
     from hub import bench
 
     result: dict[str, Any] = asyncio.run(getattr(bench, name)(args))
+    if args.json:
+        print(json.dumps(result, sort_keys=True))
+    return 0
+
+
+def _bench_tiers(args: argparse.Namespace) -> int:
+    from hub.tiers.bench import bench_tiers
+
+    result = asyncio.run(bench_tiers(args))
     if args.json:
         print(json.dumps(result, sort_keys=True))
     return 0
@@ -177,7 +203,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print_tokens=args.print_tokens, record=args.record, media_config=args.media_config,
         skip_verify=VerifySkip(args.skip_verify_reason) if args.skip_verify else None,
         rubric=args.rubric, snapshot_quota=args.snapshot_quota,
-        snapshot_quota_mb=args.snapshot_quota_mb,
+        snapshot_quota_mb=args.snapshot_quota_mb, uplink=args.uplink,
+        uplink_token=args.uplink_token,
     )
     return _run_until_signal(serve(opts))
 
@@ -340,7 +367,31 @@ def cmd_log_verify(args: argparse.Namespace) -> int:
         print("note: the heads file ends in a partial line (a crash while signing); ignored")
     if head is not None:
         print(f"extends --head {head}")
+    if args.linked:
+        return _verify_linked(args.db, args.linked)
     return 0
+
+
+def _verify_linked(city_db: str, town_dbs: list[str]) -> int:
+    """Each town log's own chain (as above), then the cross-references (exit 1 if any fails)."""
+    from hub.checkpoint import CheckpointError, verify_log
+    from hub.logformat import ChainError, LogFormatError
+    from hub.tiers.linkcheck import check_linked
+
+    for db in town_dbs:
+        try:
+            verdict = verify_log(db)
+        except (LogFormatError, ChainError, CheckpointError) as exc:
+            print(f"FAILED: {db}: {exc}", file=sys.stderr)
+            return 1
+        print(f"OK: {db}: {verdict.head.seq} events, {verdict.heads_checked} signed head(s)")
+    report = check_linked(city_db, list(town_dbs))
+    for problem in report.problems:
+        print(f"FAILED: {problem}", file=sys.stderr)
+    towns = ", ".join(f"{t}={p}" for t, p in sorted(report.towns.items())) or "none"
+    print(f"linked towns: {towns}; checked {report.checked['commands']} linked command(s), "
+          f"{report.checked['answers']} answer(s), {report.checked['acks']} ack(s)")
+    return 0 if report.ok else 1
 
 
 def cmd_log_key(args: argparse.Namespace) -> int:

@@ -45,12 +45,14 @@ class HubClient:
 
     def __init__(self, url: str, token: str, *, reconnect: bool = True,
                  ssl_context: ssl.SSLContext | bool | None = None,
-                 request_timeout: float = 10.0, client_id: str | None = None) -> None:
+                 request_timeout: float = 10.0, client_id: str | None = None,
+                 max_backoff: float = 5.0) -> None:
         self.url = url.rstrip("/")
         self.token = token
         self.reconnect = reconnect
         self.ssl = ssl_context
         self.request_timeout = request_timeout
+        self.max_backoff = max_backoff  # reconnect attempts: 0.2 s, doubling up to this
         self.client_id = client_id or uuid.uuid4().hex[:8]
         # Frames nobody has read yet (commands only when no on_command callback is set);
         # bounded, oldest dropped and counted, so a long-running bot does not grow without end.
@@ -147,7 +149,7 @@ class HubClient:
                     if exc.status in (401, 403):
                         self._fail_pending(exc)
                         return
-                    backoff = min(backoff * 2, 5.0)
+                    backoff = min(backoff * 2, self.max_backoff)
 
     def _dispatch(self, frame: dict[str, Any]) -> None:
         ftype = frame.get("type")

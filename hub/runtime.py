@@ -20,6 +20,7 @@ from hub.roster import RosterError, load_roster
 from hub.rubricinfo import RubricInfo, RubricInfoError
 from hub.server import create_app, is_loopback
 from hub.service import Hub, HubConfig
+from hub.tiers.uplink import Uplink
 from hub.tls import server_context
 
 HOLD_ACK_ENV = "COMMANDHUB_FAULT_HOLD_ACK"  # tests: hold acks of matching ids (hub/api/dispatch.py)
@@ -44,6 +45,8 @@ class ServeOptions:
     rubric: str | None = None  # the rubric evaluators rate against (default: the bundled one)
     snapshot_quota: int | None = None  # browser snapshots per operation (default HubConfig's)
     snapshot_quota_mb: float | None = None  # and their megabytes
+    uplink: str | None = None  # the city hub's URL: this hub is one of its towns (hub/tiers/)
+    uplink_token: str | None = None  # a `hub` token of the city hub for this town
 
 
 class RunningHub:
@@ -51,8 +54,11 @@ class RunningHub:
 
     def __init__(self, hub: Hub, runner: web.AppRunner, url: str) -> None:
         self.hub, self.runner, self.url = hub, runner, url
+        self.uplink: Uplink | None = None
 
     async def stop(self) -> None:
+        if self.uplink is not None:
+            await self.uplink.stop()
         await self.runner.cleanup()  # closes the sockets (and the video hub) while the log is open
         await self.hub.stop()
 
@@ -61,6 +67,8 @@ async def start_hub(opts: ServeOptions) -> RunningHub:
     """Start a hub per `opts`; raise CliError on bad options."""
     if (opts.tls_cert is None) != (opts.tls_key is None):
         raise CliError("--tls-cert and --tls-key go together")
+    if (opts.uplink is None) != (opts.uplink_token is None):
+        raise CliError("--uplink and --uplink-token go together")
     if opts.tls_cert is None and not is_loopback(opts.host) and not opts.insecure:
         raise CliError(f"refusing plain HTTP on {opts.host}: give --tls-cert/--tls-key "
                        "(see `commandhub tls self-signed`) or --insecure")
@@ -106,7 +114,11 @@ async def start_hub(opts: ServeOptions) -> RunningHub:
     if opts.insecure and ssl_ctx is None and not is_loopback(opts.host):
         print(f"WARNING: plain HTTP on {opts.host}: tokens and commands travel unencrypted",
               flush=True)
-    return RunningHub(hub, runner, f"{scheme}://{opts.host}:{port}")
+    running = RunningHub(hub, runner, f"{scheme}://{opts.host}:{port}")
+    if opts.uplink is not None and opts.uplink_token is not None:
+        running.uplink = Uplink(hub, opts.uplink, opts.uplink_token)
+        running.uplink.start()
+    return running
 
 
 def hub_config(opts: ServeOptions) -> HubConfig:

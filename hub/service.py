@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from hub.api.audience import audience
 from hub.api.dispatch import dispatch
 from hub.api.errors import HubError as HubError  # re-exported: the hub's request error
-from hub.auth import Principal, Revocations, Role, TokenAuthority
+from hub.auth import UNITS, Principal, Revocations, Role, TokenAuthority
 from hub.checkpoint import HeadSigner
 from hub.clock import Clock
 from hub.commands import Command
@@ -235,7 +235,7 @@ class Hub:
         wanted = set(depts)
         for s in self.sessions.values():
             dept = s.principal.dept
-            if s.principal.role is Role.DEPARTMENT and dept in wanted:
+            if s.principal.role in UNITS and dept in wanted:
                 assert dept is not None
                 if dept not in frames:
                     frames[dept] = encode({"v": 1, "type": "command", "cause": cause,
@@ -275,7 +275,7 @@ class Hub:
         self.sessions[s.id] = s
         if first:
             await self.emit("presence.online", {"conn": s.id}, s.actor)
-        if s.principal.role is Role.DEPARTMENT and s.principal.dept:
+        if s.principal.role in UNITS and s.principal.dept:
             self._replay_pending(s)
 
     def _rate_of(self, principal: Principal) -> tuple[TokenBucket, TokenBucket]:

@@ -127,7 +127,8 @@ class HubState:
     def dept_online(self, dept: str) -> bool:
         """A department is online while it has a session (WebSocket) or a live video feed
         (a WHIP camera or an ingest publishes without a WebSocket)."""
-        return actor_key("department", dept) in self.online or dept in self.feeds
+        return actor_key("department", dept) in self.online or dept in self.feeds \
+            or actor_key("hub", dept) in self.online  # a town hub's uplink (hub/tiers/)
 
 
 def actor_key(role: str, dept: str | None) -> str:

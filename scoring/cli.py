@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import json
 import re
 import sys
 import time
@@ -98,6 +99,13 @@ def register(sub: Any) -> None:
         metavar="PEM|FINGERPRINT",
         help="the hub's head key (`commandhub log key`): the log's signed heads must be signed by it",
     )
+    p.add_argument(
+        "--linked",
+        nargs="+",
+        metavar="TOWN_DB",
+        help="town hubs' logs linked to this (city) log: print per-tier latencies (and add "
+        "`tiers` to --json); check the links with `commandhub log verify --linked`",
+    )
     _common(p)
     p.set_defaults(handler=score_command)
 
@@ -174,6 +182,26 @@ def replay_links(base: str, op: str) -> Callable[[int], str]:
     return lambda seq: replay_link(base, op, seq)
 
 
+def _score_tiers(args: argparse.Namespace, operation: str) -> int:
+    """Per-tier latencies from the city log and its towns' (each town chain verified first)."""
+    from hub.logformat import ChainError, LogFormatError, verify_file
+    from scoring.tiers import format_tiers, tier_latencies
+
+    for db in args.linked:
+        try:
+            verify_file(db)
+        except (ChainError, LogFormatError) as exc:
+            return _fail(f"{db}: refusing the linked log: {exc}", EXIT_CHAIN)
+    tiers = tier_latencies(args.log, args.linked, operation)
+    print(format_tiers(tiers))
+    if args.json_out:
+        path = Path(args.json_out)
+        data = json.loads(path.read_text(encoding="utf-8"))
+        data["tiers"] = tiers
+        path.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
+    return 0
+
+
 def score_command(args: argparse.Namespace) -> int:
     from hub.logformat import ChainError, Head, LogFormatError
     from scoring.drilllog import OperationNotFoundError
@@ -227,6 +255,8 @@ def score_command(args: argparse.Namespace) -> int:
         seq_link=replay_links(args.replay_url, facts.op.id) if args.replay_url else None,
     )
     progress.finish()
+    if args.linked and (code := _score_tiers(args, card.operation["id"])):
+        return code
     grade = card.grade_label(card.grade, args.lang)
     checked = "".join(f"  checked against {c['source']} head {c['seq']}" for c in card.checkpoints)
     print(

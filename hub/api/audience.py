@@ -15,6 +15,7 @@ from hub.logformat import Event
 EVALUATION = frozenset({"observation.recorded", "checklist.ticked"})
 SCORERS = frozenset({"commander", "evaluator"})
 READ_ALL = frozenset({"commander", "evaluator", "observer"})
+UNIT_ROLES = frozenset({"department", "hub"})  # a department, or a town hub as one (hub/tiers/)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +29,7 @@ class Audience:
     def admits(self, role: str, dept: str | None) -> bool:
         if role in self.roles:
             return True
-        return role == "department" and (self.every_dept or dept in self.depts)
+        return role in UNIT_ROLES and (self.every_dept or dept in self.depts)
 
 
 def audience(ev: Event) -> Audience:
@@ -39,7 +40,7 @@ def audience(ev: Event) -> Audience:
         return Audience(READ_ALL, every_dept=True)
     p = ev.payload
     named: set[str] = set()
-    if ev.role == "department" and ev.dept:
+    if ev.role in UNIT_ROLES and ev.dept:
         named.add(ev.dept)
     if isinstance(p.get("dept"), str):
         named.add(p["dept"])

@@ -11,7 +11,7 @@ from hub.api.messages import MESSAGES
 from hub.api.routes import ROUTES
 from hub.auth import PERMISSIONS, Role
 
-ROLE_ORDER = (Role.COMMANDER, Role.DEPARTMENT, Role.EVALUATOR, Role.OBSERVER)
+ROLE_ORDER = (Role.COMMANDER, Role.DEPARTMENT, Role.EVALUATOR, Role.OBSERVER, Role.HUB)
 BEGIN = "<!-- BEGIN GENERATED {name}: python -m hub.api.doc docs/protocol.md -->"
 END = "<!-- END GENERATED {name} -->"
 

@@ -10,7 +10,16 @@ for a department's responses — across reconnects and hub restarts.
 
 from __future__ import annotations
 
-from hub.api.handlers import commands, department, evaluation, operations, session, tokens, video
+from hub.api.handlers import (
+    commands,
+    department,
+    evaluation,
+    link,
+    operations,
+    session,
+    tokens,
+    video,
+)
 from hub.api.schema import (
     NO_FIELDS,
     Choice,
@@ -68,6 +77,18 @@ _ROWS = (
         command_id=Param(ID, True), departments=Param(DEPTS), note=Param(REASON)),
         commands.escalate, logs=("command.escalated",), ack=commands.departments_ack,
         answers="`seq`, `departments`"),
+    # -- a town hub's answers (hub/tiers/: the town's aggregate, with its own command's id) ----
+    Message("link.respond", "link.respond", Schema(
+        command_id=Param(ID, True), response=Param(Choice(tuple(RESPONSES)), True),
+        reason=Param(REASON), town_command_id=Param(ID, True),
+        town_seq=Param(Int(min=1), True), town_ts_us=Param(Int(min=0), True),
+        offset_us=Param(Int(), True), rtt_us=Param(Int(min=0), True),
+        departments=Param(DEPTS), head=Param(Text(2000, True), True)),
+        link.respond, per_command=True,
+        logs=("command.delivered", "command.acknowledged", "command.on_scene",
+              "command.completed", "command.declined"),
+        ack=link.respond_link_ack,
+        answers="`command_id`, `state`, `seq`, `latency_s`, `head` (this hub's signed head)"),
     # -- a department's own reports ----------------------------------------------------------------
     Message("report.field", "report.field", Schema(
         text=Param(Text(4000, True), True), command_id=Param(ID), dept=Param(ID)),

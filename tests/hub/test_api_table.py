@@ -4,19 +4,23 @@ the table is `unknown_type`; a department cannot act for another."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hub.api.messages import MESSAGES
 from hub.auth import PERMISSIONS
-from hub.logformat import read_events
+from hub.checkpoint import HeadSigner
+from hub.logformat import Head, read_events
 from hub.runtime import RunningHub
 from tests.hub.raw import RawSocket, outcome, rpc
 
-ALL = frozenset({"commander", "department", "evaluator", "observer"})
+ALL = frozenset({"commander", "department", "evaluator", "observer", "hub"})
+VIEWERS = ALL - {"hub"}  # a town hub's uplink carries commands, not video
 C = frozenset({"commander"})
 READ_ALL = frozenset({"commander", "evaluator", "observer"})
 # The documented answer (docs/protocol.md), written down independently of the code's table:
@@ -29,7 +33,8 @@ DOCUMENTED: dict[str, frozenset[str]] = {
     "operation.start": C, "operation.end": C, "operation.level": C, "operation.pause": C,
     "operation.resume": C, "inject.release": C, "dept.excuse": C,
     "observation.record": frozenset({"evaluator"}), "checklist.tick": frozenset({"evaluator"}),
-    "token.revoke": C, "rtc.offer": ALL, "rtc.leave": ALL,
+    "token.revoke": C, "rtc.offer": VIEWERS, "rtc.leave": VIEWERS,
+    "link.respond": frozenset({"hub"}),
     **{f"route.{a}": C for a in ("push", "unpush", "group", "link", "unlink", "mute", "talk")},
 }
 # Valid fields for each type (the walk must not fail on the schema).
@@ -37,6 +42,10 @@ FIELDS: dict[str, dict[str, Any]] = {
     "ping": {}, "clock": {"offset_ms": 1.5, "rtt_ms": 2}, "subscribe": {"after": 0},
     "command.issue": {"targets": ["fire"], "text": "集结"},
     "command.respond": {"command_id": "C1", "response": "delivered"},
+    "link.respond": {"command_id": "C1", "response": "receipt", "town_command_id": "C7",
+                     "town_seq": 9, "town_ts_us": 1, "offset_us": -3, "rtt_us": 400,
+                     "head": json.dumps(HeadSigner(Ed25519PrivateKey.generate()).sign(
+                         Head(9, "ab" * 32), 1, "link").to_dict())},
     "command.cancel": {"command_id": "C1", "reason": "r"},
     "command.escalate": {"command_id": "C1"},
     "report.field": {"text": "现场情况"}, "dept.checkin": {"client_ts_us": 1},
@@ -55,7 +64,8 @@ FIELDS: dict[str, dict[str, Any]] = {
     "operation.end": {"reason": "done"},
 }
 SCHEMA_CODES = {"forbidden", "unknown_type", "bad_request", "bad_json"}
-ROLES = [("commander", None), ("department", "fire"), ("evaluator", None), ("observer", None)]
+ROLES = [("commander", None), ("department", "fire"), ("evaluator", None), ("observer", None),
+         ("hub", "changjiang")]
 NOT_CANONICAL = ["command_issue", "Command.Issue", "command.issue ", " command.issue",
                  "command.issue\u0000", "command..issue", "command-issue", "commandissue",
                  "_h_command_issue", "h_command_issue", "command.issue.x", "handle", "__init__",
@@ -92,7 +102,8 @@ async def test_every_type_for_every_role_over_raw_websocket(
         cmdr = await _prepared(running_hub, http, token)
         sock = await RawSocket.open(http, running_hub.url, token(role, dept))
         for mtype, fields in FIELDS.items():
-            outcomes[mtype] = outcome(await sock.request(mtype, **fields))
+            outcomes[mtype] = outcome(await sock.request(mtype, msg_id=f"walk-{mtype}",
+                                                         **fields))
         await sock.close()
         await cmdr.close()
     for mtype, got in outcomes.items():
@@ -109,12 +120,16 @@ async def test_every_type_for_every_role_over_raw_websocket(
         assert outcomes["dept.checkin"] == "ok"
     if role == "evaluator":
         assert outcomes["observation.record"] == outcomes["checklist.tick"] == "ok"
-    # nothing a role was refused left a trace in the log
+    if role == "hub":  # reached its handler: C1 is for fire and police, not this town
+        assert outcomes["link.respond"] == "not_targeted"
+    # nothing a role was refused left a trace in the log (by kind, and by the request's id:
+    # a department's command.respond and a hub's link.respond log the same kinds)
     kinds_of = {m.type: set(m.logs) for m in MESSAGES.values()}
     mine = [e for e in read_events(running_hub.hub.log.path) if e.role == role]
     for mtype, got in outcomes.items():
         if got == "forbidden":
-            assert not [e for e in mine if e.kind in kinds_of[mtype]], mtype
+            assert not [e for e in mine if e.kind in kinds_of[mtype]
+                        and e.payload.get("client_msg_id") == f"walk-{mtype}"], mtype
 
 
 @pytest.mark.parametrize(("role", "dept"), ROLES)

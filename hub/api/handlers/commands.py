@@ -31,7 +31,7 @@ def taking_part(hub: Hub) -> set[str] | None:
     return None if op is None else set(op.participants) - set(op.excused)
 
 
-def _resolver(hub: Hub) -> Callable[[list[str]], list[str]]:
+def resolver(hub: Hub) -> Callable[[list[str]], list[str]]:
     """Targets -> department ids: `all` and groups mean those of them taking part; a
     department named on its own that does not take part (or was excused) is refused."""
     active = taking_part(hub)
@@ -60,7 +60,7 @@ def _resolver(hub: Hub) -> Callable[[list[str]], list[str]]:
 async def issue(hub: Hub, s: Session, req: Request) -> Event:
     level = hub.state.operation.level if hub.state.operation else "III"
     request = {k: v for k, v in req.items() if v is not None}
-    fields = normalise_issue(request, level=level, resolve=_resolver(hub))
+    fields = normalise_issue(request, level=level, resolve=resolver(hub))
     payload = {"command_id": hub.new_command_id(), **fields, "client_msg_id": req["id"]}
     return await hub.emit("command.issued", payload, s.actor)
 
@@ -71,12 +71,17 @@ def issue_ack(hub: Hub, ev: Event) -> Ack:
 
 
 async def respond(hub: Hub, s: Session, req: Request) -> Event:
-    dept = own_dept(s, req)
+    return await record_response(hub, s, req, own_dept(s, req), req["client_ts_us"], {})
+
+
+async def record_response(hub: Hub, s: Session, req: Request, dept: str, client_ts_us: Any,
+                          extra: dict[str, Any]) -> Event:
+    """Log `dept`'s response to a command (a department's, or a town hub's with `extra`)."""
     cid = req["command_id"]
     async with hub.lock((cid, dept)):
         new = hub.state.commands.check_response(cid, dept, req["response"])
         payload: dict[str, Any] = {"command_id": cid, "dept": dept, "client_msg_id": req["id"],
-                                   "client_ts_us": req["client_ts_us"]}
+                                   "client_ts_us": client_ts_us, **extra}
         if new == "declined":
             if not req["reason"] or not req["reason"].strip():
                 raise HubError("bad_request", "reason: required when declining")
