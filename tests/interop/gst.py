@@ -14,6 +14,7 @@ import functools
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -103,6 +104,12 @@ class GstPeer:
         if done is None:
             raise AssertionError(f"peer gave no result: {self.events}")
         return done
+
+    async def finish(self, timeout: float = 30.0) -> dict[str, Any]:
+        """End the run now (SIGUSR1: as at the end of --seconds) and return its `done` event."""
+        if self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGUSR1)
+        return await self.result(timeout)
 
     async def stop(self) -> None:
         if self.proc.returncode is None:

@@ -28,6 +28,7 @@ import hashlib
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -253,6 +254,8 @@ class Peer:
     def run(self) -> int:
         self.pipe.set_state(Gst.State.PLAYING)
         GLib.timeout_add(int(self.args.connect_timeout * 1000), self._timeout)
+        # SIGUSR1: finish now, as at the end of --seconds (the test has seen what it needed)
+        GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, signal.SIGUSR1, self._finish)
         if self.args.mode == "view":
             GLib.timeout_add(250, self._report)
         self.loop.run()

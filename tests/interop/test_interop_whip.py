@@ -71,7 +71,7 @@ async def test_rsa_and_ecdsa_peers_connect_in_either_dtls_role(
     h = interop_hub
     dept = "police"
     publisher = await GstPeer.start("publish", f"{h.url}/whip/{dept}", h.token("department", dept),
-                                    "--cert", cert, "--offer-setup", setup, "--seconds", "8")
+                                    "--cert", cert, "--offer-setup", setup, "--seconds", "40")
     try:
         answer = await publisher.wait_event("answer", 30)
         assert answer["setup"] == (["active"] if setup == "passive" else ["passive"])
@@ -79,7 +79,7 @@ async def test_rsa_and_ecdsa_peers_connect_in_either_dtls_role(
         viewer = await run_peer("view", f"{h.url}/whep/{dept}", h.token("evaluator"),
                                 "--cert", cert, "--offer-setup", setup, "--seconds", "2")
         assert viewer["ok"] and viewer["frames"] > 0, viewer
-        result = await publisher.result(40)
+        result = await publisher.finish()
     finally:
         await publisher.stop()
     assert result["ok"] and result["dtls"] is not None, result
