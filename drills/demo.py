@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 import sys
 import time
@@ -14,6 +15,7 @@ from drills.drill import DrillConfig, DrillOutcome, run_drill
 from drills.profile import bundled as bundled_profile
 from drills.profile import load_profile
 from drills.scenario import bundled, load_scenario
+from hub.checkpoint import heads_path
 
 DEMO_SCENARIO = "extreme-weather"
 DEMO_PROFILE = "default"
@@ -51,7 +53,8 @@ def default_out(now: float | None = None) -> Path:
 
 
 def copy_log(src: Path, dst: Path) -> None:
-    """A consistent copy of a (stopped) hub's SQLite log, WAL folded in."""
+    """A consistent copy of a (stopped) hub's SQLite log, WAL folded in, with its signed
+    heads (the sidecar `log verify` and `score` check the copy against)."""
     source = sqlite3.connect(f"file:{src}?mode=ro", uri=True)
     try:
         target = sqlite3.connect(dst)
@@ -62,6 +65,9 @@ def copy_log(src: Path, dst: Path) -> None:
             target.close()
     finally:
         source.close()
+    heads = heads_path(src)
+    if heads.exists():
+        shutil.copyfile(heads, heads_path(dst))
 
 
 async def run_demo(opts: DemoOptions, say: Callable[[str], None] = print) -> DemoResult:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import subprocess
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -132,6 +134,11 @@ async def test_demo_writes_report_log_and_score(tmp_path: Path) -> None:
     result = await run_demo(DemoOptions(out=tmp_path / "demo", speed=600.0, bots=4), lines.append)
     assert result.report_pdf.read_bytes()[:5] == b"%PDF-"
     head = verify_file(result.events_db)
+    # the copy keeps the hub's signed heads: `log verify` checks them, not only the chain
+    verified = subprocess.run([sys.executable, "-m", "hub", "log", "verify", str(result.events_db)],
+                              capture_output=True, text=True, check=False)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "no signed heads" not in verified.stdout + verified.stderr, verified.stdout
     card = json.loads(result.score_json.read_text(encoding="utf-8"))
     assert card["log_head"]["seq"] <= head.seq and card["operation"]["speed"] == 600.0
     text = "\n".join(lines)
