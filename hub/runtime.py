@@ -50,13 +50,18 @@ class ServeOptions:
 
 
 class RunningHub:
-    """A started hub and its web server; `await stop()` to end both."""
+    """A started hub and its web server; `await stop()` to end both (once: a second call
+    returns at once)."""
 
     def __init__(self, hub: Hub, runner: web.AppRunner, url: str) -> None:
         self.hub, self.runner, self.url = hub, runner, url
         self.uplink: Uplink | None = None
+        self._stopped = False
 
     async def stop(self) -> None:
+        if self._stopped:  # aiohttp's cleanup of a cleaned-up runner waits 10 s for nothing
+            return
+        self._stopped = True
         if self.uplink is not None:
             await self.uplink.stop()
         await self.runner.cleanup()  # closes the sockets (and the video hub) while the log is open
