@@ -36,3 +36,18 @@ def h264_nal_types(data: bytes) -> list[int]:
         types.append(data[pos + 3] & 0x1F)
         pos = data.find(b"\x00\x00\x01", pos + 3)
     return types
+
+
+def coded_bytes(codec: str, data: bytes) -> int:
+    """Bytes of an encoded frame that code the picture: H264 filler NAL units (type 12, a CBR
+    camera's padding) do not count."""
+    if codec.upper() != "H264" or b"\x00\x00\x01\x0c" not in data:
+        return len(data)
+    size, pos = 0, data.find(b"\x00\x00\x01")
+    while pos != -1:
+        nxt = data.find(b"\x00\x00\x01", pos + 3)
+        end = len(data) if nxt == -1 else nxt
+        if pos + 3 < len(data) and data[pos + 3] & 0x1F != 12:
+            size += end - pos
+        pos = nxt
+    return size

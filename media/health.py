@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -60,6 +61,14 @@ class HealthConfig:
       below these -> black; `blank_std` 2.0: any uniform picture (e.g. a blue "no signal"
       screen) counts as blank, reported as `video.black`.
     - `black_after_s` 1.0: black/blank for this long -> `video.black`.
+    - `uniform_key_bpp` 0.004, `uniform_key_base` 1000, `uniform_key_ratio` 0.5: a uniform
+      picture compresses to a tiny keyframe (measured: VP8 0.0017-0.0021 bytes a pixel, x264
+      900 bytes + 0.004 a pixel; Chromium's fake camera 0.007-0.022). A sample decoded on its
+      own from a keyframe that looks black or blank is not believed when that keyframe is
+      bigger than `uniform_key_base` + `uniform_key_bpp` a pixel and than `uniform_key_ratio`
+      of the feed's usual keyframe (median of its last 8, once it has 3): the decoder failed
+      (a grey picture, as from a damaged keyframe), the camera did not go dark; another
+      sample is asked for.
     - `lost_after_s` 3.0: no frame for this long -> `video.lost` (`tick`).
     - `fps_window_s` 2.0: frames per second are counted over this sliding window.
     """
@@ -80,6 +89,9 @@ class HealthConfig:
     black_std: float = 4.0
     blank_std: float = 2.0
     black_after_s: float = 1.0
+    uniform_key_bpp: float = 0.004
+    uniform_key_base: int = 1000
+    uniform_key_ratio: float = 0.5
     lost_after_s: float = 3.0
     fps_window_s: float = 2.0
 
@@ -224,6 +236,8 @@ class FeedHealth:
         # since the last run of `change_frames` larger frames (None: the stream is changing)
         self._big_run = 0
         self._small_since: float | None = None
+        self._key_sizes: deque[int] = deque(maxlen=8)  # bytes of the latest keyframes
+        self.untrusted_samples = 0  # black-looking samples of keyframes too big to be uniform
 
     # -- inputs ---------------------------------------------------------------------------
 
@@ -237,6 +251,8 @@ class FeedHealth:
         events: list[HealthEvent] = []
         if self.state == "lost":
             events += self._restore(t)  # frames flow again; the picture is judged afresh
+        if size is not None and keyframe:
+            self._key_sizes.append(size)
         if size is not None and not keyframe:
             if size > self.config.static_limit(self.size):
                 self._big_run += 1
@@ -285,11 +301,15 @@ class FeedHealth:
         events = self.frame(t) if self.last_frame_t != t else []
         return events + self.sample(t, analyse(frame, self.config))
 
-    def sample(self, t: float, a: Analysis) -> list[HealthEvent]:
-        """A decoded picture of the feed at `t`, already analysed (`analyse`)."""
+    def sample(self, t: float, a: Analysis, key_bytes: int | None = None) -> list[HealthEvent]:
+        """A decoded picture of the feed at `t`, already analysed (`analyse`); `key_bytes`:
+        the size of the keyframe it was decoded from on its own (None: decoded in stream)."""
         if self.ended_at is not None:
             return []
         cfg = self.config
+        if key_bytes is not None and self._decode_failed(a, key_bytes):
+            self.untrusted_samples += 1
+            return []  # says nothing; `due()` asks for the next sample at once
         self.last_sample_t = t
         events: list[HealthEvent] = []
         if self.size is not None and a.size != self.size:
@@ -315,7 +335,7 @@ class FeedHealth:
             self._ref = a.thumb
             self._ref_t = t
         self._prev = a.thumb
-        black = (a.mean < cfg.black_luma and a.std < cfg.black_std) or a.std < cfg.blank_std
+        black = self._looks_black(a)
         if not black:
             self._black_since, self._black_samples = None, 0
         else:
@@ -324,6 +344,20 @@ class FeedHealth:
                 self._black_since = t
         self._sample = _Sample(t, black)
         return events + self._judge(t)
+
+    def _decode_failed(self, a: Analysis, key_bytes: int) -> bool:
+        """A black- or blank-looking picture from a keyframe too big to be uniform."""
+        cfg = self.config
+        if not self._looks_black(a) or len(self._key_sizes) < 3:
+            return False
+        w, h = a.size
+        if key_bytes <= cfg.uniform_key_base + cfg.uniform_key_bpp * w * h:
+            return False
+        return key_bytes > cfg.uniform_key_ratio * statistics.median(self._key_sizes)
+
+    def _looks_black(self, a: Analysis) -> bool:
+        cfg = self.config
+        return (a.mean < cfg.black_luma and a.std < cfg.black_std) or a.std < cfg.blank_std
 
     def tick(self, t: float) -> list[HealthEvent]:
         """Periodic check: lost when no frame came for `lost_after_s`; a static stream keeps
@@ -505,21 +539,6 @@ class HealthMonitor:
             span, down = span + feed.span(t), down + feed.downtime(t)
             out[d] = 1.0 if span <= 0 else max(0.0, 1.0 - down / span)
         return out
-
-
-def coded_bytes(codec: str, data: bytes) -> int:
-    """Bytes of an encoded frame that code the picture: H264 filler NAL units (type 12, a CBR
-    camera's padding) do not count."""
-    if codec.upper() != "H264" or b"\x00\x00\x01\x0c" not in data:
-        return len(data)
-    size, pos = 0, data.find(b"\x00\x00\x01")
-    while pos != -1:
-        nxt = data.find(b"\x00\x00\x01", pos + 3)
-        end = len(data) if nxt == -1 else nxt
-        if pos + 3 < len(data) and data[pos + 3] & 0x1F != 12:
-            size += end - pos
-        pos = nxt
-    return size
 
 
 def _size_text(size: tuple[int, int]) -> str:

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 import numpy as np
 from av import VideoFrame
 
+from media.encoded import coded_bytes
 from media.frames import to_bgr, to_gray
 from media.health import (
     RESOLUTION,
@@ -21,7 +22,6 @@ from media.health import (
     HealthEvent,
     HealthMonitor,
     analyse,
-    coded_bytes,
 )
 from media.wall import VideoWall
 
@@ -197,7 +197,10 @@ class FeedMonitor:
         t = self.clock()
         if feed is None or not self._may_sample(dept, t, self._judged):
             return []
-        events = feed.sample(t, analyse(to_gray(sample.frame), feed.config))
+        # a keyframe decoded on its own says its size: a grey decode of a big one is no
+        # black picture (FeedHealth.sample)
+        events = feed.sample(t, analyse(to_gray(sample.frame), feed.config),
+                             key_bytes=getattr(sample, "key_bytes", None))
         self.handle(events)
         return events
 

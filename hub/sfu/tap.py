@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import av
 
-from media.encoded import EncodedPacket, h264_nal_types
+from media.encoded import EncodedPacket, coded_bytes, h264_nal_types
 
 if TYPE_CHECKING:
     from hub.sfu.peers import PacketSource
@@ -41,6 +41,7 @@ class Sample:
     frame: Any
     t: float
     keyframe: bool
+    key_bytes: int | None = None  # decoded on its own from a keyframe of this many coded bytes
 
 
 class TapClosedError(Exception):
@@ -423,7 +424,8 @@ class FeedTap:
         if frame is None:
             self.decode_errors += 1
         elif not self.closed:
-            self._publish_sample(Sample(frame, packet.arrival, True))
+            self._publish_sample(Sample(frame, packet.arrival, True,
+                                        coded_bytes(packet.codec, packet.data)))
 
     def _publish_sample(self, sample: Sample) -> None:
         self._sample_wanted = False

@@ -451,3 +451,47 @@ def test_sampling_rates_are_bounded() -> None:
         HealthConfig(sample_fps=4.0)
     with pytest.raises(HealthConfigError):
         HealthConfig(sample_fps=2.0, alert_sample_fps=1.0)
+
+
+def _keyed_drive(key_bytes: int, picture: Picture, until: float) -> tuple[list[HealthEvent], FeedHealth]:
+    """A 640x480 feed whose samples are keyframes decoded on their own: 15 fps, a keyframe
+    every second (5 kB, from t=4 s `key_bytes`), inter frames of 3 kB (from t=4 s 40 bytes
+    when the keyframes are tiny: a dark camera), a sample 0.1 s after each due."""
+    feed = FeedHealth("fire", CFG, start=0.0)
+    events: list[HealthEvent] = []
+    pending: float | None = None
+    for i in range(int(until * 15) + 1):
+        t = i / 15
+        key = i % 15 == 0
+        dark = t >= 4.0 and key_bytes < 1000
+        size = (key_bytes if t >= 4.0 else 5000) if key else (40 if dark else 3000)
+        events += feed.frame(t, size, keyframe=key)
+        if pending is not None and t >= pending:
+            events += feed.sample(t, analyse(picture(t), CFG), key_bytes=key_bytes if t >= 4.0 else 5000)
+            pending = None
+        if pending is None and feed.due(t):
+            pending = t + 0.1
+        if i % 4 == 0:
+            events += feed.tick(t)
+    return events, feed
+
+
+def picture_640(t: float) -> np.ndarray:
+    """Chromium's fake camera, more or less: a moving scene; from t=4 s decoded grey."""
+    return np.full((480, 640, 3), 128, np.uint8) if t >= 4.0 else scene(t, 640, 480)
+
+
+def test_grey_decodes_of_big_keyframes_are_no_black_picture() -> None:
+    # the feed's keyframes stay 5 kB (a picture with detail) while their lone decodes come out
+    # uniform grey: a decoder failure, not a camera gone dark (seen with Chromium under load)
+    events, feed = _keyed_drive(5000, picture_640, 12.0)
+    assert BLACK not in kinds(events), events
+    assert feed.untrusted_samples >= 8
+
+
+def test_a_uniform_picture_with_tiny_keyframes_is_still_black() -> None:
+    # the camera really goes dark: its keyframes shrink to a few hundred bytes
+    events, feed = _keyed_drive(450, picture_640, 12.0)
+    went = [e for e in events if e.kind == BLACK]
+    assert went and went[0].t - 4.0 < 2.0, events
+    assert feed.untrusted_samples == 0
