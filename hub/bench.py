@@ -146,7 +146,7 @@ async def bench_commands(args: argparse.Namespace) -> dict[str, Any]:
 
     roster = load_roster()
     depts = roster.ids[: args.departments]
-    feeds = getattr(args, "video_feeds", 0) or 0
+    feeds = args.video_feeds
     feed_depts = [*roster.ids, *(f"cam{i:02d}" for i in range(len(roster.ids) + 1, feeds + 1))][:feeds]
     flooder = depts[0] if args.flood else None
     answering = depts[1:] if args.flood else depts
