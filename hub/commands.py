@@ -267,6 +267,7 @@ class CommandBook:
                 if not cmd.done(prog):
                     prog.state = "cancelled"
                     prog.times_us["cancelled"] = ts_us
+                    prog.seqs["cancelled"] = seq
                     prog.reason = payload.get("reason")
         if not cmd.open:
             self.open_ids.pop(cmd.id, None)

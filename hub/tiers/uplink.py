@@ -47,8 +47,8 @@ class Link:
 
     @property
     def finished(self) -> bool:
-        """The city has learned the last stage it will get."""
-        return bool(self.settled & {"declined", self.requires[-1]})
+        """The city has learned the last stage it will get (or cancelled it for the town)."""
+        return bool(self.settled & {"declined", "cancelled", self.requires[-1]})
 
 
 class Uplink:
@@ -90,6 +90,8 @@ class Uplink:
         """The links and what the city acked, from this hub's log."""
         for ev in self.hub.log.of_kind("command.issued"):
             self._remember(ev)
+        for ev in self.hub.log.of_kind("command.cancelled"):
+            self._city_cancelled(ev)
         for ev in [*self.hub.log.of_kind("link.acked"), *self.hub.log.of_kind("link.refused")]:
             link = self.links.get(str(ev.payload.get("city_command_id")))
             if link is not None:
@@ -103,6 +105,13 @@ class Uplink:
                     str(ev.payload["command_id"]), ev.seq)
         self.links[link.city_command_id] = link
         self.by_town[link.town_command_id] = link.city_command_id
+
+    def _city_cancelled(self, ev: Event) -> None:
+        """A cancel the city made (payload `link`): nothing more goes up for that command."""
+        up = ev.payload.get("link")
+        link = self.links.get(str(up.get("command_id"))) if isinstance(up, dict) else None
+        if link is not None:
+            link.settled.add("cancelled")
 
     async def _run(self) -> None:
         backoff, said = 0.2, ""
@@ -181,7 +190,8 @@ class Uplink:
         self._remember(ev)
 
     def _on_frame(self, frame: dict[str, Any]) -> None:
-        """A city cancel of a linked command cancels the town's (live; see docs)."""
+        """A city cancel of a linked command cancels the town's: live, or replayed by the city
+        on (re)connect when it was made while the uplink was down (applied once: see _cancel)."""
         ev = frame.get("event") if frame.get("type") == "event" else None
         if isinstance(ev, dict) and ev.get("kind") == "command.cancelled":
             task = asyncio.ensure_future(self._cancel(ev))
@@ -191,10 +201,13 @@ class Uplink:
     async def _cancel(self, ev: dict[str, Any]) -> None:
         p = ev.get("payload") or {}
         town = (self.client.welcome or {}).get("you", {}).get("dept")
-        link = self.links.get(str(p.get("command_id")))
-        if link is None or town not in (p.get("departments") or []):
+        cid = str(p.get("command_id"))
+        if town not in (p.get("departments") or []):
             return
-        async with self.hub.lock(("uplink", link.city_command_id)):
+        async with self.hub.lock(("uplink", cid)):  # after a link being made for it
+            link = self.links.get(cid)
+            if link is None:
+                return
             cmd = self.hub.state.commands.commands.get(link.town_command_id)
             pending = [d for d in cmd.progress if cmd.pending_for(d)] if cmd else []
             if not pending:
@@ -210,6 +223,8 @@ class Uplink:
 
     def _on_events(self, events: list[Event]) -> None:
         for ev in events:
+            if ev.kind == "command.cancelled":
+                self._city_cancelled(ev)
             if ev.kind in RESPONSE_EVENTS or ev.kind == "command.cancelled":
                 cid = self.by_town.get(str(ev.payload.get("command_id")))
                 if cid is not None:
@@ -220,7 +235,7 @@ class Uplink:
             return
         link = self.links[cid]
         cmd = self.hub.state.commands.commands.get(link.town_command_id)
-        if cmd is None:
+        if cmd is None or link.finished:
             return
         todo = [st for st in reached(cmd, link.requires) if st.response not in link.settled]
         if todo:

@@ -21,7 +21,7 @@ import aiohttp
 from hub.bench import wait_http
 from hub.tiers.cluster import Tiers
 from hub.tiers.linkcheck import check_linked
-from tests.hub.raw import RawSocket, outcome
+from tests.hub.raw import RawSocket, outcome, rpc
 
 STAGES = ("receipt", "on_scene", "completed")
 
@@ -214,23 +214,63 @@ async def test_city_command_reaches_towns_and_survives_a_city_outage(tmp_path: P
     assert "city -> town hub:" in score_out
 
 
-async def test_city_marks_a_frozen_town_unreachable_within_6_s(tmp_path: Path) -> None:
-    tiers = Tiers.make(tmp_path, towns=1, departments=1)
+async def test_a_frozen_town_is_unreachable_within_6_s_and_learns_the_cancels_it_missed(
+        tmp_path: Path) -> None:
+    """Frozen (SIGSTOP) as a cut cable leaves it, town01 is offline at the city within 6 s; C1,
+    cancelled at the city meanwhile, is cancelled at the town once it is back (the city
+    replays the cancel); C2, cancelled by the town's own commander, goes up as declined."""
+    tiers = Tiers.make(tmp_path, towns=1, departments=2)
     await tiers.start(timeout=90)  # a bound only: 3 to 5 processes start on a loaded machine
-    town = tiers.towns["town01"]
+    city, town = tiers.city, tiers.towns["town01"]
+    cmdr, town_cmdr = city.token("commander"), town.token("commander")
     try:
-        await until(lambda: town_online(tiers.city.db, "town01"), 15, "town01 online")
-        assert town.proc is not None
-        os.kill(town.proc.pid, signal.SIGSTOP)  # the link goes silent, as a cut cable would
-        cut = time.monotonic()
-        await until(lambda: not town_online(tiers.city.db, "town01"), 8, "town01 offline")
-        assert time.monotonic() - cut < 6.0
-        os.kill(town.proc.pid, signal.SIGCONT)
-        await until(lambda: town_online(tiers.city.db, "town01"), 15, "town01 back online")
+        async with aiohttp.ClientSession() as http:
+            await until(lambda: town_online(city.db, "town01"), 15, "town01 online")
+            c1, c2 = [(await rpc(http, city.url, cmdr, {
+                "type": "command.issue", "id": f"i{i}", "targets": ["town01"], "text": text,
+                "requires": list(STAGES)}))[1]["command_id"] for i, text in ((1, "封路"),
+                                                                           (2, "转移"))]
+            for c in (c1, c2):
+                await until(lambda c=c: answers(city.db, c) == [
+                    ("town01", "command.acknowledged")], 15, f"{c}'s receipt at the city")
+            assert town.proc is not None
+            os.kill(town.proc.pid, signal.SIGSTOP)  # the link goes silent, as a cut cable would
+            cut = time.monotonic()
+            await until(lambda: not town_online(city.db, "town01"), 8, "town01 offline")
+            assert time.monotonic() - cut < 6.0
+            status, cancel = await rpc(http, city.url, cmdr, {
+                "type": "command.cancel", "id": "x1", "command_id": c1, "reason": "误发"})
+            assert status == 200 and cancel["departments"] == ["town01"], cancel
+            os.kill(town.proc.pid, signal.SIGCONT)
+            await until(lambda: town_online(city.db, "town01"), 15, "town01 back online")
+            [cancelled] = await until(lambda: sql(town.db, "SELECT payload FROM events WHERE "
+                                                  "kind='command.cancelled'"), 10,
+                                      "town01 cancels its C1 on reconnect")
+            p = json.loads(cancelled["payload"])
+            assert p["link"] == {"command_id": c1, "seq": cancel["seq"]}
+            assert sorted(p["departments"]) == tiers.units["town01"] and "误发" in p["reason"]
+            [own_c2] = sql(town.db, "SELECT json_extract(payload, '$.command_id') AS c FROM "
+                           f"events WHERE json_extract(payload, '$.link.command_id')='{c2}'")
+            status, _ = await rpc(http, town.url, town_cmdr, {
+                "type": "command.cancel", "id": "t1", "command_id": own_c2["c"],
+                "reason": "本镇撤回"})
+            assert status == 200
+            await until(lambda: answers(city.db, c2)[-1:] == [("town01", "command.declined")],
+                        15, "C2 declined at the city")
     finally:
         if town.proc is not None:
             os.kill(town.proc.pid, signal.SIGCONT)
         tiers.stop()
-    offs = sql(tiers.city.db, "SELECT payload FROM events WHERE kind='presence.offline' AND "
+    offs = sql(city.db, "SELECT payload FROM events WHERE kind='presence.offline' AND "
                "dept='town01' ORDER BY seq")
     assert json.loads(offs[0]["payload"])["reason"] == "heartbeat"  # the freeze, then the stop
+    assert answers(city.db, c1) == [("town01", "command.acknowledged")]  # nothing after the cancel
+    assert answers(city.db, c2) == [("town01", "command.acknowledged"),
+                                    ("town01", "command.declined")]
+    [declined] = sql(city.db, "SELECT payload FROM events WHERE kind='command.declined'")
+    reason = json.loads(declined["payload"])["reason"]
+    assert reason.count("cancelled (本镇撤回)") == 2, reason
+    assert len(sql(town.db, "SELECT seq FROM events WHERE kind='command.cancelled'")) == 2
+    assert not sql(town.db, "SELECT seq FROM events WHERE kind='link.refused'")
+    report = check_linked(city.db, [town.db])
+    assert report.ok and report.checked["answers"] == 3, report
