@@ -117,6 +117,8 @@ class Hub:
         self._revocations_logged: set[str] | None = None  # jtis with a token.revoked event
         # Called with every committed batch, in seq order, after the state is updated.
         self.listeners: list[Callable[[list[Event]], None]] = []
+        # link.status questions waiting for their town hub's link.report: id -> (town, answer)
+        self.queries: dict[str, tuple[str, asyncio.Future[dict[str, Any]]]] = {}
 
     # -- life cycle ------------------------------------------------------------------------
 

@@ -41,9 +41,10 @@ class Link:
     city_command_id: str
     city_seq: int
     requires: list[str]
-    town_command_id: str
-    town_seq: int
+    town_command_id: str | None  # None: nobody here could take it (`refusal`)
+    town_seq: int  # of the town's command.issued, or of its link.declined
     settled: set[str] = field(default_factory=set)  # responses the city acked (or refused)
+    refusal: TownStage | None = None
 
     @property
     def finished(self) -> bool:
@@ -88,7 +89,8 @@ class Uplink:
 
     def _fold(self) -> None:
         """The links and what the city acked, from this hub's log."""
-        for ev in self.hub.log.of_kind("command.issued"):
+        for ev in [*self.hub.log.of_kind("command.issued"),
+                   *self.hub.log.of_kind("link.declined")]:
             self._remember(ev)
         for ev in self.hub.log.of_kind("command.cancelled"):
             self._city_cancelled(ev)
@@ -99,12 +101,24 @@ class Uplink:
 
     def _remember(self, ev: Event) -> None:
         up = ev.payload.get("link")
+        if ev.kind == "link.declined":
+            p = ev.payload
+            self.links[p["city_command_id"]] = Link(
+                p["city_command_id"], int(p["city_seq"]), ["receipt"], None, ev.seq,
+                refusal=TownStage("declined", ev.ts_us, [], f"{p['code']}: {p['message']}"[:1000]))
+            return
         if ev.kind != "command.issued" or not isinstance(up, dict):
             return
-        link = Link(str(up["command_id"]), int(up["seq"]), list(ev.payload["requires"]),
-                    str(ev.payload["command_id"]), ev.seq)
-        self.links[link.city_command_id] = link
-        self.by_town[link.town_command_id] = link.city_command_id
+        town_cid = str(ev.payload["command_id"])
+        self.links[str(up["command_id"])] = Link(str(up["command_id"]), int(up["seq"]),
+                                                 list(ev.payload["requires"]), town_cid, ev.seq)
+        self.by_town[town_cid] = str(up["command_id"])
+
+    @property
+    def town(self) -> str | None:
+        """This hub's department id in the city roster (once linked)."""
+        dept = (self.client.welcome or {}).get("you", {}).get("dept")
+        return dept if isinstance(dept, str) else None
 
     def _city_cancelled(self, ev: Event) -> None:
         """A cancel the city made (payload `link`): nothing more goes up for that command."""
@@ -170,16 +184,19 @@ class Uplink:
     async def _link(self, cmd: dict[str, Any], cause: str) -> None:
         hub = self.hub
         level = hub.state.operation.level if hub.state.operation else str(cmd.get("level"))
-        request = {"targets": ["all"], "text": cmd["text"], "priority": cmd.get("priority"),
+        within = cmd.get("within")
+        targets = (within.get(self.town) if isinstance(within, dict) else None) or ["all"]
+        request = {"targets": targets, "text": cmd["text"], "priority": cmd.get("priority"),
                    "level": cmd.get("level"), "requires": cmd.get("requires"),
                    "deadlines": cmd.get("deadlines"), "critical": cmd.get("critical")}
         try:
             fields = normalise_issue({k: v for k, v in request.items() if v is not None},
                                      level=level, resolve=resolver(hub))
-        except (CommandError, HubError) as exc:  # nobody here can take it: logged
-            await hub.emit("link.refused", {"city_command_id": cmd["command_id"],
-                                            "response": "receipt", "code": "not_linked",
-                                            "message": str(exc)}, UPLINK)
+        except (CommandError, HubError) as exc:  # nobody here can take it: declined up
+            ev = await hub.emit("link.declined", {
+                "city_command_id": cmd["command_id"], "city_seq": cmd.get("seq"),
+                "targets": targets, "code": exc.code, "message": str(exc)}, UPLINK)
+            self._remember(ev)
             return
         ev = await hub.emit("command.issued", {
             "command_id": hub.new_command_id(), **fields,
@@ -194,19 +211,40 @@ class Uplink:
         on (re)connect when it was made while the uplink was down (applied once: see _cancel)."""
         ev = frame.get("event") if frame.get("type") == "event" else None
         if isinstance(ev, dict) and ev.get("kind") == "command.cancelled":
-            task = asyncio.ensure_future(self._cancel(ev))
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
+            self._spawn(self._cancel(ev))
+        elif frame.get("type") == "link.query":
+            self._spawn(self._report(frame))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _report(self, frame: dict[str, Any]) -> None:
+        """The city asks where each department here stands on one of its commands: answered
+        from this hub's state (folded from its log); nothing linked, no departments."""
+        link = self.links.get(str(frame.get("command_id")))
+        cmd = self.hub.state.commands.commands.get(
+            link.town_command_id or "") if link is not None else None
+        progs = cmd.progress if cmd is not None else {}
+        with contextlib.suppress(HubClientError):  # the city says unreachable after 5 s
+            await self.client.request(
+                "link.report", query=frame.get("query"),
+                town_command_id=cmd.id if cmd is not None else None,
+                town_time_us=self.hub.clock.wall_us(),
+                states={d: p.state for d, p in progs.items()},
+                times_us={d: dict(p.times_us) for d, p in progs.items()},
+                reasons={d: p.reason for d, p in progs.items() if p.reason})
 
     async def _cancel(self, ev: dict[str, Any]) -> None:
         p = ev.get("payload") or {}
-        town = (self.client.welcome or {}).get("you", {}).get("dept")
+        town = self.town
         cid = str(p.get("command_id"))
         if town not in (p.get("departments") or []):
             return
         async with self.hub.lock(("uplink", cid)):  # after a link being made for it
             link = self.links.get(cid)
-            if link is None:
+            if link is None or link.town_command_id is None:
                 return
             cmd = self.hub.state.commands.commands.get(link.town_command_id)
             pending = [d for d in cmd.progress if cmd.pending_for(d)] if cmd else []
@@ -234,10 +272,11 @@ class Uplink:
         if cid in self._sending or not self.client.connected.is_set():
             return
         link = self.links[cid]
-        cmd = self.hub.state.commands.commands.get(link.town_command_id)
-        if cmd is None or link.finished:
+        cmd = self.hub.state.commands.commands.get(link.town_command_id or "")
+        if link.finished or (cmd is None and link.refusal is None):
             return
-        todo = [st for st in reached(cmd, link.requires) if st.response not in link.settled]
+        stages = reached(cmd, link.requires) if cmd is not None else [link.refusal]
+        todo = [st for st in stages if st is not None and st.response not in link.settled]
         if todo:
             task = asyncio.create_task(self._send(link, todo), name=f"uplink-{cid}")
             self._sending[cid] = task

@@ -233,11 +233,38 @@ async def test_a_frozen_town_is_unreachable_within_6_s_and_learns_the_cancels_it
             for c in (c1, c2):
                 await until(lambda c=c: answers(city.db, c) == [
                     ("town01", "command.acknowledged")], 15, f"{c}'s receipt at the city")
+            # a command to one department of the town (TOWN:ID), and its per-department state
+            status, c3 = await rpc(http, city.url, cmdr, {
+                "type": "command.issue", "id": "i3", "targets": ["town01:town01-u2"],
+                "text": "单点", "requires": ["receipt", "completed"]})
+            assert status == 200 and c3["departments"] == ["town01"], c3
+            c3 = c3["command_id"]
+            [own_c3] = await until(lambda: sql(town.db, "SELECT payload FROM events WHERE "
+                                               f"json_extract(payload, '$.link.command_id')="
+                                               f"'{c3}'"), 10, "town01 links C3")
+            assert json.loads(own_c3["payload"])["departments"] == ["town01-u2"]
+            status, st = await rpc(http, city.url, cmdr, {"type": "link.status",
+                                                          "command_id": c3, "town": "town01"})
+            assert status == 200 and st["departments"].keys() == {"town01-u2"}, st
+            assert st["departments"]["town01-u2"]["state"] == "issued"
+            assert st["town_command_id"] == json.loads(own_c3["payload"])["command_id"]
+            status, err = await rpc(http, city.url, cmdr, {"type": "command.issue", "id": "i4",
+                                                           "targets": ["police:x"], "text": "x"})
+            assert status == 404 and err["error"]["code"] == "unknown_target", err
+            # a department the town does not have: the town declines it up, saying why
+            c4 = (await rpc(http, city.url, cmdr, {"type": "command.issue", "id": "i5",
+                                                   "targets": ["town01:atlantis"],
+                                                   "text": "无此单位"}))[1]["command_id"]
+            await until(lambda: answers(city.db, c4) == [("town01", "command.declined")], 15,
+                        "C4 declined by town01")
             assert town.proc is not None
             os.kill(town.proc.pid, signal.SIGSTOP)  # the link goes silent, as a cut cable would
             cut = time.monotonic()
             await until(lambda: not town_online(city.db, "town01"), 8, "town01 offline")
             assert time.monotonic() - cut < 6.0
+            status, err = await rpc(http, city.url, cmdr, {"type": "link.status",
+                                                           "command_id": c1, "town": "town01"})
+            assert status == 503 and err["error"]["code"] == "unreachable", err
             status, cancel = await rpc(http, city.url, cmdr, {
                 "type": "command.cancel", "id": "x1", "command_id": c1, "reason": "误发"})
             assert status == 200 and cancel["departments"] == ["town01"], cancel
@@ -267,10 +294,12 @@ async def test_a_frozen_town_is_unreachable_within_6_s_and_learns_the_cancels_it
     assert answers(city.db, c1) == [("town01", "command.acknowledged")]  # nothing after the cancel
     assert answers(city.db, c2) == [("town01", "command.acknowledged"),
                                     ("town01", "command.declined")]
-    [declined] = sql(city.db, "SELECT payload FROM events WHERE kind='command.declined'")
-    reason = json.loads(declined["payload"])["reason"]
-    assert reason.count("cancelled (本镇撤回)") == 2, reason
+    declined = [json.loads(r["payload"]) for r in sql(
+        city.db, "SELECT payload FROM events WHERE kind='command.declined' ORDER BY seq")]
+    assert [d["command_id"] for d in declined] == [c4, c2]
+    assert "unknown_target" in declined[0]["reason"] and "atlantis" in declined[0]["reason"]
+    assert declined[1]["reason"].count("cancelled (本镇撤回)") == 2, declined[1]
     assert len(sql(town.db, "SELECT seq FROM events WHERE kind='command.cancelled'")) == 2
     assert not sql(town.db, "SELECT seq FROM events WHERE kind='link.refused'")
     report = check_linked(city.db, [town.db])
-    assert report.ok and report.checked["answers"] == 3, report
+    assert report.ok and report.checked["answers"] == 5, report
