@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from pypdf import PdfReader
 
 from hub.bench import wait_http
 from hub.tiers.cluster import Tiers
@@ -183,14 +184,15 @@ async def test_city_command_reaches_towns_and_survives_a_30_s_city_outage(tmp_pa
                      "WHERE kind='command.issued'")
         assert sorted(r["c"] for r in linked) == sorted([c1, c2, *([c3] if t == "town01" else [])])
     towns = [str(t.db) for t in tiers.towns.values()]
-    out = tmp_path / "score.json"
+    out, pdf = tmp_path / "score.json", tmp_path / "scorecard.pdf"
     # the two CLIs at once (each is seconds of imports on a loaded machine)
     verifying = subprocess.Popen(
         [sys.executable, "-m", "hub", "log", "verify", str(city.db), "--linked", *towns],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     scoring = subprocess.Popen(
         [sys.executable, "-m", "hub", "score", "--log", str(city.db), "--quiet", "--json",
-         str(out), "--rubric", "scoring/rubrics/joint-live-drill.yaml", "--linked", *towns],
+         str(out), "--out", str(pdf), "--lang", "en", "--rubric",
+         "scoring/rubrics/joint-live-drill.yaml", "--linked", *towns],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         cwd=Path(__file__).resolve().parents[2])
     verify_out, verify_err = verifying.communicate(timeout=120)
@@ -218,6 +220,17 @@ async def test_city_command_reaches_towns_and_survives_a_30_s_city_outage(tmp_pa
                                                                "completed": 4}
     assert t["end_to_end"]["completed"]["max_ms"] > t["end_to_end"]["receipt"]["p50_ms"] > 0
     assert "city -> town hub:" in score_out
+    # the same figures on the PDF scorecard, read back with pypdf
+    text = " ".join(p.extract_text() or "" for p in PdfReader(pdf).pages).replace("\n", " ")
+    assert "Latency per tier (city -> town hub -> department)" in text, text[:2000]
+    for label, figures in (("city -> town hub (down) —", t["down"]),
+                           ("town hub -> department on scene", t["town"]["on_scene"]),
+                           ("town -> city (up) completed", t["up"]["completed"]),
+                           ("city -> town -> city (end to end) receipt",
+                            t["end_to_end"]["receipt"])):
+        row = f"{label} {figures['n']} {figures['p50_ms']:g} {figures['p90_ms']:g} " \
+              f"{figures['max_ms']:g}"
+        assert row in text, (row, text[text.find("Latency per tier"):][:1500])
 
 
 async def test_a_frozen_town_is_unreachable_within_6_s_and_learns_the_cancels_it_missed(
