@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import ssl
+import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -55,11 +57,12 @@ class Link:
 class Uplink:
     """Keeps this (town) hub linked to the city hub at `url`."""
 
-    def __init__(self, hub: Hub, url: str, token: str) -> None:
+    def __init__(self, hub: Hub, url: str, token: str,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
         self.hub = hub
         self.url = url
         self.client = HubClient(url, token, client_id="uplink", request_timeout=5.0,
-                                max_backoff=MAX_BACKOFF_S)
+                                max_backoff=MAX_BACKOFF_S, ssl_context=ssl_context)
         self.links: dict[str, Link] = {}  # city command id -> link
         self.by_town: dict[str, str] = {}  # town command id -> city command id
         self.offset_us = 0  # city clock minus this hub's clock (best of a few pings)
@@ -136,7 +139,8 @@ class Uplink:
             except HubClientError as exc:
                 if exc.code != said:  # each kind of failure once on the console
                     said = exc.code
-                    print(f"commandhub: uplink to {self.url}: {exc} (retrying)", flush=True)
+                    print(f"commandhub: uplink to {self.url}: {exc} (retrying)",
+                          file=sys.stderr, flush=True)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
         print(f"commandhub: uplink to {self.url}: linked as "
