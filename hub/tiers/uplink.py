@@ -6,7 +6,8 @@ What the city must still learn is read from this hub's own log, not kept in memo
 city's ack, with its seq and signed head) says which stage the city has logged. On (re)connect
 the city replays the commands still pending for the town; every stage reached here and not
 acked there is sent again with the same message id (`link:CITY_CMD:STAGE`), so the city logs
-it once however often the link drops.
+it once however often the link drops. The city also replays its cancels naming the town; one
+already applied here (a `command.cancelled` with `link`) changes nothing.
 """
 
 from __future__ import annotations
@@ -107,7 +108,7 @@ class Uplink:
         if ev.kind == "link.declined":
             p = ev.payload
             self.links[p["city_command_id"]] = Link(
-                p["city_command_id"], int(p["city_seq"]), ["receipt"], None, ev.seq,
+                p["city_command_id"], int(p.get("city_seq") or 0), ["receipt"], None, ev.seq,
                 refusal=TownStage("declined", ev.ts_us, [], f"{p['code']}: {p['message']}"[:1000]))
             return
         if ev.kind != "command.issued" or not isinstance(up, dict):
