@@ -58,6 +58,9 @@ def register(sub: Any) -> None:
                    "of: city commands for the town are issued here, its answers go up")
     p.add_argument("--uplink-token", metavar="TOKEN", help="the city's `hub` token for this "
                    "town (`commandhub token issue --role hub --dept TOWN` on the city)")
+    p.add_argument("--uplink-ca", metavar="FILE", help="trust only this CA certificate (PEM) "
+                   "for an https --uplink whose city uses a private CA (e.g. the city's "
+                   "hub-ca.pem from `commandhub tls self-signed`)")
     p.set_defaults(handler=cmd_serve)
 
     tok = sub.add_parser("token", help="issue or revoke access tokens")
@@ -204,7 +207,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         skip_verify=VerifySkip(args.skip_verify_reason) if args.skip_verify else None,
         rubric=args.rubric, snapshot_quota=args.snapshot_quota,
         snapshot_quota_mb=args.snapshot_quota_mb, uplink=args.uplink,
-        uplink_token=args.uplink_token,
+        uplink_token=args.uplink_token, uplink_ca=args.uplink_ca,
     )
     return _run_until_signal(serve(opts))
 

@@ -105,6 +105,8 @@ class HubClient:
                                              else True, max_msg_size=8 * 1024 * 1024)
         except aiohttp.WSServerHandshakeError as exc:
             raise HubClientError(_code_for(exc.status), exc.message, exc.status) from exc
+        except aiohttp.ClientConnectorCertificateError as exc:  # reached, but not trusted
+            raise HubClientError("bad_certificate", str(exc)) from exc
         except (aiohttp.ClientError, OSError) as exc:
             raise HubClientError("unreachable", str(exc)) from exc
         first = await ws.receive(timeout=10)

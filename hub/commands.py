@@ -83,6 +83,7 @@ class Command:
     op: str = "system"
     progress: dict[str, DeptProgress] = field(default_factory=dict)
     paused_us_at_issue: int = 0  # the operation's paused time when this was issued
+    within: dict[str, list[str]] = field(default_factory=dict)  # town -> its own ids named
 
     def done(self, prog: DeptProgress) -> bool:
         """Finished: completed, declined, cancelled, or the last required stage reached."""
@@ -105,6 +106,7 @@ class Command:
             "requires": self.requires, "deadlines": self.deadlines, "critical": self.critical,
             "issued_us": self.issued_us, "seq": self.issued_seq, "inject_id": self.inject_id,
             "op": self.op, "progress": {d: p.to_dict() for d, p in progress.items()},
+            **({"within": self.within} if self.within else {}),
         }
 
 
@@ -245,6 +247,7 @@ class CommandBook:
                 dict(payload["deadlines"]), bool(payload["critical"]), ts_us, seq,
                 payload.get("inject_id"), op,
                 {d: DeptProgress(times_us={"issued": ts_us}) for d in payload["departments"]},
+                within={t: list(ids) for t, ids in (payload.get("within") or {}).items()},
             )
             self.open_ids[cid] = None
             return
@@ -267,6 +270,7 @@ class CommandBook:
                 if not cmd.done(prog):
                     prog.state = "cancelled"
                     prog.times_us["cancelled"] = ts_us
+                    prog.seqs["cancelled"] = seq
                     prog.reason = payload.get("reason")
         if not cmd.open:
             self.open_ids.pop(cmd.id, None)

@@ -91,12 +91,15 @@ class Roster:
     def valid_ids(self) -> str:
         """The valid targets, for error messages: department ids, group ids, `all`."""
         return (f"departments: {', '.join(self.ids)}; groups: {', '.join(self.groups)}; "
-                "or all (`commandhub roster` lists them)")
+                "all, or TOWN:ID for a town hub's own department or group "
+                "(`commandhub roster` lists them)")
 
     def resolve(self, targets: list[str]) -> list[str]:
-        """Department ids, groups or `all` -> sorted unique department ids.
+        """Department ids, groups, `all` or `TOWN:ID` -> sorted unique department ids.
 
-        An unknown name raises UnknownTargetError (a KeyError) that lists the valid ids.
+        `TOWN:ID` names a department or group of a town hub's own roster (hub/tiers/): it
+        resolves to the town; the town hub resolves `ID` (see `within`). An unknown name
+        raises UnknownTargetError (a KeyError) that lists the valid ids.
         """
         groups = self.groups
         out: set[str] = set()
@@ -107,9 +110,28 @@ class Roster:
                 out.add(t)
             elif t in groups:
                 out.update(groups[t])
+            elif self._town_part(t):
+                out.add(t.partition(":")[0])
             else:
                 raise UnknownTargetError(t, self.valid_ids())
         return sorted(out)
+
+    def _town_part(self, target: str) -> bool:
+        town, sep, part = target.partition(":")
+        unit = self.by_id.get(town)
+        return bool(sep) and unit is not None and unit.tier == "town" and bool(ID_RE.match(part))
+
+    def within(self, targets: list[str]) -> dict[str, list[str]]:
+        """Per town addressed only by `TOWN:ID` targets, those ids (sorted); a town that
+        another target reaches whole is not listed (its hub issues to all of its own)."""
+        parts: dict[str, set[str]] = {}
+        for t in targets:
+            if self._town_part(t):
+                town, _, part = t.partition(":")
+                parts.setdefault(town, set()).add(part)
+        whole = set(self.resolve([t for t in targets if not self._town_part(t)])) \
+            if any(not self._town_part(t) for t in targets) else set()
+        return {town: sorted(ids) for town, ids in sorted(parts.items()) if town not in whole}
 
     def to_list(self) -> list[dict[str, Any]]:
         return [d.to_dict() for d in self.departments]

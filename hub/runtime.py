@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import ssl
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +22,7 @@ from hub.rubricinfo import RubricInfo, RubricInfoError
 from hub.server import create_app, is_loopback
 from hub.service import Hub, HubConfig
 from hub.tiers.uplink import Uplink
-from hub.tls import server_context
+from hub.tls import client_context, server_context
 
 HOLD_ACK_ENV = "COMMANDHUB_FAULT_HOLD_ACK"  # tests: hold acks of matching ids (hub/api/dispatch.py)
 
@@ -47,6 +48,7 @@ class ServeOptions:
     snapshot_quota_mb: float | None = None  # and their megabytes
     uplink: str | None = None  # the city hub's URL: this hub is one of its towns (hub/tiers/)
     uplink_token: str | None = None  # a `hub` token of the city hub for this town
+    uplink_ca: str | None = None  # the CA certificate (PEM) to trust for an https uplink
 
 
 class RunningHub:
@@ -74,6 +76,7 @@ async def start_hub(opts: ServeOptions) -> RunningHub:
         raise CliError("--tls-cert and --tls-key go together")
     if (opts.uplink is None) != (opts.uplink_token is None):
         raise CliError("--uplink and --uplink-token go together")
+    uplink_ssl = uplink_context(opts.uplink, opts.uplink_ca)
     if opts.tls_cert is None and not is_loopback(opts.host) and not opts.insecure:
         raise CliError(f"refusing plain HTTP on {opts.host}: give --tls-cert/--tls-key "
                        "(see `commandhub tls self-signed`) or --insecure")
@@ -121,9 +124,21 @@ async def start_hub(opts: ServeOptions) -> RunningHub:
               flush=True)
     running = RunningHub(hub, runner, f"{scheme}://{opts.host}:{port}")
     if opts.uplink is not None and opts.uplink_token is not None:
-        running.uplink = Uplink(hub, opts.uplink, opts.uplink_token)
+        running.uplink = Uplink(hub, opts.uplink, opts.uplink_token, uplink_ssl)
         running.uplink.start()
     return running
+
+
+def uplink_context(url: str | None, ca: str | None) -> ssl.SSLContext | None:
+    """The TLS context of an uplink that trusts only `ca` (None: the system's CAs)."""
+    if ca is None:
+        return None
+    if url is None or not url.startswith("https://"):
+        raise CliError("--uplink-ca goes with an https:// --uplink")
+    try:
+        return client_context(ca)
+    except (OSError, ssl.SSLError) as exc:
+        raise CliError(f"--uplink-ca {ca}: not a readable PEM CA certificate ({exc})") from exc
 
 
 def hub_config(opts: ServeOptions) -> HubConfig:

@@ -117,6 +117,8 @@ class Hub:
         self._revocations_logged: set[str] | None = None  # jtis with a token.revoked event
         # Called with every committed batch, in seq order, after the state is updated.
         self.listeners: list[Callable[[list[Event]], None]] = []
+        # link.status questions waiting for their town hub's link.report: id -> (town, answer)
+        self.queries: dict[str, tuple[str, asyncio.Future[dict[str, Any]]]] = {}
 
     # -- life cycle ------------------------------------------------------------------------
 
@@ -277,6 +279,8 @@ class Hub:
             await self.emit("presence.online", {"conn": s.id}, s.actor)
         if s.principal.role in UNITS and s.principal.dept:
             self._replay_pending(s)
+        if s.principal.role is Role.HUB and s.principal.dept:
+            self._replay_cancels(s, s.principal.dept)
 
     def _rate_of(self, principal: Principal) -> tuple[TokenBucket, TokenBucket]:
         """The message and refusal buckets of a token, shared by all its sessions (a flooder
@@ -298,6 +302,16 @@ class Hub:
         for cmd in self.state.commands.open_commands():
             if cmd.pending_for(dept):
                 s.send({"v": 1, "type": "command", "cause": "replay", "command": cmd.to_dict(dept)})
+
+    def _replay_cancels(self, s: Session, town: str) -> None:
+        """A town hub is sent again every cancel naming its town (as logged, `cause` replay):
+        one made while its uplink was down reaches it; the town applies each once."""
+        for cmd in self.state.commands.commands.values():
+            prog = cmd.progress.get(town)
+            seq = prog.seqs.get("cancelled") if prog is not None else None
+            if seq is not None:
+                s.send({"v": 1, "type": "event", "cause": "replay",
+                        "event": self.event_at(seq).to_dict()})
 
     async def session_closed(self, s: Session, reason: str) -> None:
         if self.sessions.pop(s.id, None) is None:

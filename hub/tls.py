@@ -49,6 +49,14 @@ def server_context(cert: str | Path, key: str | Path) -> ssl.SSLContext:
     return ctx
 
 
+def client_context(ca: str | Path) -> ssl.SSLContext:
+    """A client context (TLS 1.2 or later) that trusts only the CA certificate `ca` (PEM):
+    a town hub's uplink to a city hub with a private CA. OSError/ssl.SSLError if unreadable."""
+    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(ca))
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    return ctx
+
+
 def _names(hosts: list[str]) -> tuple[list[str], list[ipaddress.IPv4Address | ipaddress.IPv6Address]]:
     if not hosts:
         raise TlsError("give at least one host name or IP address")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import re
 import sys
 import time
@@ -182,24 +181,18 @@ def replay_links(base: str, op: str) -> Callable[[int], str]:
     return lambda seq: replay_link(base, op, seq)
 
 
-def _score_tiers(args: argparse.Namespace, operation: str) -> int:
-    """Per-tier latencies from the city log and its towns' (each town chain verified first)."""
+def _linked_tiers(args: argparse.Namespace, operation: str) -> dict[str, Any] | int:
+    """Per-tier latencies from the city log and its towns' (each town chain verified first),
+    or the exit code of a refused town log."""
     from hub.logformat import ChainError, LogFormatError, verify_file
-    from scoring.tiers import format_tiers, tier_latencies
+    from scoring.tiers import tier_latencies
 
     for db in args.linked:
         try:
             verify_file(db)
         except (ChainError, LogFormatError) as exc:
             return _fail(f"{db}: refusing the linked log: {exc}", EXIT_CHAIN)
-    tiers = tier_latencies(args.log, args.linked, operation)
-    print(format_tiers(tiers))
-    if args.json_out:
-        path = Path(args.json_out)
-        data = json.loads(path.read_text(encoding="utf-8"))
-        data["tiers"] = tiers
-        path.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
-    return 0
+    return tier_latencies(args.log, args.linked, operation)
 
 
 def score_command(args: argparse.Namespace) -> int:
@@ -239,6 +232,9 @@ def score_command(args: argparse.Namespace) -> int:
         return _fail(f"{args.log}: refusing to score: signed head: {exc}", EXIT_CHAIN)
     except (LogFormatError, OperationNotFoundError, ScoringError) as exc:
         return _fail(f"{args.log}: {exc}", EXIT_USAGE)
+    tiers = _linked_tiers(args, card.operation["id"]) if args.linked else None
+    if isinstance(tiers, int):
+        return tiers
     if args.out:
         progress.step(steps[2])
     from scoring.output import write_outputs
@@ -253,10 +249,13 @@ def score_command(args: argparse.Namespace) -> int:
         evaluators=args.evaluator,
         utc_offset=args.utc_offset,
         seq_link=replay_links(args.replay_url, facts.op.id) if args.replay_url else None,
+        tiers=tiers,
     )
     progress.finish()
-    if args.linked and (code := _score_tiers(args, card.operation["id"])):
-        return code
+    if tiers is not None:
+        from scoring.tiers import format_tiers
+
+        print(format_tiers(tiers))
     grade = card.grade_label(card.grade, args.lang)
     checked = "".join(f"  checked against {c['source']} head {c['seq']}" for c in card.checkpoints)
     print(

@@ -315,6 +315,15 @@ def story(model: ReportModel) -> list[Flowable]:
             [P(L["latency"], "h1"), charts.latency_bars(model.bars, BODY_W, L), P(L["latency_note"], "small")]
         )
     )
+    if model.tiers:  # score --linked
+        rows = [[cell(h) for h in (L["tier_part"], L["tier_stage"], "n", "p50 ms", "p90 ms",
+                                   "max ms")]]
+        rows += [[cell(x) for x in r] for r in model.tiers]
+        out.append(KeepTogether([
+            P(L["tiers"], "h2"),
+            table(rows, [BODY_W - 112 * mm, 28 * mm, 12 * mm, 24 * mm, 24 * mm, 24 * mm],
+                  extra=[("ALIGN", (2, 1), (-1, -1), "RIGHT")]),
+            P(L["tiers_note"], "small")]))
     out.append(
         KeepTogether(
             [

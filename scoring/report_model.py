@@ -6,6 +6,7 @@ import datetime as dt
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -126,6 +127,20 @@ class ReportModel:
     appendices: Appendices
     notes: list[str] = field(default_factory=list)
     seq_link: SeqLink | None = None
+    tiers: list[list[str]] = field(default_factory=list)  # score --linked: per-tier latencies
+
+
+def tier_rows(tiers: dict[str, Any], lang: str) -> list[list[str]]:
+    """scoring.tiers' figures as table rows: tier, stage, n, p50, p90, max (ms)."""
+    L = LABELS[lang]
+    rows = []
+    for part in ("down", "town", "up", "end_to_end"):
+        stages = [("", tiers[part])] if part == "down" else list(tiers[part].items())
+        for stage, s in stages:
+            figures = [f"{s[k]:g}" if s.get("n") else "—" for k in ("p50_ms", "p90_ms", "max_ms")]
+            rows.append([L[f"tier_{part}"], L.get(f"stage_{stage}", stage) if stage else "—",
+                         str(s.get("n", 0)), *figures])
+    return rows
 
 
 def _evaluator_names(card: Scorecard, given: list[str], lang: str) -> list[str]:
@@ -168,6 +183,7 @@ def build_report(
     evaluators: list[str] | None = None,
     utc_offset: str = "+08:00",
     seq_link: SeqLink | None = None,
+    tiers: dict[str, Any] | None = None,
 ) -> ReportModel:
     """Everything the PDF draws, in `lang` (department names stay Chinese in both)."""
     L = LABELS[lang]
@@ -400,6 +416,7 @@ def build_report(
         appendices=appendices,
         notes=[n.text(lang) for n in card.notes],
         seq_link=seq_link,
+        tiers=tier_rows(tiers, lang) if tiers else [],
     )
 
 

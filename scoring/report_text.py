@@ -185,6 +185,18 @@ LABELS: dict[str, dict[str, str]] = {
         "unchecked": "取消勾选",
         "stage_receipt": "签收",
         "stage_on_scene": "到场",
+        "stage_declined": "无法执行",
+        "tiers": "跨层级时延（市 → 镇街枢纽 → 部门）",
+        "tier_part": "环节",
+        "tier_stage": "阶段",
+        "tier_down": "市 → 镇街枢纽（下达）",
+        "tier_town": "镇街枢纽 → 部门",
+        "tier_up": "镇街 → 市（回报）",
+        "tier_end_to_end": "市 → 镇街 → 市（全程）",
+        "tiers_note": (
+            "由市级日志与各镇街日志（关联证据，链已校验）计算，单位毫秒；跨枢纽的时差按链路测得的时钟偏差"
+            "校正。n 为样本数。"
+        ),
         "stage_completed": "完成",
     },
     "en": {
@@ -351,6 +363,17 @@ LABELS: dict[str, dict[str, str]] = {
         "unchecked": "unticked",
         "stage_receipt": "receipt",
         "stage_on_scene": "on scene",
+        "stage_declined": "cannot comply",
+        "tiers": "Latency per tier (city -> town hub -> department)",
+        "tier_part": "Tier",
+        "tier_stage": "Stage",
+        "tier_down": "city -> town hub (down)",
+        "tier_town": "town hub -> department",
+        "tier_up": "town -> city (up)",
+        "tier_end_to_end": "city -> town -> city (end to end)",
+        "tiers_note": "From the city log with the towns' logs as linked evidence (their chains "
+        "verified), in milliseconds; across hubs corrected by the link's measured clock offset. "
+        "n: how many.",
         "stage_completed": "completed",
     },
 }

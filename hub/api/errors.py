@@ -54,6 +54,7 @@ STATUS: dict[str, int] = {
     "rate_limited": 429,
     "internal_error": 500,  # a bug in the hub, never a refusal
     "log_unavailable": 503, "scoring_unavailable": 503, "video_unavailable": 503,
+    "unreachable": 503,  # a town hub asked on request (link.status) is not linked or silent
 }
 
 

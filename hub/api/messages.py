@@ -36,6 +36,9 @@ from hub.api.schema import (
 from hub.api.spec import Message, seq_ack
 from hub.commands import LEVELS, PRIORITIES, RESPONSES, STAGES
 
+DEPT_STATES = ("issued", "delivered", "acknowledged", "on_scene", "completed", "declined",
+               "cancelled")
+
 # field types used more than once
 ID = Text(64, nonblank=True)  # a department, group, command or criterion id
 DEPTS = Items(ID, 64)
@@ -80,7 +83,7 @@ _ROWS = (
     # -- a town hub's answers (hub/tiers/: the town's aggregate, with its own command's id) ----
     Message("link.respond", "link.respond", Schema(
         command_id=Param(ID, True), response=Param(Choice(tuple(RESPONSES)), True),
-        reason=Param(REASON), town_command_id=Param(ID, True),
+        reason=Param(REASON), town_command_id=Param(ID),
         town_seq=Param(Int(min=1), True), town_ts_us=Param(Int(min=0), True),
         offset_us=Param(Int(), True), rtt_us=Param(Int(min=0), True),
         departments=Param(DEPTS), head=Param(Text(2000, True), True)),
@@ -89,6 +92,16 @@ _ROWS = (
               "command.completed", "command.declined"),
         ack=link.respond_link_ack,
         answers="`command_id`, `state`, `seq`, `latency_s`, `head` (this hub's signed head)"),
+    Message("link.status", "read.all", Schema(command_id=Param(ID, True), town=Param(ID, True)),
+            link.status, answers="`town`, `command_id`, `city_state`, `town_command_id`, "
+            "`town_time_us`, `departments` (each: `state`, `times_us`, `reason`), asked of the "
+            "town hub"),
+    Message("link.report", "link.respond", Schema(
+        query=Param(Text(32, True, pattern=r"[0-9a-f]{32}"), True), town_command_id=Param(ID),
+        town_time_us=Param(Int(min=0), True), states=Param(MapOf(ID, Choice(DEPT_STATES)), True),
+        times_us=Param(MapOf(ID, MapOf(Choice(DEPT_STATES), Int(min=0)))),
+        reasons=Param(MapOf(ID, REASON))),
+        link.report, socket_only=True, answers="(nothing: the answer to a `link.query` frame)"),
     # -- a department's own reports ----------------------------------------------------------------
     Message("report.field", "report.field", Schema(
         text=Param(Text(4000, True), True), command_id=Param(ID), dept=Param(ID)),

@@ -153,9 +153,9 @@ class OneOrMany:
 
 @dataclass(frozen=True)
 class MapOf:
-    """An object whose keys are among `keys` and whose values are `values`."""
+    """An object whose keys are `keys` (a Choice, or ids) and whose values are `values`."""
 
-    keys: Choice
+    keys: FieldType
     values: FieldType
 
     def check(self, value: Any, name: str) -> dict[str, Any]:

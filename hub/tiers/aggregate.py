@@ -3,7 +3,9 @@
 - receipt: when the town hub linked the city command (issued it to its own departments);
 - on_scene: when the first town department is on scene (or completed);
 - completed: when every town department is finished (completed, declined or cancelled) and at
-  least one completed; declined: every town department declined (their reasons joined).
+  least one completed;
+- declined: every town department finished and none completed (each declined or was cancelled
+  here; their outcomes and reasons joined), unless the city's last required stage was reached.
 Only the stages the city command requires are reported (declined always is).
 """
 
@@ -35,13 +37,15 @@ def reached(cmd: Command, requires: list[str]) -> list[TownStage]:
     if "on_scene" in requires and there:
         first = min(there.values())
         out.append(TownStage("on_scene", first, sorted(there)))
-    if not progs or not all(cmd.done(p) for p in progs.values()):
+    if not progs or not all(cmd.done(p) for p in progs.values()) \
+            or any(st.response == requires[-1] for st in out):
         return out
     done_at = max(max(p.times_us.values()) for p in progs.values())
     completed = sorted(d for d, p in progs.items() if p.state == "completed")
-    if all(p.state == "declined" for p in progs.values()):
-        reasons = "; ".join(f"{d}: {p.reason}" for d, p in sorted(progs.items()))
+    if not completed:
+        reasons = "; ".join(f"{d}: {p.state}" + (f" ({p.reason})" if p.reason else "")
+                            for d, p in sorted(progs.items()))
         out.append(TownStage("declined", done_at, sorted(progs), reasons[:1000]))
-    elif "completed" in requires and completed:
+    elif "completed" in requires:
         out.append(TownStage("completed", done_at, completed))
     return out

@@ -6,7 +6,8 @@ with that town's answers (they must name events of that very log). Then:
 - every linked `command.issued` of a town names a city `command.issued` at the named seq,
   addressed to that town, with the same text, level, priority and requirements;
 - every city answer from a town (`link`) names the town's command at the named seq, which is
-  linked back to that city command, and carries a town head that is signed and in the town's
+  linked back to that city command (or, a decline without one, the town's `link.declined` of
+  it), and carries a town head that is signed and in the town's
   log; each is logged at most once per stage;
 - every `link.acked` of a town names the city answer at the named seq, and the city head it
   carries is signed and in the city's log.
@@ -130,7 +131,12 @@ def _check_town(rep: LinkReport, tid: str, path: Path,
         where = f"city seq {ev.seq} ({ev.kind} of {ev.payload.get('command_id')} by {tid})"
         stages[(str(ev.payload.get("command_id")), ev.kind)] += 1
         own = town_seq.get(_int(link.get("seq")))
-        if own is None or own.kind != "command.issued" \
+        if link.get("command_id") is None:  # nobody in the town could take it: link.declined
+            if own is None or own.kind != "link.declined" or ev.kind != "command.declined" \
+                    or own.payload.get("city_command_id") != ev.payload.get("command_id"):
+                rep.problems.append(f"{where}: {path} has no link.declined of it at seq "
+                                    f"{link.get('seq')}")
+        elif own is None or own.kind != "command.issued" \
                 or own.payload.get("command_id") != link.get("command_id") \
                 or (own.payload.get("link") or {}).get("command_id") != ev.payload.get("command_id"):
             rep.problems.append(f"{where}: {path} has no command {link.get('command_id')} at seq "

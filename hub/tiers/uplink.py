@@ -6,7 +6,8 @@ What the city must still learn is read from this hub's own log, not kept in memo
 city's ack, with its seq and signed head) says which stage the city has logged. On (re)connect
 the city replays the commands still pending for the town; every stage reached here and not
 acked there is sent again with the same message id (`link:CITY_CMD:STAGE`), so the city logs
-it once however often the link drops.
+it once however often the link drops. The city also replays its cancels naming the town; one
+already applied here (a `command.cancelled` with `link`) changes nothing.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import ssl
+import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -41,24 +44,26 @@ class Link:
     city_command_id: str
     city_seq: int
     requires: list[str]
-    town_command_id: str
-    town_seq: int
+    town_command_id: str | None  # None: nobody here could take it (`refusal`)
+    town_seq: int  # of the town's command.issued, or of its link.declined
     settled: set[str] = field(default_factory=set)  # responses the city acked (or refused)
+    refusal: TownStage | None = None
 
     @property
     def finished(self) -> bool:
-        """The city has learned the last stage it will get."""
-        return bool(self.settled & {"declined", self.requires[-1]})
+        """The city has learned the last stage it will get (or cancelled it for the town)."""
+        return bool(self.settled & {"declined", "cancelled", self.requires[-1]})
 
 
 class Uplink:
     """Keeps this (town) hub linked to the city hub at `url`."""
 
-    def __init__(self, hub: Hub, url: str, token: str) -> None:
+    def __init__(self, hub: Hub, url: str, token: str,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
         self.hub = hub
         self.url = url
         self.client = HubClient(url, token, client_id="uplink", request_timeout=5.0,
-                                max_backoff=MAX_BACKOFF_S)
+                                max_backoff=MAX_BACKOFF_S, ssl_context=ssl_context)
         self.links: dict[str, Link] = {}  # city command id -> link
         self.by_town: dict[str, str] = {}  # town command id -> city command id
         self.offset_us = 0  # city clock minus this hub's clock (best of a few pings)
@@ -88,8 +93,11 @@ class Uplink:
 
     def _fold(self) -> None:
         """The links and what the city acked, from this hub's log."""
-        for ev in self.hub.log.of_kind("command.issued"):
+        for ev in [*self.hub.log.of_kind("command.issued"),
+                   *self.hub.log.of_kind("link.declined")]:
             self._remember(ev)
+        for ev in self.hub.log.of_kind("command.cancelled"):
+            self._city_cancelled(ev)
         for ev in [*self.hub.log.of_kind("link.acked"), *self.hub.log.of_kind("link.refused")]:
             link = self.links.get(str(ev.payload.get("city_command_id")))
             if link is not None:
@@ -97,12 +105,31 @@ class Uplink:
 
     def _remember(self, ev: Event) -> None:
         up = ev.payload.get("link")
+        if ev.kind == "link.declined":
+            p = ev.payload
+            self.links[p["city_command_id"]] = Link(
+                p["city_command_id"], int(p.get("city_seq") or 0), ["receipt"], None, ev.seq,
+                refusal=TownStage("declined", ev.ts_us, [], f"{p['code']}: {p['message']}"[:1000]))
+            return
         if ev.kind != "command.issued" or not isinstance(up, dict):
             return
-        link = Link(str(up["command_id"]), int(up["seq"]), list(ev.payload["requires"]),
-                    str(ev.payload["command_id"]), ev.seq)
-        self.links[link.city_command_id] = link
-        self.by_town[link.town_command_id] = link.city_command_id
+        town_cid = str(ev.payload["command_id"])
+        self.links[str(up["command_id"])] = Link(str(up["command_id"]), int(up["seq"]),
+                                                 list(ev.payload["requires"]), town_cid, ev.seq)
+        self.by_town[town_cid] = str(up["command_id"])
+
+    @property
+    def town(self) -> str | None:
+        """This hub's department id in the city roster (once linked)."""
+        dept = (self.client.welcome or {}).get("you", {}).get("dept")
+        return dept if isinstance(dept, str) else None
+
+    def _city_cancelled(self, ev: Event) -> None:
+        """A cancel the city made (payload `link`): nothing more goes up for that command."""
+        up = ev.payload.get("link")
+        link = self.links.get(str(up.get("command_id"))) if isinstance(up, dict) else None
+        if link is not None:
+            link.settled.add("cancelled")
 
     async def _run(self) -> None:
         backoff, said = 0.2, ""
@@ -113,7 +140,8 @@ class Uplink:
             except HubClientError as exc:
                 if exc.code != said:  # each kind of failure once on the console
                     said = exc.code
-                    print(f"commandhub: uplink to {self.url}: {exc} (retrying)", flush=True)
+                    print(f"commandhub: uplink to {self.url}: {exc} (retrying)",
+                          file=sys.stderr, flush=True)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
         print(f"commandhub: uplink to {self.url}: linked as "
@@ -161,16 +189,19 @@ class Uplink:
     async def _link(self, cmd: dict[str, Any], cause: str) -> None:
         hub = self.hub
         level = hub.state.operation.level if hub.state.operation else str(cmd.get("level"))
-        request = {"targets": ["all"], "text": cmd["text"], "priority": cmd.get("priority"),
+        within = cmd.get("within")
+        targets = (within.get(self.town) if isinstance(within, dict) else None) or ["all"]
+        request = {"targets": targets, "text": cmd["text"], "priority": cmd.get("priority"),
                    "level": cmd.get("level"), "requires": cmd.get("requires"),
                    "deadlines": cmd.get("deadlines"), "critical": cmd.get("critical")}
         try:
             fields = normalise_issue({k: v for k, v in request.items() if v is not None},
                                      level=level, resolve=resolver(hub))
-        except (CommandError, HubError) as exc:  # nobody here can take it: logged
-            await hub.emit("link.refused", {"city_command_id": cmd["command_id"],
-                                            "response": "receipt", "code": "not_linked",
-                                            "message": str(exc)}, UPLINK)
+        except (CommandError, HubError) as exc:  # nobody here can take it: declined up
+            ev = await hub.emit("link.declined", {
+                "city_command_id": cmd["command_id"], "city_seq": cmd.get("seq"),
+                "targets": targets, "code": exc.code, "message": str(exc)}, UPLINK)
+            self._remember(ev)
             return
         ev = await hub.emit("command.issued", {
             "command_id": hub.new_command_id(), **fields,
@@ -181,20 +212,45 @@ class Uplink:
         self._remember(ev)
 
     def _on_frame(self, frame: dict[str, Any]) -> None:
-        """A city cancel of a linked command cancels the town's (live; see docs)."""
+        """A city cancel of a linked command cancels the town's: live, or replayed by the city
+        on (re)connect when it was made while the uplink was down (applied once: see _cancel)."""
         ev = frame.get("event") if frame.get("type") == "event" else None
         if isinstance(ev, dict) and ev.get("kind") == "command.cancelled":
-            task = asyncio.ensure_future(self._cancel(ev))
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
+            self._spawn(self._cancel(ev))
+        elif frame.get("type") == "link.query":
+            self._spawn(self._report(frame))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _report(self, frame: dict[str, Any]) -> None:
+        """The city asks where each department here stands on one of its commands: answered
+        from this hub's state (folded from its log); nothing linked, no departments."""
+        link = self.links.get(str(frame.get("command_id")))
+        cmd = self.hub.state.commands.commands.get(
+            link.town_command_id or "") if link is not None else None
+        progs = cmd.progress if cmd is not None else {}
+        with contextlib.suppress(HubClientError):  # the city says unreachable after 5 s
+            await self.client.request(
+                "link.report", query=frame.get("query"),
+                town_command_id=cmd.id if cmd is not None else None,
+                town_time_us=self.hub.clock.wall_us(),
+                states={d: p.state for d, p in progs.items()},
+                times_us={d: dict(p.times_us) for d, p in progs.items()},
+                reasons={d: p.reason for d, p in progs.items() if p.reason})
 
     async def _cancel(self, ev: dict[str, Any]) -> None:
         p = ev.get("payload") or {}
-        town = (self.client.welcome or {}).get("you", {}).get("dept")
-        link = self.links.get(str(p.get("command_id")))
-        if link is None or town not in (p.get("departments") or []):
+        town = self.town
+        cid = str(p.get("command_id"))
+        if town not in (p.get("departments") or []):
             return
-        async with self.hub.lock(("uplink", link.city_command_id)):
+        async with self.hub.lock(("uplink", cid)):  # after a link being made for it
+            link = self.links.get(cid)
+            if link is None or link.town_command_id is None:
+                return
             cmd = self.hub.state.commands.commands.get(link.town_command_id)
             pending = [d for d in cmd.progress if cmd.pending_for(d)] if cmd else []
             if not pending:
@@ -210,6 +266,8 @@ class Uplink:
 
     def _on_events(self, events: list[Event]) -> None:
         for ev in events:
+            if ev.kind == "command.cancelled":
+                self._city_cancelled(ev)
             if ev.kind in RESPONSE_EVENTS or ev.kind == "command.cancelled":
                 cid = self.by_town.get(str(ev.payload.get("command_id")))
                 if cid is not None:
@@ -219,10 +277,11 @@ class Uplink:
         if cid in self._sending or not self.client.connected.is_set():
             return
         link = self.links[cid]
-        cmd = self.hub.state.commands.commands.get(link.town_command_id)
-        if cmd is None:
+        cmd = self.hub.state.commands.commands.get(link.town_command_id or "")
+        if link.finished or (cmd is None and link.refusal is None):
             return
-        todo = [st for st in reached(cmd, link.requires) if st.response not in link.settled]
+        stages = reached(cmd, link.requires) if cmd is not None else [link.refusal]
+        todo = [st for st in stages if st is not None and st.response not in link.settled]
         if todo:
             task = asyncio.create_task(self._send(link, todo), name=f"uplink-{cid}")
             self._sending[cid] = task

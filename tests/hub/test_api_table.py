@@ -34,7 +34,8 @@ DOCUMENTED: dict[str, frozenset[str]] = {
     "operation.resume": C, "inject.release": C, "dept.excuse": C,
     "observation.record": frozenset({"evaluator"}), "checklist.tick": frozenset({"evaluator"}),
     "token.revoke": C, "rtc.offer": VIEWERS, "rtc.leave": VIEWERS,
-    "link.respond": frozenset({"hub"}),
+    "link.respond": frozenset({"hub"}), "link.report": frozenset({"hub"}),
+    "link.status": READ_ALL,
     **{f"route.{a}": C for a in ("push", "unpush", "group", "link", "unlink", "mute", "talk")},
 }
 # Valid fields for each type (the walk must not fail on the schema).
@@ -46,6 +47,8 @@ FIELDS: dict[str, dict[str, Any]] = {
                      "town_seq": 9, "town_ts_us": 1, "offset_us": -3, "rtt_us": 400,
                      "head": json.dumps(HeadSigner(Ed25519PrivateKey.generate()).sign(
                          Head(9, "ab" * 32), 1, "link").to_dict())},
+    "link.status": {"command_id": "C1", "town": "changjiang"},
+    "link.report": {"query": "0" * 32, "town_time_us": 1, "states": {"changjiang-u1": "issued"}},
     "command.cancel": {"command_id": "C1", "reason": "r"},
     "command.escalate": {"command_id": "C1"},
     "report.field": {"text": "现场情况"}, "dept.checkin": {"client_ts_us": 1},
@@ -122,6 +125,9 @@ async def test_every_type_for_every_role_over_raw_websocket(
         assert outcomes["observation.record"] == outcomes["checklist.tick"] == "ok"
     if role == "hub":  # reached its handler: C1 is for fire and police, not this town
         assert outcomes["link.respond"] == "not_targeted"
+        assert outcomes["link.report"] == "not_found"  # no question is waiting for it
+    if role in READ_ALL:  # reached its handler: C1 is not for changjiang
+        assert outcomes["link.status"] == "not_targeted", (role, outcomes["link.status"])
     # nothing a role was refused left a trace in the log (by kind, and by the request's id:
     # a department's command.respond and a hub's link.respond log the same kinds)
     kinds_of = {m.type: set(m.logs) for m in MESSAGES.values()}

@@ -97,3 +97,15 @@ def test_an_unknown_target_lists_the_valid_ids() -> None:
     msg = str(exc.value)
     assert exc.value.args[0] == "nope"
     assert "'nope'" in msg and all(d in msg for d in r.ids) and all(g in msg for g in r.groups)
+
+
+def test_a_town_hubs_own_department_resolves_to_the_town() -> None:
+    r = load_roster()  # changjiang is the bundled town (groups flood and town)
+    assert r.resolve(["changjiang:police", "fire"]) == ["changjiang", "fire"]
+    assert r.within(["changjiang:police", "changjiang:fire-brigade", "fire"]) == {
+        "changjiang": ["fire-brigade", "police"]}
+    assert r.within(["changjiang:police", "flood"]) == {}  # the group reaches it whole
+    assert r.within(["fire", "all"]) == {}
+    for bad in ("fire:x", "changjiang:", "changjiang:Bad Id", "atlantis:x", ":x"):
+        with pytest.raises(KeyError):
+            r.resolve([bad])

@@ -31,7 +31,26 @@ def test_declined_only_when_every_department_declined() -> None:
     c = cmd(ALL3, a=("declined", {"declined": 400}, "no boat"),
             b=("declined", {"declined": 500}, "flooded"))
     last = reached(c, ALL3)[-1]
-    assert (last.response, last.ts_us, last.reason) == ("declined", 500, "a: no boat; b: flooded")
+    assert (last.response, last.ts_us, last.reason) == (
+        "declined", 500, "a: declined (no boat); b: declined (flooded)")
+
+
+def test_declined_when_none_completed_whatever_ended_them() -> None:
+    c = cmd(ALL3, a=("declined", {"declined": 400}, "no boat"),
+            b=("cancelled", {"on_scene": 300, "cancelled": 600}, "called off"))
+    assert [(s.response, s.ts_us) for s in reached(c, ALL3)] == [
+        ("receipt", 100), ("on_scene", 300), ("declined", 600)]
+    assert reached(c, ALL3)[-1].reason == "a: declined (no boat); b: cancelled (called off)"
+    c = cmd(ALL3, a=("cancelled", {"cancelled": 600}, None))
+    assert [s.response for s in reached(c, ALL3)] == ["receipt", "declined"]
+
+
+def test_no_decline_after_the_last_required_stage() -> None:
+    c = cmd(["receipt", "on_scene"], a=("on_scene", {"on_scene": 300}, None),
+            b=("declined", {"declined": 400}, "no boat"))
+    assert [s.response for s in reached(c, ["receipt", "on_scene"])] == ["receipt", "on_scene"]
+    c = cmd(["receipt"], a=("declined", {"declined": 400}, "no boat"))
+    assert [s.response for s in reached(c, ["receipt"])] == ["receipt"]
 
 
 def test_only_the_stages_the_city_requires() -> None:

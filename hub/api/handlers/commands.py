@@ -61,7 +61,10 @@ async def issue(hub: Hub, s: Session, req: Request) -> Event:
     level = hub.state.operation.level if hub.state.operation else "III"
     request = {k: v for k, v in req.items() if v is not None}
     fields = normalise_issue(request, level=level, resolve=resolver(hub))
-    payload = {"command_id": hub.new_command_id(), **fields, "client_msg_id": req["id"]}
+    within = {t: ids for t, ids in hub.roster.within(fields["targets"]).items()
+              if t in fields["departments"]}  # `TOWN:ID` targets, for the town hubs
+    payload = {"command_id": hub.new_command_id(), **fields, "client_msg_id": req["id"],
+               **({"within": within} if within else {})}
     return await hub.emit("command.issued", payload, s.actor)
 
 
