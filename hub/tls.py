@@ -112,7 +112,9 @@ def build_leaf(ca: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey, hosts: 
     sans += [x509.IPAddress(ip) for ip in ips]
     cert = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0])]))
+        # not a host name (OpenSSL checks a host-name-like CN against the CA's DNS constraints
+        # when the leaf has no DNS SAN): the SANs carry the names
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"CommandHub hub ({hosts[0]})")]))
         .issuer_name(ca.subject)
         .public_key(key.public_key()).serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))

@@ -161,3 +161,13 @@ async def test_real_handshakes(tmp_path: Path) -> None:
                                  serialization.NoEncryption())
     with pytest.raises(ssl.SSLCertVerificationError):  # name matches; the constraints refuse
         await handshake(tmp_path, pem(forged), key_pem, tmp_path / "ca2.pem", "evil.example")
+
+
+@pytest.mark.parametrize("hosts", [["127.0.0.1"], ["hub.lan"]])
+def test_a_certificate_for_one_address_or_one_name_verifies(tmp_path: Path, hosts: list[str]) -> None:
+    # an IP-only certificate once failed OpenSSL's name constraints ("permitted subtree
+    # violation"): its host-name-like CN was checked against the CA's DNS constraint
+    files = make_self_signed(hosts, tmp_path)
+    leaf = x509.load_pem_x509_certificate(files.cert.read_bytes())
+    r = openssl_verify(tmp_path, files.ca, leaf)
+    assert r.returncode == 0, r.stdout + r.stderr
