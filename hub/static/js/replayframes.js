@@ -11,7 +11,9 @@ const INDEX_KEEP = 200;
 const loaded = new Map();  // recording name -> index, for those of `indexes` that have come
 const supported = new Map();  // "codec WxH" -> Promise<bool>
 const GOP_FETCH_BYTES = 1 << 20;
-const OUTPUT_WAIT_MS = 1500;  // a decoder holding a frame back (reordering) is flushed after this
+// a decoder with nothing queued that gives no frame for this long holds it back (reordering): it
+// is flushed (a slow one, on a loaded machine, is waited for)
+const HELD_MS = 500;
 
 function codecOf(ix) {
   if (ix.codec_id === "V_VP8") return { codec: "vp8" };
@@ -95,6 +97,7 @@ export class FrameTile {
     this.running = false;
     this.failed = new Map();  // recording name -> why it cannot be decoded here
     this.dec = null;
+    this.lastOutput = 0;    // performance.now() of the decoder's last frame
   }
 
   // Show the frame of `rec` due at media time `s` (fetching `ahead_s` further on).
@@ -113,6 +116,7 @@ export class FrameTile {
     if (this.dec && this.dec.state !== "closed") this.dec.close();
     this.dec = new VideoDecoder({
       output: (frame) => {
+        this.lastOutput = performance.now();
         const w = this.waiting;
         if (w && frame.timestamp === w.i) {
           if (this.canvas.width !== frame.displayWidth || this.canvas.height !== frame.displayHeight) {
@@ -141,6 +145,15 @@ export class FrameTile {
     if (buf.length !== to - from + 1) throw new Error(`${rec.name}: ${buf.length} bytes, asked for ${to - from + 1}`);
     this.bytes = { name: rec.name, first, last, buf, base: from };
     return this.bytes;
+  }
+
+  // what `done` gives, or null once the decoder has had nothing queued and given no frame for HELD_MS
+  async outputOr(done) {
+    for (;;) {
+      const got = await Promise.race([done, new Promise((r) => setTimeout(() => r(null), 100))]);
+      if (got !== null) return got;
+      if (this.dec.decodeQueueSize === 0 && performance.now() - this.lastOutput > HELD_MS) return null;
+    }
   }
 
   async run() {
@@ -195,7 +208,8 @@ export class FrameTile {
         }
         this.fed = j;
         this.marks.decoded = (this.marks.decoded || 0) + j - start + 1;
-        let got = await Promise.race([done, new Promise((r) => setTimeout(() => r(null), OUTPUT_WAIT_MS))]);
+        this.lastOutput = performance.now();
+        let got = await this.outputOr(done);
         if (got === null) {  // held back: flush (the decoder then wants a key frame)
           await this.dec.flush().catch(() => {});
           this.fed = -1;
