@@ -52,7 +52,8 @@ class Segment:
     """A closed recording file; `payload()` is the `media.recording` event payload.
 
     Times: `start_ts_us`/`end_ts_us` are the hub (log) clock when the first and the last frame
-    arrived; `duration_s` is the file's own media duration (first frame to the end of the last).
+    arrived; `duration_s` is the file's own media duration (first frame to the end of the last),
+    `last_s` the last frame's media time (its arrival is `end_ts_us`).
     """
 
     name: str  # department id or "wall"
@@ -66,6 +67,7 @@ class Segment:
     session: str = ""  # one publishing session: its files share this id, numbered by `part`
     part: int = 1
     duration_s: float = 0.0
+    last_s: float = 0.0
 
     def payload(self, base: Path | None = None) -> dict[str, Any]:
         """The event payload; `path` relative to `base` (the data folder) when it lies inside."""
@@ -84,6 +86,7 @@ class Segment:
             "session": self.session,
             "part": self.part,
             "duration_s": round(self.duration_s, 3),
+            "last_s": round(self.last_s, 6),
         }
 
 
@@ -314,7 +317,8 @@ class SegmentRecorder:
             self._fail(f, "close", exc)
             return None
         segment = Segment(self.name, f.path, digest, f.start_us, f.end_us, f.frames, size, f.codec,
-                          self._session, f.part, f.muxed_until / f.clock_rate)
+                          self._session, f.part, f.muxed_until / f.clock_rate,
+                          (f.last_pts - f.first_pts) / f.clock_rate)
         self.segments.append(segment)
         self.on_segment(segment)
         return segment

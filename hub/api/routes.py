@@ -49,6 +49,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/replay", "replay.view", "an operation's replay model"),
     Route("GET", "/api/replay/log", "replay.view", "the log entries around a moment"),
     Route("GET", "/api/replay/media/{name}", "replay.view", "a trusted recording, with Range"),
+    Route("GET", "/api/replay/frames/{name}", "replay.view", "a trusted recording's frame index"),
     # camera ingest (hub/media_wiring.py)
     Route("GET", "/api/ingest", "route.change", "camera ingests"),
     Route("POST", "/api/ingest", "route.change", "start a camera ingest"),

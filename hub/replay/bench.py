@@ -53,7 +53,7 @@ def make_drill(data: Path, minutes: int, departments: int, part_s: int, fps: int
                 "codec": "VP8", "session": f"{d.id}-20260601T010000.000Z", "part": p + 1,
                 "frames": frames, "start_ts_us": T0_US + int(start * S),
                 "end_ts_us": T0_US + int((start + part_s - 1 / fps) * S),
-                "duration_s": float(part_s)})
+                "duration_s": float(part_s), "last_s": round(part_s - 1 / fps, 6)})
         for s in range(0, minutes * 60, 5):
             b.add(s + 0.1, "hub", None, "link.stats", {"dept": d.id, "track": "video", "fps": fps,
                                                         "bitrate_kbps": 300, "loss_pct": 0,
@@ -105,6 +105,8 @@ async def measure(data: Path, seeks: int, chromium: str | None, seed: int) -> di
                 failed = 0
                 opens: list[float] = []  # cursor move -> the last new file's metadata
                 decodes: list[float] = []  # the slowest tile's seek (decoding from a key frame)
+                each: list[tuple[str, float, int]] = []  # (far/near, ms, frames the page decoded)
+                decoded = 0
                 at = span[0] + 2_000_000
                 for i in range(seeks):
                     if i % 2 == 0:  # anywhere in the drill: mostly another part of every feed
@@ -120,9 +122,12 @@ async def measure(data: Path, seeks: int, chromium: str | None, seed: int) -> di
                     if ph["opened"]:
                         opens.append(ph["open_ms"])
                     decodes.append(ph["seek_ms"])
+                    each.append(("far" if i % 2 == 0 else "near", round(ms), ph["decoded"] - decoded))
+                    decoded = ph["decoded"]
                 both = sorted(far + near)
-                tiles = sum(1 for x in (await page.evaluate("() => chReplay.state()"))["tiles"]
-                            if x["rec"])
+                last = (await page.evaluate("() => chReplay.state()"))["tiles"]
+                tiles = sum(1 for x in last if x["rec"])
+                by_page = sum(1 for x in last if x["rec"] and x["player"] == "frames")
             finally:
                 await browser.close()
     finally:
@@ -137,7 +142,9 @@ async def measure(data: Path, seeks: int, chromium: str | None, seed: int) -> di
             "open_ms_p95": round(nearest_rank(sorted(opens), 95), 1) if opens else None,
             "tile_seek_ms_p95": round(nearest_rank(sorted(decodes), 95), 1) if decodes else None,
             "seeks": len(both), "seeks_timed_out": failed, "tiles": len(state["tiles"]),
-            "tiles_playing_last": tiles, "first_load_ms": round(load_ms, 1),
+            "tiles_playing_last": tiles, "tiles_decoded_by_page_last": by_page,
+            "each_seek": each,
+            "first_load_ms": round(load_ms, 1),
             "first_settled": bool(first)}
 
 

@@ -241,6 +241,14 @@ class CachedHasher:
         self._hasher = hasher
         self._cache: dict[tuple[str, int, int, int], tuple[int, str]] = {}
 
+    def known(self, path: Path) -> bool:
+        """Whether the file's hash is cached as it is now (a check then costs a stat only)."""
+        try:
+            st = path.stat()
+        except OSError:
+            return False
+        return (str(path), st.st_size, st.st_mtime_ns, st.st_ino) in self._cache
+
     def __call__(self, path: Path) -> tuple[int, str]:
         st = path.stat()
         key = (str(path), st.st_size, st.st_mtime_ns, st.st_ino)
@@ -399,7 +407,8 @@ def _recordings(media: list[Event], data_dir: Path, start_us: int, end_us: int,
             duration = float(p["duration_s"])
         except (KeyError, TypeError, ValueError):
             continue
-        r_start = media_origin_us(r_start, p.get("end_ts_us"), duration, p.get("frames"))
+        r_start = media_origin_us(r_start, p.get("end_ts_us"), duration, p.get("frames"),
+                                  p.get("last_s"))
         r_end = r_start + int(duration * 1e6)
         if r_end < start_us or r_start > end_us:
             continue
@@ -416,17 +425,24 @@ def _recordings(media: list[Event], data_dir: Path, start_us: int, end_us: int,
     return out
 
 
-def media_origin_us(start_ts_us: int, end_ts_us: Any, duration_s: float, frames: Any) -> int:
+def media_origin_us(start_ts_us: int, end_ts_us: Any, duration_s: float, frames: Any,
+                    last_s: Any = None) -> int:
     """The hub time of a file's media time 0.
 
     `start_ts_us` is when the first frame arrived, `end_ts_us` the last: each is the send time
     plus a delay that is never negative, so the smaller of the two estimates is the closer one.
     A first frame held up (a key frame waited for, the link still settling) would otherwise
-    shift the whole file late by that delay (seen: 0.4 s).
+    shift the whole file late by that delay (seen: 0.4 s). The last frame's media time is
+    `last_s` as the recorder logged it; older logs lack it, and it is estimated as
+    `duration_s * (frames-1)/frames` (off by up to 0.14 s when a loaded sender bunched frames).
     """
     if not isinstance(end_ts_us, int) or not isinstance(frames, int) or frames < 2:
         return start_ts_us
-    last_media_us = int(duration_s * 1e6 * (frames - 1) / frames)  # the last frame's start
+    if isinstance(last_s, (int, float)) and not isinstance(last_s, bool) and \
+            0 <= last_s <= duration_s:
+        last_media_us = round(last_s * 1e6)
+    else:
+        last_media_us = int(duration_s * 1e6 * (frames - 1) / frames)  # the last frame's start
     return min(start_ts_us, end_ts_us - last_media_us)
 
 

@@ -6,6 +6,9 @@
 - `GET /api/replay/media/{name}?op=ID`: a trusted recording of the operation, with HTTP Range
   (aiohttp's FileResponse); a file whose SHA-256 or size no longer matches the log is refused
   (409 `untrusted`), never served.
+- `GET /api/replay/frames/{name}?op=ID`: that recording's frame index (hub/replay/webm.py: each
+  frame's media time, byte range and key flag, and the codec), trusted files only, so the page
+  fetches (with Range) and decodes just the frames from the key frame before a moment to it.
 
 In the hub the route table (hub/api/routes.py) gives these to `replay.view` (commander,
 evaluator). The archived-folder server (`replay_app`) is bound to loopback and asks for its own
@@ -36,6 +39,7 @@ from hub.replay.model import (
     read_operation,
     recording_file,
 )
+from hub.replay.webm import IndexCache, WebmError
 
 PAGE = Path(__file__).resolve().parent.parent / "static" / "replay.html"
 COOKIE = "commandhub_replay"
@@ -58,6 +62,7 @@ class ReplayStore:
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
         self.hasher = CachedHasher()
+        self.indexes = IndexCache()
         self._verified: Head | None = None
         self._operations: list[dict[str, Any]] = []
         self._models: dict[str | None, tuple[tuple[int, ...], float, Replay]] = {}
@@ -107,6 +112,7 @@ def attach_replay(app: web.Application, data_dir: Path) -> None:
     app.router.add_get("/api/replay", model)
     app.router.add_get("/api/replay/log", around)
     app.router.add_get("/api/replay/media/{name}", media)
+    app.router.add_get("/api/replay/frames/{name}", frames)
 
 
 def _error(status: int, code: str, message: str) -> web.Response:
@@ -159,7 +165,11 @@ async def around(request: web.Request) -> web.Response:
         return _error(404, "no_such_seq", str(exc))
 
 
-async def media(request: web.Request) -> web.StreamResponse:
+async def _trusted_file(request: web.Request,
+                        then: Callable[[Path], Any] | None = None) -> tuple[str, Path, Any] | web.Response:
+    """(name, path, then(path)) of the trusted recording the request names, checked again now
+    (hashes cached by size, mtime and inode: a file changed since is refused), or the error.
+    The check and `then` run in the executor unless the hash is cached and there is no `then`."""
     got = await _replay(request)
     if isinstance(got, web.Response):
         return got
@@ -169,16 +179,49 @@ async def media(request: web.Request) -> web.StreamResponse:
     store = request.app[STORE_KEY]
     if not rec.trusted:
         return _error(409, "untrusted", f"{rec.name}: {rec.problem}")
-    # checked again now (cached by size, mtime and inode): a file changed since is refused
     payload = {"path": rec.path, "sha256": rec.sha256, "size": rec.size}
-    problem = await asyncio.get_running_loop().run_in_executor(
-        None, check_file, store.data_dir, payload, store.hasher)
     path = recording_file(store.data_dir, rec.path)
+
+    def work() -> tuple[str, Any]:
+        problem = check_file(store.data_dir, payload, store.hasher)
+        return problem, (then(path) if then is not None and path is not None and not problem
+                         else None)
+
+    if then is None and path is not None and store.hasher.known(path):
+        problem, done = work()  # a stat and a dict lookup: no thread hop
+    else:
+        problem, done = await asyncio.get_running_loop().run_in_executor(None, work)
     if problem or path is None:
         return _error(409, "untrusted", f"{rec.name}: {problem}")
-    ctype = "video/webm" if rec.name.endswith(".webm") else "video/x-matroska"
+    return rec.name, path, done
+
+
+async def media(request: web.Request) -> web.StreamResponse:
+    got = await _trusted_file(request)
+    if isinstance(got, web.Response):
+        return got
+    name, path, _ = got
+    ctype = "video/webm" if name.endswith(".webm") else "video/x-matroska"
     return web.FileResponse(path, headers={"Content-Type": ctype,
                                            "Cache-Control": "private, max-age=3600"})
+
+
+async def frames(request: web.Request) -> web.Response:
+    indexes = request.app[STORE_KEY].indexes
+
+    def index(path: Path) -> dict[str, Any] | str:
+        try:
+            return indexes(path).to_json()
+        except (WebmError, OSError) as exc:
+            return str(exc)
+
+    got = await _trusted_file(request, index)
+    if isinstance(got, web.Response):
+        return got
+    name, _, body = got
+    if isinstance(body, str):
+        return _error(422, "no_index", f"{name}: {body}")
+    return web.json_response(body, headers={"Cache-Control": "private, max-age=3600"})
 
 
 # ------------------------------------------------------------------------------- archived folder

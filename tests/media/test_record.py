@@ -130,6 +130,7 @@ def test_vp8_segments_roll_over_at_keyframes(tmp_path: Path) -> None:
             "session": session,
             "part": i + 1,
             "duration_s": 1.0,
+            "last_s": round(14 / FPS, 6),
         }
     assert len({s.path for s in sink.segments}) == 3
     assert sink.errors == []
@@ -149,6 +150,7 @@ def test_files_play_at_the_speed_they_were_sent(tmp_path: Path, codec: str) -> N
         assert c.duration is not None and c.duration / 1e6 == pytest.approx(15.0, abs=0.07)
     assert len(times) == 225
     assert times == pytest.approx([k / FPS for k in range(225)], abs=0.002)
+    assert seg.last_s == pytest.approx(times[-1], abs=0.001)  # the last frame's media time
     probe = ffprobe_recording(seg.path)
     assert probe.duration_s == pytest.approx(15.0, abs=0.07)
     assert probe.frames == 225 and probe.monotonic and probe.decode_errors == 0

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from hub.logformat import create
-from hub.replay.model import CachedHasher, ReplayError, load_replay, replay_link
+from hub.replay.model import CachedHasher, ReplayError, load_replay, media_origin_us, replay_link
 from scoring.synth import T0_US, LogBuilder, S
 
 DEPTS = ["police", "floodctrl", "fire"]
@@ -215,3 +215,15 @@ def test_two_operations_and_verifying_from_a_known_head(data: Path) -> None:
     db.close()
     broken = read_operation(data / "events.db", None, first.head)
     assert broken.status["verified"] is False and broken.status["seq"] == first.head.seq + 1
+
+
+def test_origin_uses_the_logged_last_frame_time() -> None:
+    """end_ts_us minus the last frame's media time as logged (`last_s`): frames bunched by a
+    loaded sender leave duration_s*(frames-1)/frames off (here 0.1 s), the logged time is not."""
+    start, duration, frames = 1_000_000_000, 4.0, 41  # uniform: the last frame at 3.902 s
+    end = start + 50_000 + 3_800_000  # arrived 50 ms late; its media time was 3.8 s
+    assert media_origin_us(start, end, duration, frames, 3.8) == start
+    assert media_origin_us(start + 80_000, end, duration, frames, 3.8) == start + 50_000
+    # without last_s (older logs): the estimate, here 102 ms early
+    assert media_origin_us(start + 80_000, end, duration, frames) == end - 3_902_439
+    assert media_origin_us(start, end, duration, frames, "3.8") == min(start, end - 3_902_439)

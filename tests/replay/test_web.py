@@ -127,3 +127,45 @@ async def test_the_hubs_scorecard_links_each_seq_to_its_replay(
              for a in p.get("/Annots") or [] if "/URI" in a.get_object().get("/A", {})}
     ack = drill.seq_of("command.acknowledged", "water")
     assert f"{h.url}/replay?op={OP}&seq={ack.seq}" in links, sorted(links)[:10]
+
+
+async def test_the_frame_index_matches_ffprobes_packets(
+        hub_on_copy: tuple[RunningHub, Path]) -> None:
+    """Each frame's media time, byte range and key flag as the page gets them
+    (GET /api/replay/frames/NAME, packed columns) against ffprobe's packet list of the file;
+    the bytes at each range, fetched with Range, are that packet's data (ffprobe's hash)."""
+    import base64
+    import hashlib
+    from array import array
+
+    h, data = hub_on_copy
+    ev = tok(h, "evaluator")
+    model = json.loads((await get(f"{h.url}/api/replay?op={OP}", ev))[1])
+    rec = next(r for r in model["recordings"] if r["dept"] == "water")
+    status, body, _ = await get(f"{h.url}/api/replay/frames/{rec['name']}?op={OP}", ev)
+    assert status == 200, body[:200]
+    ix = json.loads(body)
+    cols = {k: array("d", base64.b64decode(ix[k])) for k in ("t_us", "offset", "size")}
+    keys = base64.b64decode(ix["key"])
+    assert ix["codec_id"] == "V_VP8" and (ix["width"], ix["height"]) == (320, 240)
+    packets = json.loads(subprocess.run(
+        ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_packets", "-show_data_hash",
+         "SHA256", "-of", "json", str(data / rec["path"])],
+        capture_output=True, text=True, check=True).stdout)["packets"]
+    assert ix["frames"] == len(packets) == rec["frames"] == len(keys)
+    for i, p in enumerate(packets):
+        assert round(float(p["pts_time"]) * 1e6) == cols["t_us"][i], (i, p)
+        assert int(p["size"]) == cols["size"][i] and ("K" in p["flags"]) == bool(keys[i]), (i, p)
+    for i in (0, len(packets) // 2, len(packets) - 1):
+        a, n = int(cols["offset"][i]), int(cols["size"][i])
+        status, part, _ = await get(f"{h.url}/api/replay/media/{rec['name']}?op={OP}", ev,
+                                    Range=f"bytes={a}-{a + n - 1}")
+        assert status == 206 and f"SHA256:{hashlib.sha256(part).hexdigest()}" \
+            == packets[i]["data_hash"], i
+    # the same rules as the file itself: no department, nothing changed since it was logged
+    url = f"{h.url}/api/replay/frames/{rec['name']}?op={OP}"
+    assert (await get(url, tok(h, "department", "water")))[0] == 403
+    whole = (data / rec["path"]).read_bytes()
+    (data / rec["path"]).write_bytes(whole[:-1] + bytes([whole[-1] ^ 0xFF]))
+    status, body, _ = await get(url, ev)
+    assert status == 409 and json.loads(body)["error"]["code"] == "untrusted"

@@ -4,6 +4,7 @@
 
 import { $, el, clockMs, dur, showTokenGate, toast } from "./common.js";
 import { addStrings, applyI18n, getLang, initLangButton, kindLabel, nameOf, onLangChange, t } from "./i18n.js";
+import { canDecode, FrameTile, frameAt, indexNow, loadIndex } from "./replayframes.js";
 import { readStamp } from "./stamp.js";
 
 addStrings({
@@ -45,7 +46,13 @@ addStrings({
 
 const params = new URLSearchParams(location.search);
 const token = params.get("token") || "";
+// tiles decode their frames themselves (WebCodecs, replayframes.js) where the browser can
+// (a secure context: https or loopback); else, or with &player=video, each tile is a <video>
+const decodeFrames = canDecode && params.get("player") !== "video";
 const FRAME_US_DEFAULT = 1e6 / 15;
+// a <video> is set this much after the cursor's media time: a cursor on a frame's own time (a
+// frame step) would otherwise, as a double rounded down to µs, show the frame before it
+const SEEK_BIAS_S = 0.0005;
 const CATS = ["inject", "command", "stage", "overdue", "outage", "rating", "report", "operation", "media"];
 const COLORS = { inject: "#bc8cff", command: "#2f81f7", stage: "#2ea043", overdue: "#d29922", outage: "#f85149",
                  rating: "#e3b341", report: "#79c0ff", operation: "#e6edf3", media: "#8b949e", presence: "#8b949e" };
@@ -57,17 +64,17 @@ let view = [0, 1];         // the timeline's visible range, µs
 let playing = false, speed = 1, anchor = null, lastSync = 0;
 let frameUs = FRAME_US_DEFAULT;
 let linkSeq = null;        // the seq the cursor was put on, for the deep link
-const tiles = new Map();   // dept -> {box, video, over, rec, want}
+const tiles = new Map();   // dept -> {box, video, canvas, frames, over, rec, want}
 
-function api(path) {
-  const headers = token ? { Authorization: `Bearer ${token}` } : {};
-  return fetch(path, { headers, credentials: "same-origin" });
+function api(path, init = {}) {
+  const headers = { ...(init.headers || {}), ...(token ? { Authorization: `Bearer ${token}` } : {}) };
+  return fetch(path, { ...init, headers, credentials: "same-origin" });
 }
 
-function mediaUrl(rec) {
+function mediaUrl(rec, what = "media") {
   const q = new URLSearchParams({ op: M.op });
   if (token) q.set("token", token);
-  return `/api/replay/media/${encodeURIComponent(rec.name)}?${q}`;
+  return `/api/replay/${what}/${encodeURIComponent(rec.name)}?${q}`;
 }
 
 // ----------------------------------------------------------------------------------- model
@@ -106,17 +113,24 @@ function buildWall() {
   for (const d of M.depts) {
     const video = el("video", { muted: true, playsinline: true, preload: "metadata" });
     video.muted = true;
+    const canvas = el("canvas", { class: "rp-frame", hidden: true });
     const over = el("div", { class: "rp-over" });
     const name = el("div", { class: "rp-name", text: nameOf(d) });
-    const box = el("div", { class: "rp-tile", dataset: { dept: d.id } }, video, over, name);
+    const box = el("div", { class: "rp-tile", dataset: { dept: d.id } }, video, canvas, over, name);
     wall.append(box);
-    const tile = { dept: d.id, box, video, over, name, rec: null, want: 0, marks: {} };
+    const tile = { dept: d.id, box, video, canvas, over, name, rec: null, vrec: null, want: 0, marks: {},
+                   frames: null, decoding: false };
+    if (decodeFrames) {
+      tile.frames = new FrameTile(canvas, (rec) => ({ frames: mediaUrl(rec, "frames"), media: mediaUrl(rec) }),
+                                  api, tile.marks);
+      tile.frames.onfail = (rec) => { console.warn(`replay: ${rec.name} played by <video>: ${tile.frames.failed.get(rec.name)}`); syncTile(tile, T, true); };
+    }
     // when each step of the last file switch and seek happened (chReplay.phases)
     for (const k of ["loadstart", "loadedmetadata", "seeking", "seeked"]) {
       video.addEventListener(k, () => { tile.marks[k] = performance.now(); });
     }
     video.addEventListener("loadedmetadata", () => {
-      video.currentTime = tile.want;
+      video.currentTime = tile.want + SEEK_BIAS_S;
       if (playing) { video.playbackRate = speed; video.play().catch(() => {}); }
     });
     tiles.set(d.id, tile);
@@ -131,6 +145,7 @@ function syncTile(tile, at, hard) {
     tile.rec = null;
     if (!tile.video.paused) tile.video.pause();
     tile.video.hidden = true;
+    tile.canvas.hidden = true;
     const bad = untrustedAt(tile.dept, at);
     const gap = gapAt(tile.dept, at);
     tile.box.dataset.state = bad ? "untrusted" : "gap";
@@ -143,18 +158,33 @@ function syncTile(tile, at, hard) {
   tile.over.hidden = true;
   tile.video.hidden = false;
   tile.want = Math.max(0, Math.min((at - rec.start_us) / 1e6, rec.duration_s - 0.001));
-  if (tile.rec !== rec) {
-    tile.rec = rec;
+  tile.rec = rec;
+  tile.decoding = tile.frames !== null && !tile.frames.failed.has(rec.name);
+  tile.canvas.hidden = !tile.decoding;
+  tile.video.hidden = tile.decoding;
+  if (tile.decoding) {
+    if (tile.vrec) {  // let go of the file (and the connection the <video> holds)
+      tile.vrec = null;
+      tile.video.pause();
+      tile.video.removeAttribute("src");
+      tile.video.load();
+    }
+    tile.frames.want(rec, tile.want, playing ? 2 * speed : 3);
+    return;
+  }
+  if (tile.vrec !== rec) {
+    tile.vrec = rec;
+    loadIndex(rec.name, mediaUrl(rec, "frames"), api).catch(() => {});  // for frame steps
     tile.video.src = mediaUrl(rec);  // loadedmetadata sets the time
     return;
   }
   if (tile.video.readyState < 1) return;
   if (playing) {
     if (tile.video.paused) { tile.video.playbackRate = speed; tile.video.play().catch(() => {}); }
-    if (Math.abs(tile.video.currentTime - tile.want) > 0.15) tile.video.currentTime = tile.want;
+    if (Math.abs(tile.video.currentTime - tile.want) > 0.15) tile.video.currentTime = tile.want + SEEK_BIAS_S;
   } else {
     if (!tile.video.paused) tile.video.pause();
-    if (hard || Math.abs(tile.video.currentTime - tile.want) > 1e-4) tile.video.currentTime = tile.want;
+    if (hard || Math.abs(tile.video.currentTime - tile.want - SEEK_BIAS_S) > 1e-4) tile.video.currentTime = tile.want + SEEK_BIAS_S;
   }
 }
 
@@ -166,6 +196,10 @@ function syncAll(hard = false) {
 function settledNow() {
   for (const tile of tiles.values()) {
     if (!tile.rec) continue;
+    if (tile.decoding) {
+      if (!tile.frames.settled) return false;
+      continue;
+    }
     const v = tile.video;
     if (v.seeking || v.readyState < 2 || Math.abs(v.currentTime - tile.want) > 0.002) return false;
   }
@@ -240,14 +274,37 @@ function tick(now) {
   T = anchor.T + (now - anchor.wall) * 1000 * speed;
   if (T >= M.end_us) { T = M.end_us; pause(); }
   if (now - lastSync > 250) { lastSync = now; syncAll(); scheduleLog(); updateUrl(); }
+  else {  // decoded tiles follow the cursor frame by frame
+    for (const tile of tiles.values()) {
+      if (tile.decoding && tile.rec && T >= tile.rec.start_us && T < tile.rec.end_us) {
+        tile.want = Math.min((T - tile.rec.start_us) / 1e6, tile.rec.duration_s - 0.001);
+        tile.frames.want(tile.rec, tile.want, 2 * speed);
+      }
+    }
+  }
   drawClock();
   drawTimeline();
   if (playing) requestAnimationFrame(tick);
 }
 
-function step(frames) {
+// One frame on (dir 1) or back (-1): to the next / previous frame of the department chosen in
+// the jump selector, else of the first tile with a recording (by its frame index), else by the
+// recordings' average frame interval.
+function step(dir) {
   if (playing) pause();
-  setCursor(T + frames * frameUs);
+  const dept = $("#rp-dept").value;
+  const tile = (dept && tiles.get(dept)?.rec) ? tiles.get(dept) : [...tiles.values()].find((x) => x.rec);
+  let to = T + dir * frameUs;
+  if (tile) {
+    const rec = tile.rec;
+    const ix = indexNow(rec.name);
+    if (ix && ix.frames) {
+      const i = frameAt(ix, (T - rec.start_us) / 1e6) + dir;
+      if (i >= 0 && i < ix.frames) to = rec.start_us + ix.t_us[i];
+      else if (i >= ix.frames) to = Math.max(to, rec.end_us);
+    }
+  }
+  setCursor(to);
 }
 
 // The next (dir 1) or previous (-1) timeline item of the chosen kind and department.
@@ -476,19 +533,22 @@ window.chReplay = {
   // where a seek begun at `since` (performance.now()) spent its time, over the tiles: opening
   // a new file (to its metadata) and seeking in it (the browser decoding from a key frame)
   phases: (since) => {
-    let open = 0, seek = 0, opened = 0;
+    let open = 0, seek = 0, opened = 0, decoded = 0;
     for (const x of tiles.values()) {
       const m = x.marks;
+      decoded += m.decoded || 0;
       if (m.loadstart >= since && m.loadedmetadata >= m.loadstart) { opened += 1; open = Math.max(open, m.loadedmetadata - since); }
       if (m.seeking >= since && m.seeked >= m.seeking) seek = Math.max(seek, m.seeked - m.seeking);
     }
-    return { open_ms: open, seek_ms: seek, opened };
+    return { open_ms: open, seek_ms: seek, opened, decoded };
   },
   jump: (dir) => { const hit = jump(dir); return settled().then(() => hit); },
   state: () => ({ t_us: T, playing, speed, op: M && M.op, frame_us: frameUs, lang: getLang(),
                   tiles: [...tiles.values()].map((x) => ({ dept: x.dept, rec: x.rec && x.rec.name,
-                    media_s: x.video.currentTime, want_s: x.want, state: x.box.dataset.state })) }),
-  stamps: () => Object.fromEntries([...tiles.values()].map((x) => [x.dept, x.rec ? readStamp(x.video) : null])),
+                    player: x.decoding ? "frames" : "video",
+                    media_s: x.decoding ? (x.frames.shown ? x.frames.shown.t_us / 1e6 : null) : x.video.currentTime,
+                    want_s: x.want, state: x.box.dataset.state })) }),
+  stamps: () => Object.fromEntries([...tiles.values()].map((x) => [x.dept, x.rec ? readStamp(x.decoding ? x.canvas : x.video) : null])),
 };
 
 start().catch((e) => { console.error(e); showTokenGate(t("replay.failed", { why: String(e) }), true); });

@@ -12,10 +12,11 @@ function crc16(bytes) {  // CRC-16/CCITT-FALSE, as media/stamp.py
   return crc;
 }
 
-// {dept, frame, time_ms} of the frame the video shows, or null (no stamp, or unreadable).
+// {dept, frame, time_ms} of the frame a <video> (or a canvas) shows, or null (no stamp, or unreadable).
 export function readStamp(video, canvas = document.createElement("canvas")) {
-  const w = video.videoWidth, h = video.videoHeight;
-  if (!w || video.readyState < 2) return null;
+  const isVideo = video instanceof HTMLVideoElement;
+  const w = isVideo ? video.videoWidth : video.width, h = isVideo ? video.videoHeight : video.height;
+  if (!w || (isVideo && video.readyState < 2)) return null;
   const cols = Math.min(NBITS, Math.floor(w / BLOCK));
   if (cols < 8) return null;
   const rows = Math.ceil(NBITS / cols);
