@@ -289,3 +289,43 @@ async def test_reconnect_loses_nothing(hub: RunningHub, pages: Pages) -> None:
     assert sorted(e.payload["command_id"] for e in events if e.kind == "command.delivered") == ["C1", "C2"]
     offline = [e for e in events if e.kind == "presence.offline" and e.dept == "fire"]
     assert offline, "the outage is in the log"
+
+
+async def test_new_command_renders_only_itself(hub: RunningHub, pages: Pages) -> None:
+    """A new command adds its own card, report choice and board row: the others stay the same
+    DOM nodes (no rebuild per event, no cell rebuilt by its running timer), and the
+    department's new-command flash animates opacity only (the compositor's work, not a repaint
+    of the page on the main thread every frame)."""
+    commander = await pages.open("commander", "commander")
+    fire = await pages.open("department", "department", "fire")
+    card = '.card[data-cmd="{}"]'
+    row = '.board-row[data-cmd="{}"]'
+    for i in (1, 2):
+        await commander.click('.dept-chip[data-dept="fire"]')
+        await commander.fill("#cmd-text", f"渲染检查 {i}")
+        await commander.press("#cmd-text", "Enter")
+        cid = f"C{i}"
+        # delivered: the card has taken the state it keeps until the department answers
+        await fire.locator(f'{card.format(cid)}.st-delivered').wait_for(timeout=10_000)
+        await commander.locator(f'{row.format(cid)} .cell[data-state="delivered"]').wait_for(timeout=10_000)
+        if i == 1:
+            await fire.evaluate("""() => {
+              document.querySelector('.card[data-cmd="C1"]').chTag = 1;
+              document.querySelector('#report-command option[value="C1"]').chTag = 1; }""")
+            await commander.evaluate("""() => {
+              document.querySelector('.board-row[data-cmd="C1"]').chTag = 1;
+              document.querySelector('.board-row[data-cmd="C1"] .cell-state').chTag = 1; }""")
+    await commander.wait_for_timeout(1200)  # two board ticks and a countdown tick
+    assert await fire.evaluate("""() => [document.querySelector('.card[data-cmd="C1"]').chTag,
+      document.querySelector('#report-command option[value="C1"]').chTag]""") == [1, 1]
+    assert await commander.evaluate("""() => [document.querySelector('.board-row[data-cmd="C1"]').chTag,
+      document.querySelector('.board-row[data-cmd="C1"] .cell-state').chTag]""") == [1, 1]
+    assert await fire.locator("#inbox .card").count() == 2
+    choices = "() => [...document.querySelectorAll('#report-command option')].map(o => o.value)"
+    assert await fire.evaluate(choices) == ["", "C2", "C1"]
+    rows = "() => [...document.querySelectorAll('#board .board-row')].map(r => r.dataset.cmd)"
+    assert await commander.evaluate(rows) == ["C2", "C1"]
+    animated = await fire.evaluate("""() => document.getAnimations().map(a => a.effect.getKeyframes()
+      .flatMap(k => Object.keys(k))
+      .filter(p => !['offset', 'computedOffset', 'easing', 'composite'].includes(p)))""")
+    assert animated and all(set(props) == {"opacity"} for props in animated), animated

@@ -5,7 +5,7 @@
 // among the newest three, collapsed to their summary line after that.
 
 import { clockMs, dur, el } from "./common.js";
-import { joinNames, nameOf, t } from "./i18n.js";
+import { getLang, joinNames, nameOf, t } from "./i18n.js";
 import { isDone, isOpen, ORDER, overdueStages, STAGE_STATE } from "./commands.js";
 
 const KEEP_CLOSED = 100; // closed commands kept on the board (the newest)
@@ -23,7 +23,8 @@ export class StatusBoard {
   constructor(opts) {
     this.o = opts;
     this.root = opts.root;
-    this.rows = new Map();
+    this.rows = new Map(); // command id -> row element, in board order
+    this.rowKeys = new Map(); // command id -> what its row was built from
     this.expanded = new Set(); // closed commands the operator opened
     this.folded = new Set(); // closed commands the operator collapsed
     this.reports = new Map(); // "cmd|dept" -> [report.field payload + ts]
@@ -59,7 +60,8 @@ export class StatusBoard {
   }
 
   renderLegend() {
-    if (!this.o.legend) return;
+    if (!this.o.legend || this.o.legend.dataset.lang === getLang()) return;
+    this.o.legend.dataset.lang = getLang();
     const label = (s) => (s === "offline" ? t("legend.offline") : t(`state.${s}`));
     const help = (s) => (t(`state.help.${s}`) === `state.help.${s}` ? "" : t(`state.help.${s}`));
     this.o.legend.replaceChildren(...LEGEND.map((s) => el("span", { class: `legend-chip st-${s}`, title: help(s) }, label(s))));
@@ -71,47 +73,64 @@ export class StatusBoard {
     const open = cmds.filter(isOpen);
     const closed = cmds.filter((c) => !isOpen(c)).slice(-KEEP_CLOSED);
     const shown = [...open.sort((a, b) => b.seq - a.seq), ...closed.sort((a, b) => b.seq - a.seq)];
-    this.root.replaceChildren();
-    this.rows.clear();
-    if (!shown.length) {
-      this.root.append(el("div", { class: "empty" }, t("board.empty")));
-      return;
-    }
     const order = this.o.order || {};
     const recent = new Set(cmds.slice(-RECENT).map((c) => c.command_id));
+    // A row is kept while what it was built from holds: a new command adds one row instead of
+    // rebuilding the board (its cells update themselves in tick()).
+    const rows = new Map();
+    let prev = null;
     for (const cmd of shown) {
       const isClosed = !isOpen(cmd);
       const cid = cmd.command_id;
       const collapsed = isClosed && !this.expanded.has(cid) && (this.folded.has(cid) || !recent.has(cid));
-      const row = el("div", { class: `board-row prio-${cmd.priority} ${isClosed ? "closed" : "open"}${collapsed ? " collapsed" : ""}`,
-        dataset: { cmd: cmd.command_id } });
-      const head = el("div", { class: "board-head" },
-        el("span", { class: "cmd-id" }, cmd.command_id),
-        el("span", { class: `prio prio-${cmd.priority}` }, t(`prio.${cmd.priority}`)),
-        el("span", { class: "cmd-text user-text", title: cmd.text }, cmd.text),
-        el("span", { class: "cmd-time", title: clockMs(cmd.issued_us) }, clockMs(cmd.issued_us).slice(0, 8)));
-      if (this.o.onCancel && !isClosed) {
-        head.append(el("button", { class: "small ghost", onclick: () => this.o.onCancel(cmd) }, t("board.cancel")));
+      const depts = [...cmd.departments].sort((a, b) => (order[a] ?? 999) - (order[b] ?? 999));
+      const key = JSON.stringify([getLang(), isClosed, collapsed, depts]);
+      let row = this.rows.get(cid);
+      if (!row || this.rowKeys.get(cid) !== key) {
+        const fresh = this.row(cmd, isClosed, collapsed, depts);
+        if (row) row.replaceWith(fresh);
+        row = fresh;
+        this.rowKeys.set(cid, key);
       }
-      if (isClosed) {
-        head.append(el("button", { class: "small ghost toggle-row", "aria-expanded": collapsed ? "false" : "true",
-          onclick: () => {
-            if (collapsed) { this.expanded.add(cid); this.folded.delete(cid); } else { this.expanded.delete(cid); this.folded.add(cid); }
-            this.render();
-          } },
-        collapsed ? t("board.expand") : t("board.collapse")));
-      }
-      row.append(head, el("span", { class: "cmd-summary" }));
-      if (!collapsed) {
-        const cells = el("div", { class: "board-cells" });
-        const depts = [...cmd.departments].sort((a, b) => (order[a] ?? 999) - (order[b] ?? 999));
-        for (const d of depts) cells.append(el("div", { class: "cell", dataset: { dept: d } }));
-        row.append(cells);
-      }
-      this.root.append(row);
-      this.rows.set(cmd.command_id, row);
+      rows.set(cid, row);
+      const want = prev ? prev.nextSibling : this.root.firstChild;
+      if (want !== row) this.root.insertBefore(row, want);
+      prev = row;
     }
+    for (const [cid, row] of this.rows) {
+      if (!rows.has(cid)) { row.remove(); this.rowKeys.delete(cid); }
+    }
+    this.rows = rows;
+    for (const c of [...this.root.children]) if (!c.classList.contains("board-row")) c.remove();
+    if (!shown.length) this.root.append(el("div", { class: "empty" }, t("board.empty")));
     this.tick();
+  }
+
+  row(cmd, isClosed, collapsed, depts) {
+    const cid = cmd.command_id;
+    const row = el("div", { class: `board-row prio-${cmd.priority} ${isClosed ? "closed" : "open"}${collapsed ? " collapsed" : ""}`,
+      dataset: { cmd: cid } });
+    const head = el("div", { class: "board-head" },
+      el("span", { class: "cmd-id" }, cid),
+      el("span", { class: `prio prio-${cmd.priority}` }, t(`prio.${cmd.priority}`)),
+      el("span", { class: "cmd-text user-text", title: cmd.text }, cmd.text),
+      el("span", { class: "cmd-time", title: clockMs(cmd.issued_us) }, clockMs(cmd.issued_us).slice(0, 8)));
+    if (this.o.onCancel && !isClosed) {
+      head.append(el("button", { class: "small ghost", onclick: () => this.o.onCancel(this.o.store.commands.get(cid) || cmd) }, t("board.cancel")));
+    }
+    if (isClosed) {
+      head.append(el("button", { class: "small ghost toggle-row", "aria-expanded": collapsed ? "false" : "true",
+        onclick: () => {
+          if (collapsed) { this.expanded.add(cid); this.folded.delete(cid); } else { this.expanded.delete(cid); this.folded.add(cid); }
+          this.render();
+        } },
+      collapsed ? t("board.expand") : t("board.collapse")));
+    }
+    row.append(head, el("span", { class: "cmd-summary" }));
+    if (!collapsed) {
+      row.append(el("div", { class: "board-cells" }, ...depts.map((d) => el("div", { class: "cell", dataset: { dept: d } }))));
+    }
+    return row;
   }
 
   // A command changed: a new or cancelled one, or one that just closed, re-renders the rows
@@ -177,9 +196,16 @@ export class StatusBoard {
     const reports = this.reports.get(`${cmd.command_id}|${d}`) || [];
     const snap = this.snaps.get(`${cmd.command_id}|${d}`);
     const online = this.online(d);
-    const key = JSON.stringify([shown, p.state, Math.floor(elapsed * 10), over, cmd.escalated[d] || 0, p.reason,
+    // the running timer is the only text that changes by itself: it is set alone, the cell is
+    // rebuilt only when something else changed
+    const key = JSON.stringify([shown, p.state, done ? elapsed : null, over, cmd.escalated[d] || 0, p.reason,
       reports.length, snap, online, name]);
-    if (cell.dataset.key === key) return;
+    if (cell.dataset.key === key) {
+      const timer = cell.querySelector(".cell-timer");
+      const text = dur(elapsed);
+      if (timer && timer.textContent !== text) timer.textContent = text;
+      return;
+    }
     cell.dataset.key = key;
     cell.dataset.state = shown;
     cell.className = `cell st-${shown}${done ? " done" : ""}${!online ? " offline-now" : ""}`;

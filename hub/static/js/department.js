@@ -253,7 +253,9 @@ function mine() {
 
 const cards = new Map(); // command id -> {key, node}
 
-// Re-render only the cards whose content changed; keep the others' DOM nodes.
+// Re-render only the cards whose content changed; keep the others' DOM nodes. The work per
+// event is the changed cards' (and a walk of the list), not a rewrite of every card: a new
+// command must show at once in a full inbox.
 function renderInbox() {
   const cmds = mine();
   const open = cmds.filter((c) => !isDone(c, c.progress[S.dept])).sort((a, b) => b.seq - a.seq);
@@ -270,6 +272,7 @@ function renderInbox() {
       if (entry) entry.node.replaceWith(node);
       entry = { key, node };
       cards.set(c.command_id, entry);
+      tickCard(node, c, hubNowUs());
     }
     keep.add(c.command_id);
     // keep the order: newest open first, then the newest closed
@@ -292,25 +295,40 @@ function renderInbox() {
     }
   }
   renderReportChoices(cmds);
-  tickInbox();
 }
 
 function cardKey(c) {
   const p = c.progress[S.dept];
-  return JSON.stringify([getLang(), p.state, p.reason, c.escalated[S.dept] || 0, S.declining === c.command_id,
+  return JSON.stringify([getLang(), p.state, p.reason, c.escalated[S.dept] || 0, (p.overdue || []).length, S.declining === c.command_id,
     ["receipt", "on_scene", "completed", "declined"].map((r) => S.sending.has(`${c.command_id}:${r}`))]);
 }
 
+const reportChoices = new Map(); // command id -> <option>
+
+// The report's command choices, newest first: options are added and removed, not rebuilt.
 function renderReportChoices(cmds) {
   const sel = $("#report-command");
-  const ids = cmds.map((c) => c.command_id).join(",");
-  if (sel.dataset.ids === ids && sel.dataset.lang === getLang()) return;
-  sel.dataset.ids = ids;
-  sel.dataset.lang = getLang();
-  const cur = sel.value;
-  sel.replaceChildren(el("option", { value: "" }, t("report.none")),
-    ...cmds.slice().reverse().map((c) => el("option", { value: c.command_id, class: "user-text" }, `${c.command_id} ${c.text.slice(0, 24)}`)));
-  sel.value = cur;
+  if (sel.dataset.lang !== getLang()) {
+    sel.dataset.lang = getLang();
+    const none = sel.options[0]?.value === "" ? sel.options[0] : sel.insertBefore(el("option", { value: "" }), sel.firstChild);
+    none.textContent = t("report.none");
+  }
+  const keep = new Set();
+  let prev = sel.options[0];
+  for (let i = cmds.length - 1; i >= 0; i -= 1) {
+    const c = cmds[i];
+    let opt = reportChoices.get(c.command_id);
+    if (!opt) {
+      opt = el("option", { value: c.command_id, class: "user-text" }, `${c.command_id} ${c.text.slice(0, 24)}`);
+      reportChoices.set(c.command_id, opt);
+    }
+    keep.add(c.command_id);
+    if (prev.nextSibling !== opt) sel.insertBefore(opt, prev.nextSibling);
+    prev = opt;
+  }
+  for (const [cid, opt] of reportChoices) {
+    if (!keep.has(cid)) { opt.remove(); reportChoices.delete(cid); }
+  }
 }
 
 function card(cmd) {
@@ -351,28 +369,40 @@ function card(cmd) {
   return c;
 }
 
+function hubNowUs() {
+  return sock ? sock.hubNowMs() * 1000 : Date.now() * 1000;
+}
+
+// The countdowns, every second: only what changed is written (an unchanged text or class
+// left alone costs no style or layout work).
 function tickInbox() {
-  const now = sock ? sock.hubNowMs() * 1000 : Date.now() * 1000;
-  for (const c of document.querySelectorAll("#inbox .card")) {
-    const cmd = store.commands.get(c.dataset.cmd);
-    if (!cmd) continue;
-    const p = cmd.progress[S.dept];
-    const over = overdueStages(cmd, p, now);
-    const done = isDone(cmd, p);
-    c.classList.toggle("overdue", over.length > 0 && !done);
-    for (const s of c.querySelectorAll(".stage")) {
-      const stage = s.dataset.stage;
-      const reachedAt = p.times_us[STAGE_STATE[stage]];
-      const deadline = cmd.issued_us + cmd.deadlines[stage] * 1e6;
-      let text;
-      if (reachedAt != null) text = `${t(`stage.${stage}`)} ✓ ${dur((reachedAt - cmd.issued_us) / 1e6)}`;
-      else if (done) text = `${t(`stage.${stage}`)} –`;
-      else if (deadline <= now) text = `${t(`stage.${stage}`)} ${t("inbox.overdue")} ${dur((now - deadline) / 1e6)}`;
-      else text = `${t(`stage.${stage}`)} ${t("inbox.due")} ${dur((deadline - now) / 1e6)}`;
-      s.textContent = text;
-      s.className = `stage${reachedAt != null ? " ok" : ""}${reachedAt == null && !done && deadline <= now ? " late" : ""}`;
-      s.title = `${t("board.deadline")}: ${clockMs(deadline)}`;
-    }
+  const now = hubNowUs();
+  for (const [cid, entry] of cards) {
+    const cmd = store.commands.get(cid);
+    if (cmd) tickCard(entry.node, cmd, now);
+  }
+}
+
+function tickCard(c, cmd, now) {
+  const p = cmd.progress[S.dept];
+  const over = overdueStages(cmd, p, now);
+  const done = isDone(cmd, p);
+  const late = over.length > 0 && !done;
+  if (c.classList.contains("overdue") !== late) c.classList.toggle("overdue", late);
+  for (const s of c.querySelectorAll(".stage")) {
+    const stage = s.dataset.stage;
+    const reachedAt = p.times_us[STAGE_STATE[stage]];
+    const deadline = cmd.issued_us + cmd.deadlines[stage] * 1e6;
+    let text;
+    if (reachedAt != null) text = `${t(`stage.${stage}`)} ✓ ${dur((reachedAt - cmd.issued_us) / 1e6)}`;
+    else if (done) text = `${t(`stage.${stage}`)} –`;
+    else if (deadline <= now) text = `${t(`stage.${stage}`)} ${t("inbox.overdue")} ${dur((now - deadline) / 1e6)}`;
+    else text = `${t(`stage.${stage}`)} ${t("inbox.due")} ${dur((deadline - now) / 1e6)}`;
+    if (s.textContent !== text) s.textContent = text;
+    const cls = `stage${reachedAt != null ? " ok" : ""}${reachedAt == null && !done && deadline <= now ? " late" : ""}`;
+    if (s.className !== cls) s.className = cls;
+    const title = `${t("board.deadline")}: ${clockMs(deadline)}`;
+    if (s.title !== title) s.title = title;
   }
 }
 
