@@ -23,7 +23,6 @@ from hub.sfu.ice import IceConfig
 from hub.sfu.tap import FeedTap
 from hub.sfu.videohub import ExternalSource, Feed, VideoHub
 from media.encoded import EncodedPacket
-from media.frames import to_bgr
 from media.health import RESOLUTION, RESTORED, HealthConfig, HealthConfigError, HealthEvent
 from media.ingest import Ingest, IngestConfig, StreamInfo
 from media.monitor import SHED_WALL_FPS, FeedMonitor
@@ -31,12 +30,11 @@ from media.record import (
     FrameEncoder,
     MediaError,
     MediaWorker,
-    MediaWriteError,
     Segment,
     SegmentRecorder,
-    write_snapshot,
 )
 from media.redact import CredentialStore, redact_url
+from media.snapshots import Response, ResponseSnapshots
 from media.wall import VideoWall, WallError
 
 log = logging.getLogger("commandhub.media")
@@ -170,6 +168,9 @@ class MediaWiring:
             except WallError as exc:
                 raise MediaConfigError(f"wall: {exc}") from exc
         self.monitor: FeedMonitor | None = None
+        self.snapshots = ResponseSnapshots(
+            options.snapshot_dir, self._io, emit=self.emit, on_error=self._media_error,
+            spawn=lambda coro: self._spawn(coro, "snapshot"))
         self.shedder = Shedder()
         self.closed = False
 
@@ -325,29 +326,17 @@ class MediaWiring:
             if self.options.snapshots and not self.closed:
                 command_id = ev.payload.get("command_id")
                 report_id = ev.payload.get("report_id") if kind == "report.field" else None
-                self._spawn(self.snapshot(dept, ev.ts_us, command_id, report_id), "snapshot")
+                self.snapshot(dept, Response(ev.ts_us, str(command_id) if command_id else None,
+                                             str(report_id) if report_id else None))
 
-    async def snapshot(self, dept: str, ts_us: int, command_id: Any = None,
-                       report_id: Any = None) -> bool:
+    def snapshot(self, dept: str, response: Response) -> bool:
         """JPEG of `dept`'s picture at the response, logged as media.snapshot (False: no
-        picture). A sample at most 1 s old, else a keyframe asked for and decoded (2 s at
-        most), else the latest sample if younger than 10 s: any kind of publisher."""
+        publisher). A sample at most 1 s old, else a keyframe asked for and decoded (2 s at
+        most), else the latest sample if younger than 10 s: any kind of publisher. Shared
+        with the department's other responses meanwhile (media/snapshots.py)."""
         if self.video.video_source(dept) is None:
             return False
-        sample = await self.video.frame_tap(dept).fresh_sample()
-        if sample is None:
-            return False
-        bgr = to_bgr(sample.frame)
-        loop = asyncio.get_running_loop()
-        try:
-            snap = await loop.run_in_executor(self._io, lambda: write_snapshot(
-                self.options.snapshot_dir, dept, bgr, ts_us,
-                command_id=str(command_id) if command_id else None,
-                report_id=str(report_id) if report_id else None))
-        except MediaWriteError as exc:
-            self._media_error(exc.error)
-            return False
-        self.emit("media.snapshot", {**snap.payload(), "ts_us": snap.ts_us})
+        self.snapshots.take(dept, self.video.frame_tap(dept).fresh_sample, response)
         return True
 
     # -- recording ---------------------------------------------------------------------------
@@ -570,6 +559,7 @@ class MediaWiring:
             "loop_lag_max_ms": round(self.shedder.max_lag_s * 1000, 1),
             "ingest": {d: i.status() for d, i in self.ingests.items()},
             "errors_suppressed": self.errors_suppressed,
+            "snapshots": self.snapshots.stats(),
         }
 
 
