@@ -171,6 +171,26 @@ async def test_board_shows_each_state_at_a_glance(hub: RunningHub, pages: Pages)
     await eventually(lambda: _img_loaded(commander.locator('.cell[data-dept="fire"] .cell-snap img')), 10,
                      "thumbnail in the cell")
 
+    # receipts at once share hub snapshots (media.snapshot.responses: one picture a second per
+    # department at most, the answers meanwhile join it): every cell shows its picture
+    cids = ("C2", "C3", "C4")
+    for cid in cids:
+        await commander.click('.dept-chip[data-dept="fire"]')
+        await commander.fill("#cmd-text", f"{TEXT} {cid}")
+        await commander.press("#cmd-text", "Enter")
+        await fire.locator(f'.card[data-cmd="{cid}"] button[data-response="receipt"]').wait_for()
+    await fire.evaluate("""cids => cids.forEach(c => document.querySelector(
+        `.card[data-cmd="${c}"] button[data-response="receipt"]`).click())""", list(cids))
+
+    def shared() -> bool:
+        return any(len({r.get("command_id") for r in e.payload.get("responses", [])} & set(cids)) >= 2
+                   for e in log(hub) if e.kind == "media.snapshot")
+    await eventually(shared, 15, "one snapshot for two of the receipts")
+    for cid in cids:
+        await eventually(lambda cid=cid: _img_loaded(commander.locator(
+            f'.board-row[data-cmd="{cid}"] .cell[data-dept="fire"] .cell-snap img')), 10,
+            f"{cid}'s thumbnail in the cell")
+
     # the journal: no technical noise by default, kinds in Chinese, noise behind the toggle
     journal = commander.locator(".journal-list")
     await eventually(lambda: "presence.clock" in [e.kind for e in log(hub)], 10, "a clock event logged")

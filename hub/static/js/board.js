@@ -17,6 +17,13 @@ export function snapshotUrl(path, token) {
   return `/api/snapshots/${encodeURIComponent(name)}?token=${encodeURIComponent(token)}`;
 }
 
+// The responses a media.snapshot illustrates: the hub's snapshots list them all (`responses`),
+// a department's own upload names its one command or report
+export function illustrated(p) {
+  return Array.isArray(p.responses) && p.responses.length ? p.responses
+    : [{ command_id: p.command_id, report_id: p.report_id }];
+}
+
 export class StatusBoard {
   // opts: store, root, legend (element, optional), depts (id -> roster entry with .online),
   // order (id -> wall index), token, nowUs(), onEscalate(cmd, dept) and onCancel(cmd) (commander only)
@@ -46,10 +53,14 @@ export class StatusBoard {
       this.touch(p.command_id);
       return true;
     }
-    if (ev.kind === "media.snapshot" && p.command_id && p.dept) {
-      this.snaps.set(`${p.command_id}|${p.dept}`, p.path);
-      this.touch(p.command_id);
-      return true;
+    if (ev.kind === "media.snapshot" && p.dept) {
+      // one picture may illustrate several responses of the department (payload.responses)
+      const cids = illustrated(p).map((r) => r.command_id).filter(Boolean);
+      for (const cid of new Set(cids)) {
+        this.snaps.set(`${cid}|${p.dept}`, p.path);
+        this.touch(cid);
+      }
+      return cids.length > 0;
     }
     return false;
   }

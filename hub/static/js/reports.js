@@ -3,7 +3,7 @@
 
 import { clock, clockMs, el } from "./common.js";
 import { nameOf, t } from "./i18n.js";
-import { snapshotUrl } from "./board.js";
+import { illustrated, snapshotUrl } from "./board.js";
 
 const MAX = 200;
 
@@ -28,12 +28,16 @@ export class FieldReports {
       if (draw) this.render();
       return true;
     }
-    if (ev.kind === "media.snapshot" && p.report_id) {
-      const item = this.byReport.get(p.report_id);
-      if (!item) { this.early.set(p.report_id, p.path); return false; }
-      item.snap = p.path;
-      if (draw) this.render();
-      return true;
+    if (ev.kind === "media.snapshot") {
+      let shown = false;
+      for (const rid of illustrated(p).map((r) => r.report_id).filter(Boolean)) {
+        const item = this.byReport.get(rid);
+        if (!item) { this.early.set(rid, p.path); continue; }
+        item.snap = p.path;
+        shown = true;
+      }
+      if (shown && draw) this.render();
+      return shown;
     }
     return false;
   }
