@@ -189,6 +189,12 @@ def normal(events: list[Event], op: str) -> list[tuple[Any, ...]]:
     for e in in_op(events, op):
         if e.kind in SKIP:
             continue
+        if e.kind == "media.snapshot":  # which answers share a picture depends on timing
+            for r in e.payload.get("responses") or [e.payload]:
+                shown = {"dept": e.payload.get("dept"), "command_id": r.get("command_id"),
+                         "report_id": r.get("report_id")}
+                out.append((e.kind, e.role, e.dept, json.dumps(shown, sort_keys=True)))
+            continue
         payload = {k: v for k, v in e.payload.items() if k not in VOLATILE}
         out.append((e.kind, e.role, e.dept, json.dumps(payload, sort_keys=True, ensure_ascii=False)))
     return sorted(out)
