@@ -86,7 +86,7 @@ def ensure_venv() -> Path:
 
 
 # The whole suite in two worker processes (pytest-xdist): most tests wait on real time (video,
-# timeouts, browsers), so two run side by side; tests/conftest.py keeps the real-time media tests on one.
+# timeouts, browsers), so two run side by side; tests/conftest.py keeps the Chromium tests on one.
 WHOLE_SUITE = ["-n", "2", "--dist", "loadgroup", "--durations=30"]
 
 

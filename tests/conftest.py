@@ -32,19 +32,16 @@ def _start(cmd: list[str]) -> subprocess.Popen[str]:
                             stderr=subprocess.STDOUT, text=True, cwd=ROOT)
 
 
-# Tests that judge live media or run a drill in real time (headless Chromium, GStreamer and aiortc
-# peers, simulated departments): one at a time, on one worker, when the suite runs in parallel
-# (pytest-xdist `--dist loadgroup`), beside the others (log, scoring, API, tiers); the
-# consoles' module-scoped browsers stay on that worker.
-REALTIME_TESTS = ("consoles/", "drills/", "interop/", "mediawiring/", "video/", "hub/test_pages_csp.py",
-                  "replay/test_browser", "replay/test_bench.py")
+# Tests that drive headless Chromium: one at a time, on one worker, when the suite runs in
+# parallel (pytest-xdist `--dist loadgroup`); their module-scoped browsers stay on that worker.
+CHROMIUM_TESTS = ("consoles/", "hub/test_pages_csp.py", "replay/test_browser", "replay/test_bench.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         rel = item.path.relative_to(ROOT / "tests").as_posix()
-        if rel.startswith(REALTIME_TESTS):
-            item.add_marker(pytest.mark.xdist_group("realtime"))
+        if rel.startswith(CHROMIUM_TESTS):
+            item.add_marker(pytest.mark.xdist_group("chromium"))
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
