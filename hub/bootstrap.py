@@ -85,11 +85,6 @@ def ensure_venv() -> Path:
     return py
 
 
-# The whole suite in two worker processes (pytest-xdist): most tests wait on real time (video,
-# timeouts, browsers), so two run side by side; tests/conftest.py keeps the Chromium tests on one.
-WHOLE_SUITE = ["-n", "2", "--dist", "loadgroup", "--durations=30"]
-
-
 def loopback_prefix() -> list[str]:
     """A command prefix that runs in a fresh network namespace with only `lo` up, if possible."""
     if os.environ.get("COMMANDHUB_NO_NETNS") or shutil.which("unshare") is None:
@@ -113,7 +108,7 @@ def main(argv: list[str]) -> int:
     env = dict(os.environ, PATH=f"{bindir}:{os.environ.get('PATH', '')}", VIRTUAL_ENV=str(VENV))
     what, rest = argv[0], argv[1:]
     if what == "test":
-        cmd = [*loopback_prefix(), str(py), "-m", "pytest", *(rest or WHOLE_SUITE)]
+        cmd = [*loopback_prefix(), str(py), "-m", "pytest", *rest]
     elif what == "demo":
         cmd = [str(bindir / "commandhub"), "demo", *rest]
     elif what == "--":

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -32,21 +31,7 @@ def _start(cmd: list[str]) -> subprocess.Popen[str]:
                             stderr=subprocess.STDOUT, text=True, cwd=ROOT)
 
 
-# Tests that drive headless Chromium: one at a time, on one worker, when the suite runs in
-# parallel (pytest-xdist `--dist loadgroup`); their module-scoped browsers stay on that worker.
-CHROMIUM_TESTS = ("consoles/", "hub/test_pages_csp.py", "replay/test_browser", "replay/test_bench.py")
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        rel = item.path.relative_to(ROOT / "tests").as_posix()
-        if rel.startswith(CHROMIUM_TESTS):
-            item.add_marker(pytest.mark.xdist_group("chromium"))
-
-
 def pytest_collection_finish(session: pytest.Session) -> None:
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        return  # every worker collects every test: the one that runs a check starts it
     wanted = {item.name for item in session.items} & STATIC_CHECKS.keys()
     session.config.stash[_STARTED] = {name: _start(STATIC_CHECKS[name]) for name in sorted(wanted)}
 
