@@ -196,6 +196,10 @@ def normal(events: list[Event], op: str) -> list[tuple[Any, ...]]:
                 out.append((e.kind, e.role, e.dept, json.dumps(shown, sort_keys=True)))
             continue
         payload = {k: v for k, v in e.payload.items() if k not in VOLATILE}
+        if e.kind == "video.lost" and payload.get("cause") == "connection":
+            # a scripted drop-out ends the bot's peer abruptly: the hub sees its transport fail
+            # (error) or its ICE close (ice_closed), whichever comes first
+            payload.pop("reason", None)
         out.append((e.kind, e.role, e.dept, json.dumps(payload, sort_keys=True, ensure_ascii=False)))
     return sorted(out)
 
