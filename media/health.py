@@ -39,6 +39,15 @@ class HealthConfig:
       2.0 while the stream looks static, a sample looked unchanged or black, or the picture is
       bad. At most 2 each: a sample is a decoded keyframe, which a WebRTC publisher is asked
       for (one more keyframe a second costs it some bitrate).
+    - `sample_jitter` 0.4: the n-th wait between samples is the period times 1 + up to this
+      much (a low-discrepancy sequence, deterministic): a picture that moves with a period
+      (a rotating camera, a blinking sign, Chromium's fake camera: a sector sweeping 0.6 s)
+      sampled at a multiple of it looks unchanged, or black at every sample.
+    - `frozen_samples` 3, `black_samples` 3: on a stream that codes change, a sample's
+      verdict needs this many samples in agreement (unchanged since the reference, or
+      black), besides the time: samples taken slowly (a publisher late with keyframes under
+      load) are otherwise few enough to agree by chance. On a static stream, where the
+      encoder itself says nothing changes, one unchanged sample or two black ones suffice.
     - `static_s` 0.4, `static_bytes_per_kpx` 0.8, `static_min_bytes` 64, `change_frames` 2:
       the stream is static once its non-key frames have stayed at most
       max(`static_min_bytes`, `static_bytes_per_kpx` x kilopixels) bytes for `static_s` since
@@ -75,6 +84,9 @@ class HealthConfig:
 
     sample_fps: float = 1.0
     alert_sample_fps: float = 2.0
+    sample_jitter: float = 0.4
+    frozen_samples: int = 3
+    black_samples: int = 3
     static_s: float = 0.4
     static_bytes_per_kpx: float = 0.8
     static_min_bytes: int = 64
@@ -112,6 +124,10 @@ class HealthConfig:
                 raise HealthConfigError(f"{name} must be in (0, {MAX_SAMPLE_FPS}], got {value}")
         if self.alert_sample_fps < self.sample_fps:
             raise HealthConfigError("alert_sample_fps must be >= sample_fps")
+        if not 0 <= self.sample_jitter <= 1:
+            raise HealthConfigError(f"sample_jitter must be in [0, 1], got {self.sample_jitter}")
+        if self.frozen_samples < 1 or self.black_samples < 2:
+            raise HealthConfigError("frozen_samples must be >= 1, black_samples >= 2")
         if self.change_frames < 1 or self.static_min_bytes < 0 or self.static_bytes_per_kpx < 0:
             raise HealthConfigError("change_frames must be >= 1, static byte limits >= 0")
         if min(self.thumb_size) < 4:
@@ -229,6 +245,8 @@ class FeedHealth:
         self._ref: np.ndarray | None = None
         self._prev: np.ndarray | None = None
         self._ref_t = start  # time the picture last changed, by the samples
+        self._unchanged = 0  # samples since the reference that found the picture unchanged
+        self._samples_taken = 0  # numbers the waits between samples (their jitter)
         self._black_since: float | None = None  # first black sample of the current black run
         self._black_samples = 0  # black samples in that run: one alone is never a verdict
         self._sample: _Sample | None = None  # the latest sample's verdict inputs
@@ -260,7 +278,7 @@ class FeedHealth:
                     if self._static_since() is not None:
                         # a static stream changes: so did the picture; the samples are stale
                         self._ref_t, self._black_since, self._sample = t, None, None
-                        self._black_samples = 0
+                        self._black_samples = self._unchanged = 0
                         if self.state in ("frozen", "black"):
                             events += self._restore(t)
                     self._small_since = None
@@ -281,9 +299,13 @@ class FeedHealth:
         return t - self.last_sample_t >= 0.95 * self.sample_period()
 
     def sample_period(self) -> float:
-        """Seconds between samples now: 1 / `sample_fps` while the picture looks fine,
+        """Seconds until the next sample: 1 / `sample_fps` while the picture looks fine,
         1 / `alert_sample_fps` while in doubt (a static stream, an unchanged or dark sample,
-        a problem)."""
+        a problem), stretched by this wait's jitter."""
+        golden = (self._samples_taken * 0.6180339887498949) % 1.0
+        return self._base_period() * (1.0 + self.config.sample_jitter * golden)
+
+    def _base_period(self) -> float:
         cfg = self.config
         if self.last_sample_t is None:
             return 1 / cfg.alert_sample_fps
@@ -301,9 +323,14 @@ class FeedHealth:
         events = self.frame(t) if self.last_frame_t != t else []
         return events + self.sample(t, analyse(frame, self.config))
 
-    def sample(self, t: float, a: Analysis, key_bytes: int | None = None) -> list[HealthEvent]:
+    def sample(self, t: float, a: Analysis, key_bytes: int | None = None,
+               neighbour: Analysis | None = None) -> list[HealthEvent]:
         """A decoded picture of the feed at `t`, already analysed (`analyse`); `key_bytes`:
-        the size of the keyframe it was decoded from on its own (None: decoded in stream)."""
+        the size of the keyframe it was decoded from on its own (None: decoded in stream);
+        `neighbour`: the frame next to it in the stream, if decoded. A picture that differs
+        from its neighbour is moving now (not frozen, whatever the earlier samples showed);
+        a black one is black only if its neighbour is too (a flicker, a sweep's dark start
+        or the edge of an outage is not)."""
         if self.ended_at is not None:
             return []
         cfg = self.config
@@ -324,18 +351,24 @@ class FeedHealth:
             )
             self._ref = None  # a new picture geometry: judge freezing afresh
         self.size = a.size
-        # frozen: compare with the previous sample, and (with a wider margin) with the
-        # reference taken when the picture last changed
+        # frozen: compare with the neighbouring frame, the previous sample, and (with a wider
+        # margin) the reference taken when the picture last changed
+        moving = neighbour is not None and self._changed(a.thumb, neighbour.thumb, 1.0)
         if (
-            self._ref is None
+            moving
+            or self._ref is None
             or self._prev is None
             or self._changed(a.thumb, self._prev, 1.0)
             or self._changed(a.thumb, self._ref, cfg.frozen_drift_factor)
         ):
             self._ref = a.thumb
             self._ref_t = t
+            self._unchanged = 0
+        else:
+            self._unchanged += 1
         self._prev = a.thumb
-        black = self._looks_black(a)
+        self._samples_taken += 1
+        black = self._looks_black(a) and (neighbour is None or self._looks_black(neighbour))
         if not black:
             self._black_since, self._black_samples = None, 0
         else:
@@ -428,12 +461,13 @@ class FeedHealth:
         until = max(t, s.t) if held else s.t
         verdict: State = "ok"
         onset = t
-        if s.black and self._black_since is not None and not self._unconfirmed_black():
+        enough_black = self._black_samples >= (2 if held else cfg.black_samples)
+        if s.black and self._black_since is not None and enough_black:
             since = min(self._black_since, static) if held and static is not None \
                 else self._black_since
             if until - since >= cfg.black_after_s:
                 verdict, onset = "black", since
-        if verdict == "ok":
+        if verdict == "ok" and (held or self._unchanged >= cfg.frozen_samples):
             since = min(self._ref_t, static) if held and static is not None else self._ref_t
             if until - since >= cfg.frozen_after_s:
                 verdict, onset = "frozen", since
@@ -476,6 +510,7 @@ class FeedHealth:
             # the picture may not have changed across the gap: judge it afresh
             self._ref = None
             self._ref_t = t
+            self._unchanged = 0
             self._sample = None
             self._small_since, self._big_run = None, 0
         return [HealthEvent(RESTORED, self.dept, t, onset, was=was)]

@@ -198,9 +198,13 @@ class FeedMonitor:
         if feed is None or not self._may_sample(dept, t, self._judged):
             return []
         # a keyframe decoded on its own says its size: a grey decode of a big one is no
-        # black picture (FeedHealth.sample)
+        # black picture; the frame next to it says whether the picture moves now
+        # (FeedHealth.sample)
+        neighbour = getattr(sample, "neighbour", None)
         events = feed.sample(t, analyse(to_gray(sample.frame), feed.config),
-                             key_bytes=getattr(sample, "key_bytes", None))
+                             key_bytes=getattr(sample, "key_bytes", None),
+                             neighbour=None if neighbour is None
+                             else analyse(to_gray(neighbour), feed.config))
         self.handle(events)
         return events
 

@@ -28,20 +28,24 @@ DECODE_THREADS = 2  # threads that decode every frame of the taps with frame sub
 DECODE_POLL_S = 0.04  # how often they look for queued frames (the loop never wakes them)
 _decode_threads: list[_DecodeThread] = []
 _decode_lock = threading.Lock()
-# keyframes to decode on their own (samples): (tap, packet, data), taken by the decoding threads
-# at their next poll (a thread woken per sample, run_in_executor, cost the loop more)
-_sample_jobs: deque[tuple[FeedTap, EncodedPacket, bytes]] = deque()
+# keyframes to decode on their own (samples), with the frame after each: (tap, packet, data,
+# next frame's data), taken by the decoding threads at their next poll (a thread woken per
+# sample, run_in_executor, cost the loop more)
+_sample_jobs: deque[tuple[FeedTap, EncodedPacket, bytes, bytes]] = deque()
 
 
 @dataclass(frozen=True)
 class Sample:
     """A decoded picture of a feed: `t` is when its frame arrived (hub monotonic clock).
-    `frame` is an `av.VideoFrame`, or what a `frames(convert=...)` subscriber made of it."""
+    `frame` is an `av.VideoFrame`, or what a `frames(convert=...)` subscriber made of it;
+    `neighbour` the frame next to it in the stream (just before or after), for a sample: a
+    picture moving now differs from it, whatever an earlier sample showed."""
 
     frame: Any
     t: float
     keyframe: bool
     key_bytes: int | None = None  # decoded on its own from a keyframe of this many coded bytes
+    neighbour: Any = None
 
 
 class TapClosedError(Exception):
@@ -116,6 +120,7 @@ class _DecodeThread:
     def __init__(self, name: str) -> None:
         self.taps: list[FeedTap] = []
         self._contexts: dict[int, tuple[str, Any]] = {}  # id(tap) -> (codec, decoder)
+        self._previous: dict[int, Any] = {}  # id(tap) -> the frame it decoded last
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -127,6 +132,7 @@ class _DecodeThread:
                 if tap.closed:
                     self.taps.remove(tap)
                     self._contexts.pop(id(tap), None)
+                    self._previous.pop(id(tap), None)
                     continue
                 if tap._pending and tap._loop is not None:
                     results = self._decode_pending(tap)
@@ -137,21 +143,21 @@ class _DecodeThread:
     @staticmethod
     def _decode_samples() -> None:
         """Decode the queued sample keyframes; hand them back, one call per event loop."""
-        done: dict[asyncio.AbstractEventLoop, list[tuple[FeedTap, EncodedPacket, Any]]] = {}
+        done: dict[asyncio.AbstractEventLoop, list[tuple[FeedTap, EncodedPacket, Any, Any]]] = {}
         while True:
             try:
-                tap, packet, data = _sample_jobs.popleft()
+                tap, packet, data, following = _sample_jobs.popleft()
             except IndexError:
                 break
             if tap._loop is not None:
                 done.setdefault(tap._loop, []).append(
-                    (tap, packet, _decode_keyframe(packet.codec, data)))
+                    (tap, packet, *_decode_keyframe(packet.codec, data, following)))
         for loop, results in done.items():
             with contextlib.suppress(RuntimeError):  # its loop is closed
                 loop.call_soon_threadsafe(_deliver_samples, results)
 
-    def _decode_pending(self, tap: FeedTap) -> list[tuple[EncodedPacket, Any, list[Any]]]:
-        results: list[tuple[EncodedPacket, Any, list[Any]]] = []
+    def _decode_pending(self, tap: FeedTap) -> list[tuple[EncodedPacket, Any, list[Any], Any]]:
+        results: list[tuple[EncodedPacket, Any, list[Any], Any]] = []
         while True:
             try:
                 packet = tap._pending.popleft()
@@ -164,7 +170,8 @@ class _DecodeThread:
             frames = _decode(context, packet)
             if frames is None:
                 del self._contexts[id(tap)]  # a decoder that failed may be stuck (EOF): afresh
-                results.append((packet, None, []))
+                self._previous.pop(id(tap), None)
+                results.append((packet, None, [], None))
                 continue
             subs = tap._frame_specs
             for frame in frames:
@@ -172,9 +179,10 @@ class _DecodeThread:
                 items = [(sub, Sample(sub.convert(frame) if sub.convert else frame,
                                       packet.arrival, packet.keyframe))
                          for sub in subs if sub.take(packet.arrival)]
+                previous, self._previous[id(tap)] = self._previous.get(id(tap)), frame
                 if items or tap._sample_wanted or (tap._sample_subs
                                                    and tap._sample_due(packet.arrival)):
-                    results.append((packet, frame, items))
+                    results.append((packet, frame, items, previous))
 
 
 def _decode_thread(index: int) -> _DecodeThread:
@@ -187,10 +195,10 @@ def _decode_thread(index: int) -> _DecodeThread:
 _tap_numbers = itertools.count()  # spreads the taps over the decoding threads
 
 
-def _deliver_samples(results: list[tuple[FeedTap, EncodedPacket, Any]]) -> None:
-    """On the loop: the sample keyframes decoded in a decoding thread."""
-    for tap, packet, frame in results:
-        tap._sampled(packet, frame)
+def _deliver_samples(results: list[tuple[FeedTap, EncodedPacket, Any, Any]]) -> None:
+    """On the loop: the sample keyframes (and the frames after them) decoded in a thread."""
+    for tap, packet, frame, following in results:
+        tap._sampled(packet, frame, following)
 
 
 class FeedTap:
@@ -220,6 +228,7 @@ class FeedTap:
         self._sample_subs: set[_Subscription] = set()
         self._sample_wanted = False
         self._sampling = False  # a keyframe is being decoded
+        self._sample_key: tuple[EncodedPacket, bytes] | None = None  # waits for the next frame
         self._sample_waiters: list[asyncio.Future[Sample]] = []
         self._parameter_sets = b""  # the latest H264 SPS/PPS, for an IDR that comes without
         self.latest_sample: Sample | None = None
@@ -353,8 +362,10 @@ class FeedTap:
         if not self._frame_subs:
             if self._frame_specs:
                 self._frame_specs = ()  # the last frame subscriber left: decoding stops
-            if packet.keyframe and self._wants_keyframe(packet.arrival):
+            if self._sample_key is not None:
                 self._decode_sample(packet)
+            elif packet.keyframe and self._wants_keyframe(packet.arrival):
+                self._keep_sample_key(packet)
             return
         if self._waiting_keyframe:
             if not packet.keyframe:
@@ -373,12 +384,12 @@ class FeedTap:
             return
         pending.append(packet)
 
-    def _deliver(self, results: list[tuple[EncodedPacket, Any, list[Any]]]) -> None:
+    def _deliver(self, results: list[tuple[EncodedPacket, Any, list[Any], Any]]) -> None:
         """On the loop: what the decoding thread made of the queued frames."""
         if self.closed:
             return
         self._frame_specs = tuple(s for s in self._frame_specs if not s.closed)
-        for packet, frame, items in results:
+        for packet, frame, items, previous in results:
             if frame is None:  # the decoder failed: start again at a keyframe
                 self.decode_errors += 1
                 self._waiting_keyframe = True
@@ -389,7 +400,8 @@ class FeedTap:
                 if not sub.closed:
                     sub.put(item)
             if self._sample_wanted or (self._sample_subs and self._sample_due(packet.arrival)):
-                self._publish_sample(Sample(frame, packet.arrival, packet.keyframe))
+                self._publish_sample(Sample(frame, packet.arrival, packet.keyframe,
+                                            neighbour=previous))
 
     # -- sampled pictures ----------------------------------------------------------------------
 
@@ -409,23 +421,34 @@ class FeedTap:
         if sets:
             self._parameter_sets = sets
 
-    def _decode_sample(self, packet: EncodedPacket) -> None:
+    def _keep_sample_key(self, packet: EncodedPacket) -> None:
+        """A keyframe to sample: decoded with the frame after it, once that comes."""
         self._sampling = True
         prefix = b""
         if packet.codec == "H264" and 7 not in h264_nal_types(packet.data):
             prefix = self._parameter_sets
+        self._sample_key = (packet, prefix + packet.data)
+
+    def _decode_sample(self, following: EncodedPacket) -> None:
+        """Queue the kept keyframe and `following` (the next frame) for a decoding thread."""
+        assert self._sample_key is not None
+        packet, data = self._sample_key
+        self._sample_key = None
+        after = following.data if following.codec == packet.codec else b""
         self._loop = self._loop or asyncio.get_running_loop()
         _decode_thread(0)  # the decoding threads exist
-        _sample_jobs.append((self, packet, prefix + packet.data))
+        _sample_jobs.append((self, packet, data, after))
 
-    def _sampled(self, packet: EncodedPacket, frame: av.VideoFrame | None) -> None:
-        """On the loop: a sample keyframe decoded (None: it could not be)."""
+    def _sampled(self, packet: EncodedPacket, frame: av.VideoFrame | None,
+                 following: av.VideoFrame | None) -> None:
+        """On the loop: a sample keyframe decoded (None: it could not be), and the frame
+        after it (None: not decoded)."""
         self._sampling = False
         if frame is None:
             self.decode_errors += 1
         elif not self.closed:
             self._publish_sample(Sample(frame, packet.arrival, True,
-                                        coded_bytes(packet.codec, packet.data)))
+                                        coded_bytes(packet.codec, packet.data), following))
 
     def _publish_sample(self, sample: Sample) -> None:
         self._sample_wanted = False
@@ -461,17 +484,27 @@ def _decode(context: Any, packet: EncodedPacket) -> list[av.VideoFrame] | None:
         return None
 
 
-def _decode_keyframe(codec: str, data: bytes) -> av.VideoFrame | None:
-    """Decode one keyframe on its own, with a fresh decoder flushed at once (no output delay)."""
+def _decode_keyframe(codec: str, data: bytes, following: bytes = b""
+                     ) -> tuple[av.VideoFrame | None, av.VideoFrame | None]:
+    """Decode one keyframe on its own, and the frame after it (`following`, if any), with a
+    fresh decoder flushed at once (no output delay): (keyframe's picture, next picture)."""
     name = DECODERS.get(codec)
     if name is None or not data:
-        return None
+        return None, None
     try:
         context: Any = av.CodecContext.create(name, "r")
-        frames = list(context.decode(av.Packet(data))) + list(context.decode(None))
+        frames = list(context.decode(av.Packet(data)))
     except av.FFmpegError:
-        return None
-    return frames[-1] if frames else None
+        return None, None
+    try:
+        if following:
+            frames += context.decode(av.Packet(following))
+        frames += context.decode(None)
+    except av.FFmpegError:
+        pass  # the keyframe's picture stands alone
+    if not frames:
+        return None, None
+    return frames[0], frames[1] if len(frames) > 1 else None
 
 
 def _h264_parameter_sets(data: bytes) -> bytes:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 
+import cv2
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -307,7 +308,8 @@ def drive(size_of: Callable[[float], int | None], picture: Picture, until: float
           fps: float = 15.0, latency: float = 0.1, cfg: HealthConfig = CFG,
           ) -> tuple[list[HealthEvent], list[float], FeedHealth]:
     """15 fps frames of `size_of(t)` bytes (None: no frame), a tick every 0.25 s, and a decoded
-    sample of `picture(t)` `latency` s after `due()` asks for one (a requested keyframe)."""
+    sample of `picture(t)` `latency` s after `due()` asks for one (a requested keyframe), with
+    the frame after it as its neighbour, as the hub's tap decodes them."""
     feed = FeedHealth("police", cfg, start=0.0)
     events: list[HealthEvent] = []
     samples: list[float] = []
@@ -319,9 +321,10 @@ def drive(size_of: Callable[[float], int | None], picture: Picture, until: float
         if size is not None:
             events += feed.frame(t, size, keyframe=False)
         if pending is not None and t >= pending:
-            img = picture(t)
+            img, after = picture(t), picture(t + 1 / fps)
             if img is not None:
-                events += feed.sample(t, analyse(img, cfg))
+                events += feed.sample(t, analyse(img, cfg), neighbour=None if after is None
+                                      else analyse(after, cfg))
                 samples.append(t)
             pending = None
         if pending is None and size is not None and feed.due(t):
@@ -354,12 +357,14 @@ def test_static_stream_black_is_found_within_two_seconds_and_restored_at_once() 
 
 def test_one_grey_sample_on_a_static_stream_is_no_verdict() -> None:
     # a still scene (tiny frames) and one sample decoded grey, as from a damaged key frame
-    # (Chromium under load): the next sample shows the picture, so nothing is claimed
+    # (Chromium under load), the frame after it too (it refers to that keyframe): the next
+    # sample shows the picture, so nothing is claimed
     grey_at: list[float] = []
 
     def picture(t: float) -> np.ndarray:
         if t >= 4.0 and not grey_at:
             grey_at.append(t)
+        if grey_at and grey_at[0] <= t <= grey_at[0] + 0.1:
             return np.full((240, 320, 3), 128, np.uint8)
         return scene(3.0)  # the still scene
 
@@ -495,3 +500,43 @@ def test_a_uniform_picture_with_tiny_keyframes_is_still_black() -> None:
     went = [e for e in events if e.kind == BLACK]
     assert went and went[0].t - 4.0 < 2.0, events
     assert feed.untrusted_samples == 0
+
+
+def pacman(t: float, period: float = 0.6, w: int = 320, h: int = 180) -> np.ndarray:
+    """Chromium's fake camera: a white sector on black sweeping 0-360 degrees every `period`
+    s, nearly black at the start of each sweep."""
+    img = np.zeros((h, w, 3), np.uint8)
+    angle = 360.0 * ((t / period) % 1.0)
+    cv2.ellipse(img, (w // 2, h // 2), (h // 4, h // 4), 0, 0, angle, (255, 255, 255), -1)
+    return img
+
+
+@pytest.mark.parametrize("latency", [0.05, 0.65, 1.25, 1.8, 1.95, 2.55])
+def test_a_periodic_picture_sampled_at_its_period_is_neither_frozen_nor_black(
+        latency: float) -> None:
+    # requested keyframes that come `latency` s late (a publisher under load) space the
+    # samples near a multiple of the 0.6 s sweep: sample to sample the sector stays, or a
+    # sweep's black start comes back. Judged by samples alone, these latencies (of 60 from
+    # 0.05 to 3 s) made video.frozen or video.black; the frame after each sample says the
+    # picture moves
+    events, samples, _ = drive(lambda t: 700, pacman, 600.0, latency=latency)
+    assert len(samples) > 600 / (3 * (latency + 1.4))
+    assert events == []
+
+
+def test_a_periodic_picture_that_freezes_is_frozen() -> None:
+    def picture(t: float) -> np.ndarray:
+        return pacman(min(t, 20.25))
+
+    events, _, _ = drive(lambda t: 700, picture, 30.0, latency=0.1)
+    assert kinds(events) == [FROZEN]
+    assert events[0].t - 20.25 < 5.0
+
+
+def test_a_periodic_picture_that_goes_black_is_black() -> None:
+    def picture(t: float) -> np.ndarray:
+        return np.full((180, 320, 3), 3, np.uint8) if t >= 20.0 else pacman(t)
+
+    events, _, _ = drive(lambda t: 700, picture, 30.0, latency=0.1)
+    assert kinds(events)[:1] == [BLACK]
+    assert events[0].t - 20.0 < 3.0

@@ -1,5 +1,6 @@
-"""The feed tap with real VP8 frames (libvpx): samples are keyframes decoded on their own, asked
-for with a PLI unless the publisher's own come often enough; nothing else is decoded."""
+"""The feed tap with real VP8 frames (libvpx): samples are keyframes decoded on their own with
+the frame after each, asked for with a PLI unless the publisher's own come often enough;
+nothing else is decoded."""
 
 from __future__ import annotations
 
@@ -58,7 +59,12 @@ async def test_samples_are_keyframes_asked_for_and_nothing_else_is_decoded() -> 
     tap = FeedTap("fire", pub.request_keyframe)
     sub = tap.samples()
     tap.on_packet(pub.next())  # the first keyframe: taken as a sample (none was yet)
-    assert (await next_sample(sub)).t == 0.0
+    tap.on_packet(pub.next())  # decoded with the frame after it
+    first = await next_sample(sub)
+    assert first.t == 0.0 and first.neighbour is not None
+    # the keyframe's picture (level 40) and the next one's (43): the picture moves
+    assert abs(to_gray(first.frame).mean() - 40) < 3
+    assert abs(to_gray(first.neighbour).mean() - 43) < 3
     levels = []
     for _ in range(4 * FPS):  # 4 s; a sample wanted once a second, as health asks
         packet = pub.next()
@@ -70,6 +76,7 @@ async def test_samples_are_keyframes_asked_for_and_nothing_else_is_decoded() -> 
                 tap.on_packet(packet)
                 if packet.keyframe:
                     break
+            tap.on_packet(pub.next())
             sample = await next_sample(sub)
             assert sample.keyframe and sample.t == packet.arrival
             levels.append(float(to_gray(sample.frame).mean()))
@@ -95,6 +102,7 @@ async def test_a_short_gop_is_sampled_at_its_own_keyframes_without_a_pli() -> No
     while not (packet := pub.next()).keyframe:
         tap.on_packet(packet)
     tap.on_packet(packet)
+    tap.on_packet(pub.next())
     assert (await next_sample(sub)).t == packet.arrival
     tap.request_sample(within=0.5)  # in doubt (2 samples a second): its cadence is too slow
     assert pub.asked == asked + 1
