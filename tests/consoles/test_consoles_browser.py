@@ -265,13 +265,10 @@ async def test_reconnect_loses_nothing(hub: RunningHub, pages: Pages) -> None:
     async with aiohttp.ClientSession() as http:
         await send(http, "断线前的指令")
         await fire.locator('.card[data-cmd="C1"]').wait_for(timeout=5000)
-        # the network goes away and the hub drops the socket
+        # the network goes away silently: no close reaches either side, the socket stays
+        # "open"; the page's keepalive ping goes unanswered (5 s), so it knows within 10 s
         await fire.context.set_offline(True)
-        for s in list(hub.hub.sessions.values()):
-            if s.principal.dept == "fire":
-                s.close("test: link down")
-        # the close handshake cannot cross the "offline" network: the hub gives up on it (~10 s)
-        await fire.locator("#conn:not([data-state=online])").wait_for(timeout=15000)
+        await fire.locator("#conn:not([data-state=online])").wait_for(timeout=12000)
         assert "不会丢失" in await fire.inner_text("#offline-banner")
         await pages.shot(fire, "offline")
         # pressed while offline: kept and sent after the reconnect

@@ -2,6 +2,10 @@
 // automatic reconnection, and requests that are re-sent with the same id after a reconnect
 // (the hub logs them once).
 
+// A socket whose peer vanished (a cable pulled, a laptop asleep, a dead Wi-Fi) can stay
+// "open" for minutes: the hub is pinged every KEEPALIVE_MS, and a ping not answered within
+// KEEPALIVE_MS means the link is down (reconnect at once; nothing waits for TCP).
+const KEEPALIVE_MS = 5000;
 let counter = 0;
 const session = Math.random().toString(36).slice(2, 8);
 
@@ -45,6 +49,7 @@ export class HubSocket {
     this.stopped = false;
     this.clockOffsetMs = 0; // hub minus client
     this.you = null;
+    this.keepalive = null;
   }
 
   status(s, detail) {
@@ -63,10 +68,32 @@ export class HubSocket {
     ws.onerror = () => {};
   }
 
+  // The hub did not answer a ping in time: give this socket up and reconnect.
+  linkDown() {
+    const ws = this.ws;
+    if (ws === null) return;
+    ws.onclose = null;
+    ws.onmessage = null;
+    try { ws.close(4000, "no answer to ping"); } catch (_) { /* already closing */ }
+    this.onClose({ code: 4000 });
+  }
+
+  startKeepalive() {
+    clearInterval(this.keepalive);
+    const ws = this.ws;
+    this.keepalive = setInterval(() => {
+      if (this.ws !== ws) { clearInterval(this.keepalive); return; }
+      this.request("ping", {}, { timeout: KEEPALIVE_MS }).catch((err) => {
+        if (err.message === "timeout" && this.ws === ws) this.linkDown();
+      });
+    }, KEEPALIVE_MS);
+  }
+
   async onClose(ev) {
     if (this.ws === null) return;
     this.ws = null;
     this.connected = false;
+    clearInterval(this.keepalive);
     for (const [id, p] of this.pending) {
       if (!p.retry) {
         clearTimeout(p.timer);
@@ -104,6 +131,7 @@ export class HubSocket {
       // re-send what was not acknowledged (same ids: the hub answers duplicates with the original)
       for (const p of this.pending.values()) this.rawSend(p.msg);
       this.syncClock();
+      this.startKeepalive();
       return;
     }
     if ((f.type === "ack" || f.type === "error") && f.re != null && this.pending.has(f.re)) {
@@ -169,6 +197,7 @@ export class HubSocket {
 
   close() {
     this.stopped = true;
+    clearInterval(this.keepalive);
     if (this.ws) this.ws.close();
   }
 }
