@@ -132,6 +132,7 @@ class VideoHub:
     ) -> None:
         forward.check_internals()  # fails loudly if aiortc's internals moved
         forward.install_dtls_ciphers()
+        forward.install_consent_check()
         apply_host_addresses(ice)
         self._emit = emit
         self._groups = {g: tuple(m) for g, m in groups.items()}
