@@ -39,15 +39,13 @@ class HealthConfig:
       2.0 while the stream looks static, a sample looked unchanged or black, or the picture is
       bad. At most 2 each: a sample is a decoded keyframe, which a WebRTC publisher is asked
       for (one more keyframe a second costs it some bitrate).
-    - `sample_jitter` 0.4: the n-th wait between samples is the period times 1 + up to this
-      much (a low-discrepancy sequence, deterministic): a picture that moves with a period
-      (a rotating camera, a blinking sign, Chromium's fake camera: a sector sweeping 0.6 s)
-      sampled at a multiple of it looks unchanged, or black at every sample.
     - `frozen_samples` 3, `black_samples` 3: on a stream that codes change, a sample's
       verdict needs this many samples in agreement (unchanged since the reference, or
       black), besides the time: samples taken slowly (a publisher late with keyframes under
-      load) are otherwise few enough to agree by chance. On a static stream, where the
-      encoder itself says nothing changes, one unchanged sample or two black ones suffice.
+      load) are otherwise few enough to agree by chance. One unchanged sample suffices when
+      it is also the same as the frame next to it (still now, not a periodic motion seen at
+      one phase), or on a static stream (the encoder itself says nothing changes), where
+      two black ones do too.
     - `static_s` 0.4, `static_bytes_per_kpx` 0.8, `static_min_bytes` 64, `change_frames` 2:
       the stream is static once its non-key frames have stayed at most
       max(`static_min_bytes`, `static_bytes_per_kpx` x kilopixels) bytes for `static_s` since
@@ -84,7 +82,6 @@ class HealthConfig:
 
     sample_fps: float = 1.0
     alert_sample_fps: float = 2.0
-    sample_jitter: float = 0.4
     frozen_samples: int = 3
     black_samples: int = 3
     static_s: float = 0.4
@@ -124,8 +121,6 @@ class HealthConfig:
                 raise HealthConfigError(f"{name} must be in (0, {MAX_SAMPLE_FPS}], got {value}")
         if self.alert_sample_fps < self.sample_fps:
             raise HealthConfigError("alert_sample_fps must be >= sample_fps")
-        if not 0 <= self.sample_jitter <= 1:
-            raise HealthConfigError(f"sample_jitter must be in [0, 1], got {self.sample_jitter}")
         if self.frozen_samples < 1 or self.black_samples < 2:
             raise HealthConfigError("frozen_samples must be >= 1, black_samples >= 2")
         if self.change_frames < 1 or self.static_min_bytes < 0 or self.static_bytes_per_kpx < 0:
@@ -246,7 +241,7 @@ class FeedHealth:
         self._prev: np.ndarray | None = None
         self._ref_t = start  # time the picture last changed, by the samples
         self._unchanged = 0  # samples since the reference that found the picture unchanged
-        self._samples_taken = 0  # numbers the waits between samples (their jitter)
+        self._still = False  # the latest sample was the same as the frame next to it
         self._black_since: float | None = None  # first black sample of the current black run
         self._black_samples = 0  # black samples in that run: one alone is never a verdict
         self._sample: _Sample | None = None  # the latest sample's verdict inputs
@@ -299,13 +294,9 @@ class FeedHealth:
         return t - self.last_sample_t >= 0.95 * self.sample_period()
 
     def sample_period(self) -> float:
-        """Seconds until the next sample: 1 / `sample_fps` while the picture looks fine,
+        """Seconds between samples now: 1 / `sample_fps` while the picture looks fine,
         1 / `alert_sample_fps` while in doubt (a static stream, an unchanged or dark sample,
-        a problem), stretched by this wait's jitter."""
-        golden = (self._samples_taken * 0.6180339887498949) % 1.0
-        return self._base_period() * (1.0 + self.config.sample_jitter * golden)
-
-    def _base_period(self) -> float:
+        a problem)."""
         cfg = self.config
         if self.last_sample_t is None:
             return 1 / cfg.alert_sample_fps
@@ -354,6 +345,7 @@ class FeedHealth:
         # frozen: compare with the neighbouring frame, the previous sample, and (with a wider
         # margin) the reference taken when the picture last changed
         moving = neighbour is not None and self._changed(a.thumb, neighbour.thumb, 1.0)
+        self._still = neighbour is not None and not moving
         if (
             moving
             or self._ref is None
@@ -367,7 +359,6 @@ class FeedHealth:
         else:
             self._unchanged += 1
         self._prev = a.thumb
-        self._samples_taken += 1
         black = self._looks_black(a) and (neighbour is None or self._looks_black(neighbour))
         if not black:
             self._black_since, self._black_samples = None, 0
@@ -467,7 +458,8 @@ class FeedHealth:
                 else self._black_since
             if until - since >= cfg.black_after_s:
                 verdict, onset = "black", since
-        if verdict == "ok" and (held or self._unchanged >= cfg.frozen_samples):
+        if verdict == "ok" and (held or self._unchanged >= cfg.frozen_samples
+                                or (self._unchanged and self._still)):
             since = min(self._ref_t, static) if held and static is not None else self._ref_t
             if until - since >= cfg.frozen_after_s:
                 verdict, onset = "frozen", since

@@ -98,7 +98,11 @@ class Pages:
         await p.goto(url)
         return p
 
-    async def shot(self, page: Any, name: str) -> Path:
+    async def shot(self, page: Any, name: str) -> Path | None:
+        """A screenshot for people to look at (test-artifacts/consoles/), when
+        COMMANDHUB_TEST_SHOTS=1: no test reads them, and 40 of them cost the suite time."""
+        if os.environ.get("COMMANDHUB_TEST_SHOTS") != "1":
+            return None
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         path = ARTIFACTS / f"{self.test_name}-{name}.png"
         await page.screenshot(path=str(path))
