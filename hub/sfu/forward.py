@@ -54,7 +54,7 @@ def check_aiortc_version(version: str = aiortc.__version__) -> None:
         )
 
 
-class _AioiceOriginal:
+class AioiceOriginal:
     """aioice's own methods, kept before install_consent_check() replaces them (their source
     is what check_internals() reads)."""
 
@@ -87,9 +87,9 @@ _SOURCE_FACTS: tuple[tuple[Any, str, tuple[str, ...]], ...] = (
     (RTCDtlsTransport, "_handle_rtcp_data", ("await recipient._handle_rtcp_packet(packet)",)),
     (RTCCertificate, "_create_ssl_context", ("ctx.set_cipher_list(",)),
     (RTCDtlsTransport, "start", ('if self._role == "server":',)),
-    (_AioiceOriginal, "query_consent", ("retransmissions=0",
-                                               "failures >= CONSENT_FAILURES",
-                                               "return await self.close()")),
+    (AioiceOriginal, "query_consent", ("retransmissions=0",
+                                        "failures >= CONSENT_FAILURES",
+                                        "return await self.close()")),
     (aioice.ice.Connection, "build_request", ("def build_request(self, pair",)),
 )
 _INSTANCE_FACTS = {
@@ -443,7 +443,6 @@ def install_dtls_ciphers() -> None:
 # the RFC says: after CONSENT_EXPIRY_S without an answer.
 CONSENT_EXPIRY_S = 30.0
 CONSENT_RETRANSMISSIONS = 2
-AIOICE_QUERY_CONSENT = _AioiceOriginal.query_consent  # aioice's own, replaced
 
 
 async def _query_consent(self: aioice.ice.Connection) -> None:

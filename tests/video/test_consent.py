@@ -81,7 +81,7 @@ async def test_answers_a_second_late_keep_consent(quick_consent: None) -> None:
 async def test_answers_a_second_late_lose_consent_with_aioice_alone(
         quick_consent: None) -> None:
     # the check this replaces: one 0.5 s try per check, closed after 6 misses in a row
-    aioice.ice.Connection.query_consent = forward.AIOICE_QUERY_CONSENT  # type: ignore[method-assign]
+    aioice.ice.Connection.query_consent = forward.AioiceOriginal.query_consent  # type: ignore[method-assign]
     async with ice_pair() as (a, b):
         answers(b, 1.0)
         assert await closed_within(a, 6.0)
