@@ -86,6 +86,18 @@ async def _state(page: Any, state: str) -> bool:
     return bool(await page.get_attribute("#media", "data-state") == state)
 
 
+async def _failed_badge(page: Any, overlay: str) -> dict[str, Any] | None:
+    """The media badge and the picture's overlay while they say failed, read in one step (the next
+    retry starts right after and clears them)."""
+    seen: dict[str, Any] | None = await page.evaluate(
+        """(overlay) => {
+             const b = document.querySelector('#media'), o = document.querySelector(overlay);
+             if (!b || b.dataset.state !== 'failed') return null;
+             return {badge: b.innerText, overlay: o.innerText, overlayShown: o.checkVisibility()};
+           }""", overlay)
+    return seen
+
+
 async def test_no_candidates_is_shown_and_retried_until_the_hub_is_fixed(
         nowhere_hub: RunningHub, browser: Any) -> None:
     pages = Pages(browser, nowhere_hub, "no_candidates")
@@ -101,22 +113,20 @@ async def test_no_candidates_is_shown_and_retried_until_the_hub_is_fixed(
         assert NOWHERE in failures[0]["detail"] and "--ice-host" in failures[0]["detail"]
         delays = [f["delayMs"] for f in failures[:3]]
         assert delays == [300, 600, 1200], delays  # backoff: each wait longer than the last
-        assert await fire.get_attribute("#media", "data-state") == "failed"
-        badge = await fire.inner_text("#media")
-        assert "指挥中心没有可用的网络地址" in badge and "重试" in badge, badge
-        overlay = fire.locator("#main-media")
-        assert await overlay.is_visible() and "失败" in await overlay.inner_text()
+        seen = await eventually(lambda: _failed_badge(fire, "#main-media"), 10, "department failed")
+        assert "指挥中心没有可用的网络地址" in seen["badge"] and "重试" in seen["badge"], seen
+        assert seen["overlayShown"] and "失败" in seen["overlay"], seen
         await pages.shot(fire, "zh-1366x768")
-        await eventually(lambda: _state(commander, "failed"), 10, "commander failed too")
-        assert "no usable network address" in await commander.inner_text("#media")
-        assert await commander.locator("#wall-media").is_visible()
-        assert "retry" in (await commander.inner_text("#wall-media")).lower()
+        seen = await eventually(lambda: _failed_badge(commander, "#wall-media"), 10, "commander failed too")
+        assert "no usable network address" in seen["badge"], seen
+        assert seen["overlayShown"] and "retry" in seen["overlay"].lower(), seen
         await pages.shot(commander, "en-1366x768")
         # the hub gets a usable address: the next retry connects, by itself
         apply_host_addresses(IceConfig.loopback())
         await eventually(lambda: _state(fire, "connected"), 15, "department reconnected")
         await eventually(lambda: _state(commander, "connected"), 15, "commander reconnected")
-        assert await overlay.is_hidden() and await commander.locator("#wall-media").is_hidden()
+        assert await fire.locator("#main-media").is_hidden()
+        assert await commander.locator("#wall-media").is_hidden()
         await playing(commander, '.tile[data-dept="fire"] video', 20)
         await pages.shot(commander, "recovered-en-1366x768")
         assert not [e for e in pages.errors if "error" in e.lower() and "media link" not in e
@@ -133,9 +143,9 @@ async def test_an_ice_timeout_is_shown_and_retried(hub: RunningHub, pages: Pages
     failures = await eventually(lambda: _failures(commander, 1), 15, "the first attempt fails")
     assert failures[0]["cause"] in ("ice_timeout", "ice_failed"), failures
     assert failures[0]["side"] == "browser"
-    badge = await commander.inner_text("#media")
-    assert ("ICE 超时" in badge or "ICE 失败" in badge) and "重试" in badge, badge
-    assert await commander.locator("#wall-media").is_visible()
+    seen = await eventually(lambda: _failed_badge(commander, "#wall-media"), 10, "the badge says failed")
+    assert ("ICE 超时" in seen["badge"] or "ICE 失败" in seen["badge"]) and "重试" in seen["badge"], seen
+    assert seen["overlayShown"], seen
     await pages.shot(commander, "zh-1920x1080")
     # retried (unbroken this time): connected, and the wall plays
     await eventually(lambda: _state(commander, "connected"), 20, "reconnected")
