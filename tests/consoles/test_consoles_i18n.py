@@ -122,7 +122,18 @@ async def test_english_mode_has_no_chinese_outside_operator_text(hub: RunningHub
     await zh.locator('#reports .report-card[data-dept="fire"]').wait_for(timeout=10_000)
     await zh.check('.req[value="on_scene"]')  # a deadline label that exists before the switch
     assert await han(zh) != []  # it is Chinese now (the check can fail)
-    await zh.click("#lang")
+    # an order sent just before the switch: its toast is worded again too
+    await zh.focus("#target-find")
+    await zh.keyboard.type("all")
+    await zh.keyboard.press("Enter")
+    await zh.keyboard.press("Tab")
+    await zh.keyboard.type(TEXT)
+    await zh.keyboard.press("Enter")
+    await zh.locator(".toast", has_text="已下达 C2").wait_for(timeout=5000)
+    toasts = await zh.evaluate(  # switched and read in one step (a toast lasts 4 s)
+        "() => { document.querySelector('#lang').click();"
+        " return [...document.querySelectorAll('.toast')].map((e) => e.innerText); }")
+    assert any(x.startswith("Issued C2 → All departments") for x in toasts), toasts
     await eventually(lambda: _text_is(zh, ".wall-pane h2", "Video wall"), 5, "switched")
     bad = await han(zh)
     assert bad == [], bad

@@ -41,7 +41,7 @@ async function main() {
     videoSlots: 16, audioSlots: 16, publish: true,
     onSlots: bindSlots,
     onStatus: (st) => media.update(st),
-    onLocalError: () => toast(t("dept.noCamera"), "error"),
+    onLocalError: () => toast(() => t("dept.noCamera"), "error"),
   });
   // for tests and support: what the page's WebRTC link looks like
   window.chDebug = () => ({ slots: rtc.slots, pc: rtc.pc && rtc.pc.connectionState, rtc: rtc.lastState,
@@ -389,7 +389,7 @@ async function route(type, fields) {
     await sock.request(type, fields);
     await pollState();
   } catch (e) {
-    toast(`${t("err.generic")}: ${e.code || ""} ${e.message}`, "error");
+    toast(() => `${t("err.generic")}: ${e.code || ""} ${e.message}`, "error");
   }
 }
 
@@ -594,16 +594,18 @@ async function sendCommand() {
   const pressed = performance.timeOrigin + performance.now();
   const text = $("#cmd-text").value.trim();
   const targets = targetsOf();
-  if (!targets.length) { toast(t("compose.noTarget"), "error"); $("#target-find").focus(); return; }
-  if (!text) { toast(t("compose.noText"), "error"); $("#cmd-text").focus(); return; }
+  if (!targets.length) { toast(() => t("compose.noTarget"), "error"); $("#target-find").focus(); return; }
+  if (!text) { toast(() => t("compose.noText"), "error"); $("#cmd-text").focus(); return; }
   const requires = requiredStages();
   const deadlines = {};
   for (const s of requires) deadlines[s] = Number($(`#deadline-${s}`).value) || DEFAULT_DEADLINES.IV[s];
   const level = $("#deadline-presets button.on")?.dataset.level;
   const mark = { t: pressed, text };
   window.chMetrics.sent.push(mark);
-  const names = S.selAll ? t("compose.all") : joinNames([...S.selGroups].map((g) => nameOf(S.groupInfo[g]) || g)
-    .concat([...S.selDepts].map((d) => nameOf(S.byId[d]) || d)));
+  // the targets' names for the "sent" toast, in whatever language is on when it is shown
+  const [all, groups, depts] = [S.selAll, [...S.selGroups], [...S.selDepts]];
+  const names = () => all ? t("compose.all") : joinNames(groups.map((g) => nameOf(S.groupInfo[g]) || g)
+    .concat(depts.map((d) => nameOf(S.byId[d]) || d)));
   try {
     const ack = await sock.request("command.issue", { targets, text, priority: $("#cmd-priority").value,
       requires, deadlines, ...(level ? { level } : {}) }, { id: newId("cmd") });
@@ -612,9 +614,9 @@ async function sendCommand() {
     // the next order must not go to the same set by accident: targets start empty again
     clearTargets();
     $("#target-find").focus();
-    toast(t("compose.sent", { id: ack.command_id, to: names }));
+    toast(() => t("compose.sent", { id: ack.command_id, to: names() }));
   } catch (e) {
-    toast(`${t("err.generic")}: ${e.code || ""} ${e.message}`, "error");
+    toast(() => `${t("err.generic")}: ${e.code || ""} ${e.message}`, "error");
   }
 }
 
@@ -622,7 +624,7 @@ async function escalate(cmd, d) {
   try {
     await sock.request("command.escalate", { command_id: cmd.command_id, departments: [d], note: t("board.escalateNote") });
   } catch (e) {
-    toast(`${t("err.generic")}: ${e.code || ""} ${e.message}`, "error");
+    toast(() => `${t("err.generic")}: ${e.code || ""} ${e.message}`, "error");
   }
 }
 
@@ -631,7 +633,7 @@ async function cancelCommand(cmd) {
   try {
     await sock.request("command.cancel", { command_id: cmd.command_id, reason: "cancelled by commander" });
   } catch (e) {
-    toast(`${t("err.generic")}: ${e.code || ""} ${e.message}`, "error");
+    toast(() => `${t("err.generic")}: ${e.code || ""} ${e.message}`, "error");
   }
 }
 
@@ -680,7 +682,7 @@ function wireDrillBar() {
     const title = $("#op-title").value.trim() || t("op.defaultTitle");
     try {
       await sock.request("operation.start", { title, kind: "drill", level: $("#op-level").value, scenario });
-    } catch (e) { toast(`${t("err.generic")}: ${e.code || ""} ${e.message}`, "error"); }
+    } catch (e) { toast(() => `${t("err.generic")}: ${e.code || ""} ${e.message}`, "error"); }
   };
   $("#op-pause").onclick = () => opRequest("operation.pause");
   $("#op-resume").onclick = () => opRequest("operation.resume");
@@ -703,7 +705,7 @@ async function loadScenarioList() {
 }
 
 async function opRequest(type, fields = {}) {
-  try { await sock.request(type, fields); } catch (e) { toast(`${t("err.generic")}: ${e.code || ""} ${e.message}`, "error"); }
+  try { await sock.request(type, fields); } catch (e) { toast(() => `${t("err.generic")}: ${e.code || ""} ${e.message}`, "error"); }
 }
 
 function renderDrill() {
@@ -791,7 +793,7 @@ async function releaseInject(inj) {
     }
     await sock.request("inject.release", { inject_id: inj.id, title: inj.title || (inj.command && inj.command.text) || inj.id,
       inject_type: inj.type || "event", planned_offset_s: inj.at_s, actual_offset_s: Math.round(actual * 1000) / 1000 });
-  } catch (e) { toast(`${t("err.generic")}: ${e.code || ""} ${e.message}`, "error"); }
+  } catch (e) { toast(() => `${t("err.generic")}: ${e.code || ""} ${e.message}`, "error"); }
 }
 
 main();

@@ -2,7 +2,7 @@
 // message for a bad token, the header (connection status, language switch), formatting.
 
 import { checkToken, HubSocket } from "./ws.js";
-import { applyI18n, initLangButton, t } from "./i18n.js";
+import { applyI18n, initLangButton, onLangChange, t } from "./i18n.js";
 
 export const $ = (sel, root = document) => root.querySelector(sel);
 export const $$ = (sel, root = document) => [...root.querySelectorAll(sel)];
@@ -63,15 +63,22 @@ export function wallOrder(depts) {
   return Object.fromEntries(depts.map((d, i) => [d.id, i]));
 }
 
+// Toasts whose text is a function: worded again when the operator switches language.
+const liveToasts = new Map(); // element -> () => text
+onLangChange(() => { for (const [item, text] of liveToasts) item.textContent = text(); });
+
+// message: a string, or a function giving it in the current language
 export function toast(message, kind = "info") {
   let box = $("#toasts");
   if (!box) {
     box = el("div", { id: "toasts" });
     document.body.append(box);
   }
-  const item = el("div", { class: `toast ${kind}`, role: "status" }, message);
+  const item = el("div", { class: `toast ${kind}`, role: "status" },
+    typeof message === "function" ? message() : message);
+  if (typeof message === "function") liveToasts.set(item, message);
   box.append(item);
-  setTimeout(() => item.remove(), kind === "error" ? 8000 : 4000);
+  setTimeout(() => { item.remove(); liveToasts.delete(item); }, kind === "error" ? 8000 : 4000);
 }
 
 function tokenFromUrl() {

@@ -31,7 +31,7 @@ async function main() {
     onSlots: bindSlots,
     onStatus: (st) => media.update(st),
     onLocal: (stream) => { $("#self-video").srcObject = stream; },
-    onLocalError: () => { $("#self-empty").hidden = false; toast(t("dept.noCamera"), "error"); },
+    onLocalError: () => { $("#self-empty").hidden = false; toast(() => t("dept.noCamera"), "error"); },
   });
   // for tests and support: what the page's WebRTC link looks like
   window.chDebug = () => ({ slots: rtc.slots, pc: rtc.pc && rtc.pc.connectionState, rtc: rtc.lastState,
@@ -204,7 +204,7 @@ async function checkin() {
     const ack = await sock.request("dept.checkin", { client_ts_us: Math.round(Date.now() * 1000) }, { id: `${S.dept}-checkin-${S.operation?.id}`, retry: true });
     S.me.checked_in_us = ack.checked_in_us;
     renderHeader();
-  } catch (e) { toast(`${t("err.generic")}: ${e.code || ""} ${e.message}`, "error"); }
+  } catch (e) { toast(() => `${t("err.generic")}: ${e.code || ""} ${e.message}`, "error"); }
 }
 
 // ---------------------------------------------------------------- video
@@ -424,7 +424,7 @@ async function respond(cmd, response, reason) {
     }
     if (response === "declined") S.declining = null;
   } catch (e) {
-    toast(`${t("err.generic")}: ${e.code || ""} ${e.message}`, "error");
+    toast(() => `${t("err.generic")}: ${e.code || ""} ${e.message}`, "error");
   } finally {
     S.sending.delete(key);
     renderInbox();
@@ -469,7 +469,7 @@ async function sendReport() {
     sentReports.push(item);
     renderReports();
     $("#report-text").value = "";
-    toast(t("report.sent"));
+    toast(() => t("report.sent"));
     if (blob) {
       const q = new URLSearchParams({ report_id: ack.report_id, ...(commandId ? { command_id: commandId } : {}) });
       const resp = await fetch(`/api/snapshots?${q}`, { method: "POST", body: blob,
@@ -480,7 +480,7 @@ async function sendReport() {
       renderReports();
     }
   } catch (e) {
-    toast(`${t("err.generic")}: ${e.code || ""} ${e.message}`, "error");
+    toast(() => `${t("err.generic")}: ${e.code || ""} ${e.message}`, "error");
   } finally {
     btn.disabled = false;
   }

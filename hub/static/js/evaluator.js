@@ -156,22 +156,22 @@ async function tick(item, checked, box) {
     await sock.request("checklist.tick", { item, checked });
   } catch (e) {
     box.checked = !checked;
-    toast(`${t("err.generic")}: ${e.code || ""} ${e.message}`, "error");
+    toast(() => `${t("err.generic")}: ${e.code || ""} ${e.message}`, "error");
   }
 }
 
 async function record() {
   const criterion = $("#obs-criterion").value;
   const rating = document.querySelector("#obs-rating input:checked")?.value;
-  if (!criterion || !rating) { toast(`${t("eval.criterion")} / ${t("eval.rating")}?`, "error"); return; }
+  if (!criterion || !rating) { toast(() => `${t("eval.criterion")} / ${t("eval.rating")}?`, "error"); return; }
   const dept = $("#obs-dept").disabled ? null : ($("#obs-dept").value || null);
   const note = $("#obs-note").value.trim();
   try {
     await sock.request("observation.record", { criterion, rating, note, dept }, { id: newId("obs"), retry: true });
     $("#obs-note").value = "";
-    toast(t("eval.recorded"));
+    toast(() => t("eval.recorded"));
   } catch (e) {
-    toast(`${t("err.generic")}: ${e.code || ""} ${e.message}`, "error");
+    toast(() => `${t("err.generic")}: ${e.code || ""} ${e.message}`, "error");
   }
 }
 
