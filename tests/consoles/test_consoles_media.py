@@ -86,6 +86,10 @@ async def _state(page: Any, state: str) -> bool:
     return bool(await page.get_attribute("#media", "data-state") == state)
 
 
+async def _has_text(locator: Any, text: str) -> bool:
+    return text in await locator.inner_text()
+
+
 async def _failed_badge(page: Any, overlay: str) -> dict[str, Any] | None:
     """The media badge and the picture's overlay while they say failed, read in one step (the next
     retry starts right after and clears them)."""
@@ -120,6 +124,9 @@ async def test_no_candidates_is_shown_and_retried_until_the_hub_is_fixed(
         seen = await eventually(lambda: _failed_badge(commander, "#wall-media"), 10, "commander failed too")
         assert "no usable network address" in seen["badge"], seen
         assert seen["overlayShown"] and "retry" in seen["overlay"].lower(), seen
+        # the hub's verdict on the department that cannot publish, in words (not the key wall.none)
+        tile = commander.locator('.tile[data-dept="fire"] .tile-warn')
+        await eventually(lambda: _has_text(tile, "Hub: No feed received"), 10, "the tile's verdict")
         await pages.shot(commander, "en-1366x768")
         # the hub gets a usable address: the next retry connects, by itself
         apply_host_addresses(IceConfig.loopback())
