@@ -27,7 +27,9 @@ export class TargetFinder {
     this.active = 0;
     const input = opts.input;
     input.addEventListener("input", () => { this.active = 0; this.render(); });
-    input.addEventListener("blur", () => setTimeout(() => this.close(), 150));
+    // closed a moment after the box loses focus (a click on a suggestion lands first), unless
+    // the focus has come back meanwhile (the keys help closed, say) and typing goes on
+    input.addEventListener("blur", () => setTimeout(() => { if (document.activeElement !== input) this.close(); }, 150));
     input.addEventListener("keydown", (e) => this.key(e));
   }
 
