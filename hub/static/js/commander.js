@@ -1,7 +1,7 @@
 // Commander console: video wall, command composer (mouse or keyboard), status board, field
 // reports, journal, drill bar, audio.
 
-import { $, $$, boot, dur, el, num, toast, wallOrder } from "./common.js";
+import { $, $$, boot, dur, el, num, toast, toastError, wallOrder } from "./common.js";
 import { getLang, joinNames, nameOf, onLangChange, t } from "./i18n.js";
 import { RtcLink, VideoWatch } from "./rtc.js";
 import { CommandStore, DEFAULT_DEADLINES, STAGES } from "./commands.js";
@@ -389,7 +389,7 @@ async function route(type, fields) {
     await sock.request(type, fields);
     await pollState();
   } catch (e) {
-    toast(() => `${t("err.generic")}: ${e.code || ""} ${e.message}`, "error");
+    toastError(e);
   }
 }
 
@@ -616,7 +616,7 @@ async function sendCommand() {
     $("#target-find").focus();
     toast(() => t("compose.sent", { id: ack.command_id, to: names() }));
   } catch (e) {
-    toast(() => `${t("err.generic")}: ${e.code || ""} ${e.message}`, "error");
+    toastError(e);
   }
 }
 
@@ -624,7 +624,7 @@ async function escalate(cmd, d) {
   try {
     await sock.request("command.escalate", { command_id: cmd.command_id, departments: [d], note: t("board.escalateNote") });
   } catch (e) {
-    toast(() => `${t("err.generic")}: ${e.code || ""} ${e.message}`, "error");
+    toastError(e);
   }
 }
 
@@ -633,7 +633,7 @@ async function cancelCommand(cmd) {
   try {
     await sock.request("command.cancel", { command_id: cmd.command_id, reason: "cancelled by commander" });
   } catch (e) {
-    toast(() => `${t("err.generic")}: ${e.code || ""} ${e.message}`, "error");
+    toastError(e);
   }
 }
 
@@ -682,7 +682,7 @@ function wireDrillBar() {
     const title = $("#op-title").value.trim() || t("op.defaultTitle");
     try {
       await sock.request("operation.start", { title, kind: "drill", level: $("#op-level").value, scenario });
-    } catch (e) { toast(() => `${t("err.generic")}: ${e.code || ""} ${e.message}`, "error"); }
+    } catch (e) { toastError(e); }
   };
   $("#op-pause").onclick = () => opRequest("operation.pause");
   $("#op-resume").onclick = () => opRequest("operation.resume");
@@ -705,7 +705,7 @@ async function loadScenarioList() {
 }
 
 async function opRequest(type, fields = {}) {
-  try { await sock.request(type, fields); } catch (e) { toast(() => `${t("err.generic")}: ${e.code || ""} ${e.message}`, "error"); }
+  try { await sock.request(type, fields); } catch (e) { toastError(e); }
 }
 
 function renderDrill() {
@@ -793,7 +793,7 @@ async function releaseInject(inj) {
     }
     await sock.request("inject.release", { inject_id: inj.id, title: inj.title || (inj.command && inj.command.text) || inj.id,
       inject_type: inj.type || "event", planned_offset_s: inj.at_s, actual_offset_s: Math.round(actual * 1000) / 1000 });
-  } catch (e) { toast(() => `${t("err.generic")}: ${e.code || ""} ${e.message}`, "error"); }
+  } catch (e) { toastError(e); }
 }
 
 main();

@@ -81,6 +81,11 @@ export function toast(message, kind = "info") {
   setTimeout(() => { item.remove(); liveToasts.delete(item); }, kind === "error" ? 8000 : 4000);
 }
 
+// a request the hub refused: its code and message, after a word in the operator's language
+export function toastError(e) {
+  toast(() => `${t("err.generic")}: ${e.code || ""} ${e.message}`, "error");
+}
+
 function tokenFromUrl() {
   return new URLSearchParams(location.search).get("token") || "";
 }

@@ -1,7 +1,7 @@
 // Department terminal: publishes camera and microphone, shows the commander's feed and pushed
 // feeds, the command inbox with big response buttons, field reports with a camera snapshot.
 
-import { $, boot, clock, clockMs, dur, el, toast } from "./common.js";
+import { $, boot, clock, clockMs, dur, el, toast, toastError } from "./common.js";
 import { getLang, nameOf, onLangChange, t } from "./i18n.js";
 import { RtcLink } from "./rtc.js";
 import { MediaStatus } from "./mediastatus.js";
@@ -204,7 +204,7 @@ async function checkin() {
     const ack = await sock.request("dept.checkin", { client_ts_us: Math.round(Date.now() * 1000) }, { id: `${S.dept}-checkin-${S.operation?.id}`, retry: true });
     S.me.checked_in_us = ack.checked_in_us;
     renderHeader();
-  } catch (e) { toast(() => `${t("err.generic")}: ${e.code || ""} ${e.message}`, "error"); }
+  } catch (e) { toastError(e); }
 }
 
 // ---------------------------------------------------------------- video
@@ -424,7 +424,7 @@ async function respond(cmd, response, reason) {
     }
     if (response === "declined") S.declining = null;
   } catch (e) {
-    toast(() => `${t("err.generic")}: ${e.code || ""} ${e.message}`, "error");
+    toastError(e);
   } finally {
     S.sending.delete(key);
     renderInbox();
@@ -480,7 +480,7 @@ async function sendReport() {
       renderReports();
     }
   } catch (e) {
-    toast(() => `${t("err.generic")}: ${e.code || ""} ${e.message}`, "error");
+    toastError(e);
   } finally {
     btn.disabled = false;
   }

@@ -1,7 +1,7 @@
 // Evaluator view: the live journal and status board (read-only), observations (rubric
 // criterion, P/S/M/U, note) and checklist ticks as logged events, the scorecard PDF.
 
-import { $, boot, clock, dur, el, toast, wallOrder } from "./common.js";
+import { $, boot, clock, dur, el, toast, toastError, wallOrder } from "./common.js";
 import { getLang, nameOf, onLangChange, t } from "./i18n.js";
 import { CommandStore } from "./commands.js";
 import { StatusBoard } from "./board.js";
@@ -156,7 +156,7 @@ async function tick(item, checked, box) {
     await sock.request("checklist.tick", { item, checked });
   } catch (e) {
     box.checked = !checked;
-    toast(() => `${t("err.generic")}: ${e.code || ""} ${e.message}`, "error");
+    toastError(e);
   }
 }
 
@@ -171,7 +171,7 @@ async function record() {
     $("#obs-note").value = "";
     toast(() => t("eval.recorded"));
   } catch (e) {
-    toast(() => `${t("err.generic")}: ${e.code || ""} ${e.message}`, "error");
+    toastError(e);
   }
 }
 
