@@ -52,6 +52,16 @@ async def han(page: Any) -> list[str]:
     return result
 
 
+async def order_all_by_keyboard(page: Any) -> None:
+    """The commander's keyboard path: "all" in the target box, Tab, the text, Enter."""
+    await page.focus("#target-find")
+    await page.keyboard.type("all")
+    await page.keyboard.press("Enter")
+    await page.keyboard.press("Tab")
+    await page.keyboard.type(TEXT)
+    await page.keyboard.press("Enter")
+
+
 async def test_english_mode_has_no_chinese_outside_operator_text(hub: RunningHub, pages: Pages) -> None:
     commander = await pages.open("commander", "commander", width=1920, height=1080, lang="en")
     fire = await pages.open("department", "department", "fire", width=1366, height=768, lang="en")
@@ -67,12 +77,7 @@ async def test_english_mode_has_no_chinese_outside_operator_text(hub: RunningHub
     await commander.locator("#op-stop").wait_for()
     await fire.locator("#checkin").click()
     # a command to all, by keyboard
-    await commander.focus("#target-find")
-    await commander.keyboard.type("all")
-    await commander.keyboard.press("Enter")
-    await commander.keyboard.press("Tab")
-    await commander.keyboard.type(TEXT)
-    await commander.keyboard.press("Enter")
+    await order_all_by_keyboard(commander)
     card = fire.locator('.card[data-cmd="C1"]')
     await card.wait_for(timeout=5000)
     await card.locator('button[data-response="receipt"]').click()
@@ -123,12 +128,7 @@ async def test_english_mode_has_no_chinese_outside_operator_text(hub: RunningHub
     await zh.check('.req[value="on_scene"]')  # a deadline label that exists before the switch
     assert await han(zh) != []  # it is Chinese now (the check can fail)
     # an order sent just before the switch: its toast is worded again too
-    await zh.focus("#target-find")
-    await zh.keyboard.type("all")
-    await zh.keyboard.press("Enter")
-    await zh.keyboard.press("Tab")
-    await zh.keyboard.type(TEXT)
-    await zh.keyboard.press("Enter")
+    await order_all_by_keyboard(zh)
     await zh.locator(".toast", has_text="已下达 C2").wait_for(timeout=5000)
     toasts = await zh.evaluate(  # switched and read in one step (a toast lasts 4 s)
         "() => { document.querySelector('#lang').click();"
