@@ -74,9 +74,9 @@ export function toast(message, kind = "info") {
     box = el("div", { id: "toasts" });
     document.body.append(box);
   }
-  const item = el("div", { class: `toast ${kind}`, role: "status" },
-    typeof message === "function" ? message() : message);
-  if (typeof message === "function") liveToasts.set(item, message);
+  const text = typeof message === "function" ? message : null;
+  const item = el("div", { class: `toast ${kind}`, role: "status" }, text ? text() : message);
+  if (text) liveToasts.set(item, text);
   box.append(item);
   setTimeout(() => { item.remove(); liveToasts.delete(item); }, kind === "error" ? 8000 : 4000);
 }
