@@ -62,7 +62,6 @@ export class TargetFinder {
   close() {
     this.o.list.hidden = true;
     this.o.list.replaceChildren(); // nothing stale left behind (in another language, say)
-    this.matches = [];
     this.o.input.setAttribute("aria-expanded", "false");
     this.o.input.removeAttribute("aria-activedescendant");
   }
