@@ -7,6 +7,7 @@ import json
 import multiprocessing
 import os
 import sqlite3
+import threading
 from array import array
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -239,6 +240,73 @@ def _max_seq(path: str) -> int:
     return int(value or 0)
 
 
+def _read_range(path: str, lo: int, hi: int) -> None:
+    """Read bytes lo..hi of a file and drop them: the kernel keeps them in its page cache."""
+    buf = bytearray(1 << 20)
+    try:
+        with open(path, "rb", buffering=0) as f:
+            f.seek(lo)
+            left = hi - lo
+            while left > 0 and (got := f.readinto(buf)):
+                left -= got
+    except OSError:
+        pass  # only a hint: the verifier reads (and reports on) the file itself
+
+
+def _cached(path: str, size: int, samples: int = 64) -> bool:
+    """Are `samples` pages spread over the file all in the page cache already? (RWF_NOWAIT
+    reads only what is cached.)"""
+    flag = getattr(os, "RWF_NOWAIT", None)
+    if flag is None:
+        return False
+    buf = bytearray(1)
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        for i in range(samples):
+            try:
+                if os.preadv(fd, [buf], size * i // samples, flag) != 1:
+                    return False
+            except BlockingIOError:
+                return False
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    return True
+
+
+# Logs smaller than this are read as SQLite asks for them.
+PREFETCH_MIN_BYTES = 32 << 20
+
+
+def prefetch(path: str, parts: int) -> list[threading.Thread]:
+    """Read a big log into the page cache in `parts` sequential streams, in background threads.
+
+    SQLite reads a log page by page, 4 kB at a time; on a cold cache that cost this machine
+    1.1-1.5 s for a 350 MB log, against 0.5 s for a sequential read. Skipped for a small log,
+    one already cached, and one larger than half the free memory (its pages would be evicted
+    before use). Returns the started threads.
+    """
+    try:
+        size = os.path.getsize(path)
+        free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError):
+        return []
+    if size < PREFETCH_MIN_BYTES or size > free // 2 or _cached(path, size):
+        return []
+    step = -(-size // max(parts, 1))
+    threads = [
+        threading.Thread(target=_read_range, args=(path, lo, min(lo + step, size)), daemon=True)
+        for lo in range(0, size, step)
+    ]
+    for t in threads:
+        t.start()
+    return threads
+
+
 def default_workers() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
@@ -459,6 +527,7 @@ def load(
     operation's responses while this process reads the few parsed kinds. Nothing is returned
     unless the whole chain verifies.
     """
+    prefetch(str(path), default_workers() if workers is None else workers)
     conn = open_readonly(path)
     try:
         at = _locate(conn, op)

@@ -166,6 +166,33 @@ def test_verified_load_equals_python_path(
     assert (fast.responses.kind == pure.responses.kind).all()
 
 
+def test_prefetch_reads_a_big_log_into_the_page_cache_and_changes_no_verdict(
+    drill_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    size = drill_db.stat().st_size
+    assert logread.prefetch(str(drill_db), 2) == []  # a small log is left to SQLite
+    monkeypatch.setattr(logread, "PREFETCH_MIN_BYTES", 0)
+    monkeypatch.setattr(logread, "_cached", lambda path, size: False)  # as if cold
+    threads = logread.prefetch(str(drill_db), 3)
+    assert len(threads) == 3
+    for t in threads:
+        t.join(10)
+        assert not t.is_alive()
+    monkeypatch.undo()
+    # every sampled page is now in the page cache (RWF_NOWAIT reads only cached pages)
+    assert logread._cached(str(drill_db), size)
+    monkeypatch.setattr(logread, "PREFETCH_MIN_BYTES", 0)
+    assert logread.prefetch(str(drill_db), 2) == []  # cached already: nothing to read
+    monkeypatch.setattr(logread, "PARALLEL_MIN_EVENTS", 0)
+    _, head = logread.load(drill_db, None, 2)
+    assert head == verify_file(drill_db)
+
+
+def test_prefetch_of_a_vanished_file_is_only_a_skipped_hint(tmp_path: Path) -> None:
+    assert logread.prefetch(str(tmp_path / "gone.db"), 2) == []
+    logread._read_range(str(tmp_path / "gone.db"), 0, 100)  # no error: the verifier reports
+
+
 @pytest.mark.parametrize(
     "payload",
     [
