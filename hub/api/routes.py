@@ -50,6 +50,8 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/replay/log", "replay.view", "the log entries around a moment"),
     Route("GET", "/api/replay/media/{name}", "replay.view", "a trusted recording, with Range"),
     Route("GET", "/api/replay/frames/{name}", "replay.view", "a trusted recording's frame index"),
+    Route("GET", "/api/replay/frames", "replay.view", "trusted recordings' frame indexes, batched"),
+    Route("GET", "/api/replay/bytes", "replay.view", "byte ranges of trusted recordings, batched"),
     # camera ingest (hub/media_wiring.py)
     Route("GET", "/api/ingest", "route.change", "camera ingests"),
     Route("POST", "/api/ingest", "route.change", "start a camera ingest"),

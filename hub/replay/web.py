@@ -9,6 +9,12 @@
 - `GET /api/replay/frames/{name}?op=ID`: that recording's frame index (hub/replay/webm.py: each
   frame's media time, byte range and key flag, and the codec), trusted files only, so the page
   fetches (with Range) and decodes just the frames from the key frame before a moment to it.
+- `GET /api/replay/frames?op=ID&name=A&name=B...`: the frame indexes of up to `BATCH` trusted
+  recordings in one answer (`indexes`, and `errors` by name for those it cannot give), and
+  `GET /api/replay/bytes?op=ID&r=NAME:FIRST-LAST&r=...`: those byte ranges of up to `BATCH`
+  trusted recordings, one after the other in one body (a seek to another part of the drill
+  wants every tile's index and then its frames: one request each instead of 16 per tile
+  queued behind the browser's 6 connections).
 
 In the hub the route table (hub/api/routes.py) gives these to `replay.view` (commander,
 evaluator). The archived-folder server (`replay_app`) is bound to loopback and asks for its own
@@ -32,6 +38,7 @@ from hub.logformat import Head
 from hub.replay.model import (
     LOG_NAME,
     CachedHasher,
+    Recording,
     Replay,
     ReplayError,
     build_replay,
@@ -113,6 +120,8 @@ def attach_replay(app: web.Application, data_dir: Path) -> None:
     app.router.add_get("/api/replay/log", around)
     app.router.add_get("/api/replay/media/{name}", media)
     app.router.add_get("/api/replay/frames/{name}", frames)
+    app.router.add_get("/api/replay/frames", frames_batch)
+    app.router.add_get("/api/replay/bytes", byte_ranges)
 
 
 def _error(status: int, code: str, message: str) -> web.Response:
@@ -165,65 +174,166 @@ async def around(request: web.Request) -> web.Response:
         return _error(404, "no_such_seq", str(exc))
 
 
-async def _trusted_file(request: web.Request,
-                        then: Callable[[Path], Any] | None = None) -> tuple[str, Path, Any] | web.Response:
-    """(name, path, then(path)) of the trusted recording the request names, checked again now
-    (hashes cached by size, mtime and inode: a file changed since is refused), or the error.
-    The check and `then` run in the executor unless the hash is cached and there is no `then`."""
-    got = await _replay(request)
-    if isinstance(got, web.Response):
-        return got
-    rec = got.recording(request.match_info["name"])
+class _Refused(Exception):
+    """A recording the request names that is not served (its HTTP status, code and message)."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+    def response(self) -> web.Response:
+        return _error(self.status, self.code, self.message)
+
+    def to_json(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message}
+
+
+def _trusted(got: Replay, name: str) -> Recording:
+    """The operation's recording `name`, if the log trusts it (else _Refused)."""
+    rec = got.recording(name)
     if rec is None:
-        return _error(404, "no_recording", "no such recording in this operation")
-    store = request.app[STORE_KEY]
+        raise _Refused(404, "no_recording", f"{name}: no such recording in this operation")
     if not rec.trusted:
-        return _error(409, "untrusted", f"{rec.name}: {rec.problem}")
-    payload = {"path": rec.path, "sha256": rec.sha256, "size": rec.size}
+        raise _Refused(409, "untrusted", f"{rec.name}: {rec.problem}")
+    return rec
+
+
+def _recheck(store: ReplayStore, rec: Recording) -> Path:
+    """The file of `rec`, its hash and size checked again now (hashes cached by size, mtime and
+    inode: a file changed since the model was built is refused)."""
+    problem = check_file(store.data_dir, {"path": rec.path, "sha256": rec.sha256, "size": rec.size},
+                         store.hasher)
     path = recording_file(store.data_dir, rec.path)
-
-    def work() -> tuple[str, Any]:
-        problem = check_file(store.data_dir, payload, store.hasher)
-        return problem, (then(path) if then is not None and path is not None and not problem
-                         else None)
-
-    if then is None and path is not None and store.hasher.known(path):
-        problem, done = work()  # a stat and a dict lookup: no thread hop
-    else:
-        problem, done = await asyncio.get_running_loop().run_in_executor(None, work)
     if problem or path is None:
-        return _error(409, "untrusted", f"{rec.name}: {problem}")
-    return rec.name, path, done
+        raise _Refused(409, "untrusted", f"{rec.name}: {problem or 'outside the recordings'}")
+    return path
+
+
+def _index_json(indexes: IndexCache, path: Path) -> dict[str, Any]:
+    try:
+        return indexes(path).to_json()
+    except (WebmError, OSError) as exc:
+        raise _Refused(422, "no_index", f"{path.name}: {exc}") from exc
+
+
+async def _off_loop(store: ReplayStore, recs: list[Recording],
+                    then: Callable[[int, Path], Any], cheap: bool = False) -> list[Any]:
+    """`then(i, path)` for the file of each `recs[i]`, re-checked; in the executor unless
+    `cheap` and every hash is cached (a stat and a dict lookup each: no thread hop)."""
+    def work() -> list[Any]:
+        return [then(i, _recheck(store, rec)) for i, rec in enumerate(recs)]
+
+    if cheap and all(store.hasher.known(p) for rec in recs
+                     if (p := recording_file(store.data_dir, rec.path)) is not None):
+        return work()
+    return await asyncio.get_running_loop().run_in_executor(None, work)
 
 
 async def media(request: web.Request) -> web.StreamResponse:
-    got = await _trusted_file(request)
+    got = await _replay(request)
     if isinstance(got, web.Response):
         return got
-    name, path, _ = got
-    ctype = "video/webm" if name.endswith(".webm") else "video/x-matroska"
+    try:
+        rec = _trusted(got, request.match_info["name"])
+        [path] = await _off_loop(request.app[STORE_KEY], [rec], lambda _, path: path, cheap=True)
+    except _Refused as exc:
+        return exc.response()
+    ctype = "video/webm" if rec.name.endswith(".webm") else "video/x-matroska"
     return web.FileResponse(path, headers={"Content-Type": ctype,
                                            "Cache-Control": "private, max-age=3600"})
 
 
 async def frames(request: web.Request) -> web.Response:
-    indexes = request.app[STORE_KEY].indexes
-
-    def index(path: Path) -> dict[str, Any] | str:
-        try:
-            return indexes(path).to_json()
-        except (WebmError, OSError) as exc:
-            return str(exc)
-
-    got = await _trusted_file(request, index)
+    got = await _replay(request)
     if isinstance(got, web.Response):
         return got
-    name, _, body = got
-    if isinstance(body, str):
-        return _error(422, "no_index", f"{name}: {body}")
+    store = request.app[STORE_KEY]
+    try:
+        rec = _trusted(got, request.match_info["name"])
+        [body] = await _off_loop(store, [rec], lambda _, path: _index_json(store.indexes, path))
+    except _Refused as exc:
+        return exc.response()
     return web.json_response(body, headers={"Cache-Control": "private, max-age=3600"})
 
 
+BATCH = 32  # recordings per batched request
+BATCH_BYTES = 32 << 20  # bytes per `bytes` answer
+
+
+async def frames_batch(request: web.Request) -> web.Response:
+    names = list(dict.fromkeys(request.query.getall("name", [])))
+    if not names or len(names) > BATCH:
+        return _error(400, "bad_names", f"name: 1 to {BATCH} recordings, {len(names)} given")
+    got = await _replay(request)
+    if isinstance(got, web.Response):
+        return got
+    store = request.app[STORE_KEY]
+    errors: dict[str, dict[str, str]] = {}
+    recs = []
+    for name in names:
+        try:
+            recs.append(_trusted(got, name))
+        except _Refused as exc:
+            errors[name] = exc.to_json()
+
+    def work() -> dict[str, Any]:
+        out = {}
+        for rec in recs:
+            try:
+                out[rec.name] = _index_json(store.indexes, _recheck(store, rec))
+            except _Refused as exc:
+                errors[rec.name] = exc.to_json()
+        return out
+
+    out = await asyncio.get_running_loop().run_in_executor(None, work)
+    return web.json_response({"indexes": out, "errors": errors},
+                             headers={"Cache-Control": "private, max-age=3600"})
+
+
+def _ranges(request: web.Request) -> list[tuple[str, int, int]]:
+    """The `r=NAME:FIRST-LAST` of a `bytes` request."""
+    raw = request.query.getall("r", [])
+    if not raw or len(raw) > BATCH:
+        raise _Refused(400, "bad_range", f"r: 1 to {BATCH} ranges, {len(raw)} given")
+    out = []
+    for r in raw:
+        name, _, span = r.rpartition(":")
+        first, _, last = span.partition("-")
+        if not name or not first.isdigit() or not last.isdigit() or int(last) < int(first):
+            raise _Refused(400, "bad_range", f"r={r!r}: NAME:FIRST-LAST with FIRST <= LAST")
+        out.append((name, int(first), int(last)))
+    total = sum(last - first + 1 for _, first, last in out)
+    if total > BATCH_BYTES:
+        raise _Refused(400, "bad_range", f"r: {total} bytes asked for, at most {BATCH_BYTES}")
+    return out
+
+
+async def byte_ranges(request: web.Request) -> web.Response:
+    got = await _replay(request)
+    if isinstance(got, web.Response):
+        return got
+    try:
+        ranges = _ranges(request)
+        recs = [_trusted(got, name) for name, _, _ in ranges]
+        for rec, (_, _, last) in zip(recs, ranges, strict=True):
+            if last >= rec.size:
+                raise _Refused(416, "bad_range", f"{rec.name}: byte {last} is past its end "
+                                                 f"({rec.size} bytes)")
+
+        def read(i: int, path: Path) -> bytes:
+            _, first, last = ranges[i]
+            with path.open("rb") as f:
+                f.seek(first)
+                return f.read(last - first + 1)
+
+        parts = await _off_loop(request.app[STORE_KEY], recs, read)
+    except _Refused as exc:
+        return exc.response()
+    return web.Response(body=b"".join(parts), content_type="application/octet-stream",
+                        headers={"Cache-Control": "private, max-age=3600"})
+
+
+# ------------------------------------------------------------------------------- archived folder
 # ------------------------------------------------------------------------------- archived folder
 
 def replay_app(data_dir: Path, token: str) -> web.Application:

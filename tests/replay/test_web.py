@@ -169,3 +169,78 @@ async def test_the_frame_index_matches_ffprobes_packets(
     (data / rec["path"]).write_bytes(whole[:-1] + bytes([whole[-1] ^ 0xFF]))
     status, body, _ = await get(url, ev)
     assert status == 409 and json.loads(body)["error"]["code"] == "untrusted"
+
+
+async def test_batched_indexes_and_bytes_match_the_files(
+        hub_on_copy: tuple[RunningHub, Path]) -> None:
+    """GET /api/replay/frames?name=...&name=... gives each index as the single route does, and
+    an error by name for what it cannot give; GET /api/replay/bytes?r=NAME:FIRST-LAST&... the
+    ranges one after the other, each one a packet's data by ffprobe's hash; malformed, oversized,
+    past-the-end and untrusted asks are refused with a code, nothing half-served."""
+    import base64
+    import hashlib
+    from array import array
+    from urllib.parse import urlencode
+
+    h, data = hub_on_copy
+    ev = tok(h, "evaluator")
+    model = json.loads((await get(f"{h.url}/api/replay?op={OP}", ev))[1])
+    recs = [r for r in model["recordings"] if r["dept"] != "wall"][:3]
+    assert len(recs) >= 2
+    q = urlencode([("op", OP)] + [("name", r["name"]) for r in recs] + [("name", "nope.webm")])
+    status, body, _ = await get(f"{h.url}/api/replay/frames?{q}", ev)
+    assert status == 200, body[:200]
+    batch = json.loads(body)
+    assert batch["errors"] == {"nope.webm": {"code": "no_recording", "message":
+                                             "nope.webm: no such recording in this operation"}}
+    for r in recs:
+        single = json.loads((await get(f"{h.url}/api/replay/frames/{r['name']}?op={OP}", ev))[1])
+        assert batch["indexes"][r["name"]] == single
+    asks = []
+    for r in recs:
+        packets = json.loads(subprocess.run(
+            ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_packets",
+             "-show_data_hash", "SHA256", "-of", "json", str(data / r["path"])],
+            capture_output=True, text=True, check=True).stdout)["packets"]
+        i = len(packets) // 2
+        ix = batch["indexes"][r["name"]]
+        a, n = (int(array("d", base64.b64decode(ix[k]))[i]) for k in ("offset", "size"))
+        asks.append((r["name"], a, n, packets[i]["data_hash"]))
+    q = urlencode([("op", OP)] + [("r", f"{name}:{a}-{a + n - 1}") for name, a, n, _ in asks])
+    status, body, headers = await get(f"{h.url}/api/replay/bytes?{q}", ev)
+    assert status == 200 and headers["Content-Type"] == "application/octet-stream"
+    assert len(body) == sum(n for _, _, n, _ in asks)
+    at = 0
+    for name, _, n, digest in asks:
+        assert f"SHA256:{hashlib.sha256(body[at:at + n]).hexdigest()}" == digest, name
+        at += n
+    name, size = recs[0]["name"], recs[0]["size"]
+
+    async def refused(query: list[tuple[str, str]], token: str | None = ev) -> tuple[int, str]:
+        status, body, _ = await get(f"{h.url}/api/replay/bytes?{urlencode([('op', OP), *query])}",
+                                    token)
+        return status, json.loads(body)["error"]["code"] if status != 200 else ""
+
+    assert await refused([("r", f"{name}:10-5")]) == (400, "bad_range")
+    assert await refused([("r", f"{name}:x-5")]) == (400, "bad_range")
+    assert await refused([("r", f"{name}")]) == (400, "bad_range")
+    assert await refused([]) == (400, "bad_range")
+    assert await refused([("r", f"{name}:0-1")] * 33) == (400, "bad_range")
+    assert await refused([("r", f"{name}:0-{64 << 20}")]) == (400, "bad_range")
+    assert await refused([("r", f"{name}:0-{size}")]) == (416, "bad_range")
+    assert await refused([("r", "../events.db:0-10")]) == (404, "no_recording")
+    assert (await refused([("r", f"{name}:0-10")], tok(h, "department", "water")))[0] == 403
+    assert (await refused([("r", f"{name}:0-10")], None))[0] == 401
+    q = urlencode([("op", OP)] + [("name", f"n{i}") for i in range(33)])
+    status, body, _ = await get(f"{h.url}/api/replay/frames?{q}", ev)
+    assert status == 400 and json.loads(body)["error"]["code"] == "bad_names"
+    # a file changed since it was logged: refused in a batch too, by name / as a whole
+    path = data / recs[1]["path"]
+    whole = path.read_bytes()
+    path.write_bytes(whole[:-1] + bytes([whole[-1] ^ 0xFF]))
+    q = urlencode([("op", OP), ("name", recs[0]["name"]), ("name", recs[1]["name"])])
+    batch = json.loads((await get(f"{h.url}/api/replay/frames?{q}", ev))[1])
+    assert list(batch["indexes"]) == [recs[0]["name"]]
+    assert batch["errors"][recs[1]["name"]]["code"] == "untrusted"
+    assert await refused([("r", f"{name}:0-10"), ("r", f"{recs[1]['name']}:0-10")]) \
+        == (409, "untrusted")

@@ -4,7 +4,7 @@
 
 import { $, el, clockMs, dur, showTokenGate, toast } from "./common.js";
 import { addStrings, applyI18n, getLang, initLangButton, kindLabel, nameOf, onLangChange, t } from "./i18n.js";
-import { canDecode, FrameTile, frameAt, indexNow, loadIndex } from "./replayframes.js";
+import { canDecode, FrameTile, frameAt, indexNow, Loader } from "./replayframes.js";
 import { readStamp } from "./stamp.js";
 
 addStrings({
@@ -71,11 +71,15 @@ function api(path, init = {}) {
   return fetch(path, { ...init, headers, credentials: "same-origin" });
 }
 
-function mediaUrl(rec, what = "media") {
+function opQuery() {
   const q = new URLSearchParams({ op: M.op });
   if (token) q.set("token", token);
-  return `/api/replay/${what}/${encodeURIComponent(rec.name)}?${q}`;
+  return q;
 }
+function mediaUrl(rec) {
+  return `/api/replay/media/${encodeURIComponent(rec.name)}?${opQuery()}`;
+}
+const loader = new Loader(api, opQuery);
 
 // ----------------------------------------------------------------------------------- model
 
@@ -121,8 +125,7 @@ function buildWall() {
     const tile = { dept: d.id, box, video, canvas, over, name, rec: null, vrec: null, want: 0, marks: {},
                    frames: null, decoding: false };
     if (decodeFrames) {
-      tile.frames = new FrameTile(canvas, (rec) => ({ frames: mediaUrl(rec, "frames"), media: mediaUrl(rec) }),
-                                  api, tile.marks);
+      tile.frames = new FrameTile(canvas, loader, tile.marks);
       tile.frames.onfail = (rec) => { console.warn(`replay: ${rec.name} played by <video>: ${tile.frames.failed.get(rec.name)}`); syncTile(tile, T, true); };
     }
     // when each step of the last file switch and seek happened (chReplay.phases)
@@ -174,7 +177,7 @@ function syncTile(tile, at, hard) {
   }
   if (tile.vrec !== rec) {
     tile.vrec = rec;
-    loadIndex(rec.name, mediaUrl(rec, "frames"), api).catch(() => {});  // for frame steps
+    loader.index(rec.name).catch(() => {});  // for frame steps
     tile.video.src = mediaUrl(rec);  // loadedmetadata sets the time
     return;
   }

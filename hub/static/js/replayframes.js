@@ -1,8 +1,10 @@
 // A replay tile drawn from frames the page decodes itself (WebCodecs): the hub's frame index of a
-// recording (GET /api/replay/frames/NAME) says where each frame lies in the file, the page fetches
-// the bytes from the key frame before the moment (HTTP Range, no connection held open), decodes
-// forward to the moment's frame and paints only that one on a canvas. A move forward in the same
-// group of pictures goes on from the frame decoded last instead of starting at the key frame again.
+// recording (GET /api/replay/frames) says where each frame lies in the file, the page fetches
+// the bytes from the key frame before the moment (GET /api/replay/bytes, no connection held
+// open), decodes forward to the moment's frame and paints only that one on a canvas. A move
+// forward in the same group of pictures goes on from the frame decoded last instead of starting
+// at the key frame again. The tiles' requests of one task go out together (Loader): a seek to
+// another part of the drill asks for 16 indexes, then 16 byte ranges, in two requests.
 
 export const canDecode = typeof VideoDecoder === "function" && typeof EncodedVideoChunk === "function";
 
@@ -14,6 +16,7 @@ const GOP_FETCH_BYTES = 1 << 20;
 // a decoder with nothing queued that gives no frame for this long holds it back (reordering): it
 // is flushed (a slow one, on a loaded machine, is waited for)
 const HELD_MS = 500;
+const EPOCH = 1 << 24;  // more frames than a file has
 
 function codecOf(ix) {
   if (ix.codec_id === "V_VP8") return { codec: "vp8" };
@@ -25,32 +28,117 @@ function codecOf(ix) {
   return null;
 }
 
-const bytesOf = (b64) => Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+// base64 -> bytes (the native decoder where there is one: the mapped Uint8Array.from took ~6 ms
+// of the main thread per index, 16 of them per seek to another part of the drill)
+function bytesOf(b64) {
+  if (typeof Uint8Array.fromBase64 === "function") return Uint8Array.fromBase64(b64);
+  const s = atob(b64);
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
+  return out;
+}
 
-// The frame index of a recording (parsed; cached): codec, size, t_us / offset / size / key per frame.
-export function loadIndex(name, url, fetchApi) {
-  let got = indexes.get(name);
-  if (got) { indexes.delete(name); indexes.set(name, got); return got; }
-  got = fetchApi(url).then(async (r) => {
-    if (!r.ok) throw new Error(`frame index ${name}: HTTP ${r.status}`);
-    const ix = await r.json();
-    ix.private = bytesOf(ix.private);
-    for (const k of ["t_us", "offset", "size"]) ix[k] = new Float64Array(bytesOf(ix[k]).buffer);
-    ix.key = bytesOf(ix.key);
-    ix.keys = [];
-    ix.key.forEach((k, i) => { if (k) ix.keys.push(i); });
-    ix.config = codecOf(ix);
-    loaded.set(name, ix);
-    return ix;
-  });
-  got.catch(() => indexes.delete(name));
-  indexes.set(name, got);
-  while (indexes.size > INDEX_KEEP) {
-    const old = indexes.keys().next().value;
-    indexes.delete(old);
-    loaded.delete(old);
+function parseIndex(ix) {
+  ix.private = bytesOf(ix.private);
+  for (const k of ["t_us", "offset", "size"]) ix[k] = new Float64Array(bytesOf(ix[k]).buffer);
+  ix.key = bytesOf(ix.key);
+  ix.keys = [];
+  ix.key.forEach((k, i) => { if (k) ix.keys.push(i); });
+  ix.config = codecOf(ix);
+  return ix;
+}
+
+const BATCH = 32;  // recordings per request (the hub's hub/replay/web.py BATCH)
+const BATCH_BYTES = 32 << 20;
+
+// Collects what the tiles ask for in one task and asks the hub for it in one request per kind:
+// frame indexes (cached by name, the last INDEX_KEEP) and byte ranges of the recordings.
+// api(path) -> Response (with the page's token); query() -> URLSearchParams of the operation.
+export class Loader {
+  constructor(api, query) {
+    Object.assign(this, { api, query });
+    this.names = new Map();  // name -> {resolve, reject}: indexes to ask for
+    this.ranges = [];        // {name, first, last, resolve, reject}: bytes to ask for
+    this.timer = null;
   }
-  return got;
+
+  // The frame index of a recording (parsed; cached): codec, size, t_us / offset / size / key per frame.
+  index(name) {
+    let got = indexes.get(name);
+    if (got) { indexes.delete(name); indexes.set(name, got); return got; }
+    got = new Promise((resolve, reject) => { this.names.set(name, { resolve, reject }); })
+      .then((ix) => { loaded.set(name, ix); return ix; });
+    got.catch(() => indexes.delete(name));
+    indexes.set(name, got);
+    while (indexes.size > INDEX_KEEP) {
+      const old = indexes.keys().next().value;
+      indexes.delete(old);
+      loaded.delete(old);
+    }
+    this.soon();
+    return got;
+  }
+
+  // Bytes first..last of a recording.
+  bytes(name, first, last) {
+    return new Promise((resolve, reject) => { this.ranges.push({ name, first, last, resolve, reject }); this.soon(); });
+  }
+
+  soon() {
+    if (this.timer === null) this.timer = setTimeout(() => { this.timer = null; this.flush(); }, 0);
+  }
+
+  flush() {
+    const names = [...this.names];
+    this.names.clear();
+    for (let i = 0; i < names.length; i += BATCH) this.askIndexes(names.slice(i, i + BATCH));
+    const ranges = this.ranges;
+    this.ranges = [];
+    let part = [], bytes = 0;
+    for (const r of ranges) {
+      const n = r.last - r.first + 1;
+      if (part.length && (part.length === BATCH || bytes + n > BATCH_BYTES)) { this.askBytes(part); part = []; bytes = 0; }
+      part.push(r); bytes += n;
+    }
+    if (part.length) this.askBytes(part);
+  }
+
+  async askIndexes(batch) {
+    const q = this.query();
+    for (const [name] of batch) q.append("name", name);
+    try {
+      const r = await this.api(`/api/replay/frames?${q}`);
+      if (!r.ok) throw new Error(`frame indexes: HTTP ${r.status}`);
+      const body = await r.json();
+      for (const [name, { resolve, reject }] of batch) {
+        const ix = body.indexes[name];
+        if (ix) resolve(parseIndex(ix));
+        else reject(new Error(`frame index ${name}: ${body.errors[name]?.message || "not given"}`));
+      }
+    } catch (e) {
+      for (const [, { reject }] of batch) reject(e);
+    }
+  }
+
+  async askBytes(batch) {
+    const q = this.query();
+    for (const r of batch) q.append("r", `${r.name}:${r.first}-${r.last}`);
+    try {
+      const r = await this.api(`/api/replay/bytes?${q}`);
+      if (!r.ok) throw new Error(`recording bytes: HTTP ${r.status}`);
+      const buf = new Uint8Array(await r.arrayBuffer());
+      const want = batch.reduce((n, x) => n + x.last - x.first + 1, 0);
+      if (buf.length !== want) throw new Error(`recording bytes: ${buf.length} bytes, asked for ${want}`);
+      let at = 0;
+      for (const x of batch) {
+        const n = x.last - x.first + 1;
+        x.resolve(buf.subarray(at, at + n));
+        at += n;
+      }
+    } catch (e) {
+      for (const x of batch) x.reject(e);
+    }
+  }
 }
 
 // The frame index of a recording if it is loaded already, else null.
@@ -84,13 +172,15 @@ async function decodable(name, ix) {
 }
 
 export class FrameTile {
-  // urls(rec) -> {frames, media}; fetchApi(url, init) -> Response; marks: {name: performance.now()}
-  constructor(canvas, urls, fetchApi, marks) {
-    Object.assign(this, { canvas, urls, fetchApi, marks });
+  // loader: a Loader; marks: {name: performance.now()}
+  constructor(canvas, loader, marks) {
+    Object.assign(this, { canvas, loader, marks });
     this.ctx = canvas.getContext("2d");
     this.goal = null;       // {rec, s, ahead_s}
     this.shown = null;      // {name, i, t_us}
     this.name = null;       // the file the decoder is on
+    this.epoch = 0;         // counts the files fed: a chunk's timestamp is epoch * EPOCH + frame
+    this.config = "";       // the decoder's configuration ("codec WxH")
     this.fed = -1;          // the last frame given to the decoder (-1: it needs a key frame)
     this.bytes = null;      // {name, first, last, buf, base}: frames fetched, first..last
     this.waiting = null;    // {i, resolve}
@@ -112,13 +202,26 @@ export class FrameTile {
     return !this.running && g !== null && this.shown !== null && this.shown.name === g.rec.name && this.shown.goal === g;
   }
 
-  makeDecoder(ix) {
+  // The decoder for `ix`: the one there is when it has the same codec and size (made anew for
+  // every file, 16 decoders per seek to another part cost more than their frames), else a new one.
+  useDecoder(ix) {
+    const want = `${ix.config.codec} ${ix.width}x${ix.height}`;
+    this.epoch += 1;
+    this.fed = -1;
+    if (this.dec && this.dec.state === "configured" && this.config === want) {
+      if (this.dec.decodeQueueSize > 0) {  // the last file's frames still queued: dropped
+        this.dec.reset();
+        this.dec.configure(this.configOf(ix));
+      }
+      return;
+    }
+    this.config = want;
     if (this.dec && this.dec.state !== "closed") this.dec.close();
     this.dec = new VideoDecoder({
       output: (frame) => {
         this.lastOutput = performance.now();
         const w = this.waiting;
-        if (w && frame.timestamp === w.i) {
+        if (w && frame.timestamp === w.ts) {
           if (this.canvas.width !== frame.displayWidth || this.canvas.height !== frame.displayHeight) {
             this.canvas.width = frame.displayWidth; this.canvas.height = frame.displayHeight;
           }
@@ -130,19 +233,18 @@ export class FrameTile {
       },
       error: (e) => { const w = this.waiting; this.waiting = null; this.fed = -1; if (w) w.resolve(e); },
     });
-    this.dec.configure({ ...ix.config, codedWidth: ix.width, codedHeight: ix.height, optimizeForLatency: true });
-    this.fed = -1;
+    this.dec.configure(this.configOf(ix));
+  }
+
+  configOf(ix) {
+    return { ...ix.config, codedWidth: ix.width, codedHeight: ix.height, optimizeForLatency: true };
   }
 
   async fetchFrames(rec, ix, first, last) {
     const b = this.bytes;
     if (b && b.name === rec.name && b.first <= first && b.last >= last) return b;
     const from = ix.offset[first], to = ix.offset[last] + ix.size[last] - 1;
-    const r = await this.fetchApi(this.urls(rec).media, { headers: { Range: `bytes=${from}-${to}` } });
-    if (r.status !== 206 && r.status !== 200) throw new Error(`${rec.name}: HTTP ${r.status}`);
-    let buf = new Uint8Array(await r.arrayBuffer());
-    if (r.status === 200) buf = buf.subarray(from, to + 1);
-    if (buf.length !== to - from + 1) throw new Error(`${rec.name}: ${buf.length} bytes, asked for ${to - from + 1}`);
+    const buf = await this.loader.bytes(rec.name, from, to);
     this.bytes = { name: rec.name, first, last, buf, base: from };
     return this.bytes;
   }
@@ -166,7 +268,7 @@ export class FrameTile {
         if (fresh) this.marks.loadstart = performance.now();
         let ix;
         try {
-          ix = await loadIndex(rec.name, this.urls(rec).frames, this.fetchApi);
+          ix = await this.loader.index(rec.name);
           await decodable(rec.name, ix);
         } catch (e) {
           this.failed.set(rec.name, String(e));
@@ -183,7 +285,7 @@ export class FrameTile {
           continue;
         }
         this.marks.seeking = performance.now();
-        if (this.name !== rec.name || !this.dec || this.dec.state === "closed") { this.makeDecoder(ix); this.name = rec.name; }
+        if (this.name !== rec.name || !this.dec || this.dec.state !== "configured") { this.useDecoder(ix); this.name = rec.name; }
         const k = ix.keys[Math.max(0, k0)];
         const start = this.fed >= k && this.fed < j ? this.fed + 1 : k;
         // fetched up to `ahead_s` on, and to the end of the group of pictures when that is
@@ -200,10 +302,11 @@ export class FrameTile {
           continue;
         }
         if (g !== this.goal) continue;  // moved on while fetching: plan again (bytes kept)
-        const done = new Promise((resolve) => { this.waiting = { i: j, resolve }; });
+        const base = this.epoch * EPOCH;
+        const done = new Promise((resolve) => { this.waiting = { ts: base + j, resolve }; });
         for (let i = start; i <= j; i++) {
           const at = ix.offset[i] - b.base;
-          this.dec.decode(new EncodedVideoChunk({ type: ix.key[i] ? "key" : "delta", timestamp: i,
+          this.dec.decode(new EncodedVideoChunk({ type: ix.key[i] ? "key" : "delta", timestamp: base + i,
                                                   data: b.buf.subarray(at, at + ix.size[i]) }));
         }
         this.fed = j;
