@@ -22,7 +22,7 @@ from hub.service import Hub
 from hub.sfu.ice import IceConfig
 from hub.sfu.tap import FeedTap
 from hub.sfu.videohub import ExternalSource, Feed, VideoHub
-from media.encoded import EncodedPacket
+from media.encoded import RECORD_KEYFRAME_S, EncodedPacket
 from media.health import RESOLUTION, RESTORED, HealthConfig, HealthConfigError, HealthEvent
 from media.ingest import Ingest, IngestConfig, StreamInfo
 from media.monitor import SHED_WALL_FPS, FeedMonitor
@@ -66,7 +66,7 @@ class MediaOptions:
     wall_record_fps: float = 5.0
     wall_viewers: int = 4  # WHEP wall viewers at once (each costs one VP8 encoder)
     segment_s: float = 60.0
-    keyframe_s: float = 10.0  # a recording asks for a key frame after this long without one
+    keyframe_s: float = RECORD_KEYFRAME_S  # a recording asks for a key frame after this long without one
     recordings: Path = Path("recordings")
     snapshot_dir: Path = Path("snapshots")
     health_config: HealthConfig = field(default_factory=HealthConfig)
@@ -110,7 +110,7 @@ class MediaOptions:
             wall_record_fps=float(wall.get("record_fps", 5.0)),
             wall_viewers=int(wall.get("viewers", 4)),
             segment_s=float(rec.get("segment_s", 60.0)),
-            keyframe_s=float(rec.get("keyframe_s", 10.0)),
+            keyframe_s=float(rec.get("keyframe_s", RECORD_KEYFRAME_S)),
             recordings=data / str(rec.get("dir", "recordings")),
             snapshot_dir=data / str(snap.get("dir", "snapshots")),
             health_config=HealthConfig.from_mapping(

@@ -20,7 +20,7 @@ import av
 import cv2
 import numpy as np
 
-from media.encoded import EncodedPacket
+from media.encoded import RECORD_KEYFRAME_S, EncodedPacket
 
 log = logging.getLogger("commandhub.media")
 
@@ -238,7 +238,7 @@ class SegmentRecorder:
         to_log_us: Callable[[float], int] | None = None,
         request_keyframe: Callable[[], None] | None = None,
         max_segment_s: float = 60.0,
-        keyframe_s: float = 10.0,
+        keyframe_s: float = RECORD_KEYFRAME_S,
         retry_after_s: float = 5.0,
         opener: Opener = _open_file,
     ) -> None:

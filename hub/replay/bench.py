@@ -16,6 +16,8 @@ from typing import Any
 
 from aiohttp import web
 
+from media.encoded import RECORD_KEYFRAME_S
+
 TARGET_SEEK_P95_MS = 500.0
 OP = "drill-bench-replay"
 
@@ -197,8 +199,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    metavar="1..16")
     p.add_argument("--part-s", type=int, default=60, help="recording part length (segment_s)")
     p.add_argument("--fps", type=int, default=15)
-    p.add_argument("--keyframe-s", type=float, default=10.0, help="key frame interval (the "
-                   "hub's keyframe_s)")
+    p.add_argument("--keyframe-s", type=float, default=RECORD_KEYFRAME_S,
+                   help=f"key frame interval (default {RECORD_KEYFRAME_S:g}: the hub's "
+                   "record keyframe_s)")
     p.add_argument("--seeks", type=int, default=40, help="cursor moves timed (bounded: <= 500)")
     p.add_argument("--seed", type=int, default=15)
     p.add_argument("--export-minutes", type=int, default=5, help="clip exported for export_s "
