@@ -169,12 +169,7 @@ async def bench_commands(args: argparse.Namespace) -> dict[str, Any]:
             clients = []
             for d in answering:
                 c = HubClient(url, auth.issue("department", now=now, dept=d), request_timeout=60)
-
-                async def on_command(frame: dict[str, Any], c: HubClient = c) -> None:
-                    if frame["cause"] == "issued":
-                        await c.respond(frame["command"]["command_id"], "receipt")
-
-                c.on_command = on_command
+                c.answer_commands("receipt")
                 await c.connect()
                 clients.append(c)
             await commander.request("operation.start", title="bench", kind="drill", level="IV")

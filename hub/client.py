@@ -249,6 +249,16 @@ class HubClient:
             targets = targets.split(",")
         return await self.request("command.issue", targets=targets, text=text, **fields)
 
+    def answer_commands(self, *responses: str) -> None:
+        """Answer every command issued to this (department) client with `responses`, in order
+        (load generators and tests: a console that always answers)."""
+        async def on_command(frame: dict[str, Any]) -> None:
+            if frame["cause"] == "issued":
+                for response in responses:
+                    await self.respond(frame["command"]["command_id"], response)
+
+        self.on_command = on_command
+
     async def respond(self, command_id: str, response: str, **fields: Any) -> dict[str, Any]:
         return await self.request("command.respond", command_id=command_id, response=response,
                                   client_ts_us=time.time_ns() // 1000, **fields)

@@ -13,7 +13,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -72,12 +71,7 @@ async def test_a_starved_hub_sheds_media_work_and_drops_no_publisher(tmp_path: P
         assert all(state["media"]["health"][d] == "ok" for d in GST_DEPTS + LOOP_DEPTS), state
         for d in ANSWERING:
             c = HubClient(h.url, h.token("department", d), request_timeout=60)
-
-            async def answer(frame: dict[str, Any], c: HubClient = c) -> None:
-                if frame["cause"] == "issued":
-                    await c.respond(frame["command"]["command_id"], "receipt")
-
-            c.on_command = answer
+            c.answer_commands("receipt")
             await c.connect()
             clients.append(c)
         commander = HubClient(h.url, h.token("commander"), request_timeout=60)
