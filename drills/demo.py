@@ -108,7 +108,7 @@ async def run_demo(opts: DemoOptions, say: Callable[[str], None] = print) -> Dem
         "releases": [r.__dict__ for r in outcome.result.releases],
         "drill_real_s": round(outcome.drill_real_s, 3), "hub_cpu_s": outcome.hub_cpu_s,
     }, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    say(f"score {score:.1f} ({grade})")
+    say(f"score {score:.2f} ({grade})")  # as score.json and the PDF print it
     say(f"  report: {report_pdf}")
     say(f"  log:    {events_db}   (verify: commandhub log verify {events_db})")
     say(f"  score:  {score_json}")
