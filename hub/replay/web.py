@@ -7,8 +7,8 @@
   (aiohttp's FileResponse); a file whose SHA-256 or size no longer matches the log is refused
   (409 `untrusted`), never served.
 - `GET /api/replay/frames/{name}?op=ID`: that recording's frame index (hub/replay/webm.py: each
-  frame's media time, byte range and key flag, and the codec), trusted files only, so the page
-  fetches (with Range) and decodes just the frames from the key frame before a moment to it.
+  frame's media time, byte range and key flag, and the codec), trusted files only, so a page
+  fetches and decodes just the frames from the key frame before a moment to it.
 - `GET /api/replay/frames?op=ID&name=A&name=B...`: the frame indexes of up to `BATCH` trusted
   recordings in one answer (`indexes`, and `errors` by name for those it cannot give), and
   `GET /api/replay/bytes?op=ID&r=NAME:FIRST-LAST&r=...`: those byte ranges of up to `BATCH`

@@ -183,7 +183,7 @@ export class FrameTile {
     this.config = "";       // the decoder's configuration ("codec WxH")
     this.fed = -1;          // the last frame given to the decoder (-1: it needs a key frame)
     this.bytes = null;      // {name, first, last, buf, base}: frames fetched, first..last
-    this.waiting = null;    // {i, resolve}
+    this.waiting = null;    // {ts, resolve}: the chunk timestamp whose frame is awaited
     this.running = false;
     this.failed = new Map();  // recording name -> why it cannot be decoded here
     this.dec = null;
@@ -208,13 +208,8 @@ export class FrameTile {
     const want = `${ix.config.codec} ${ix.width}x${ix.height}`;
     this.epoch += 1;
     this.fed = -1;
-    if (this.dec && this.dec.state === "configured" && this.config === want) {
-      if (this.dec.decodeQueueSize > 0) {  // the last file's frames still queued: dropped
-        this.dec.reset();
-        this.dec.configure(this.configOf(ix));
-      }
-      return;
-    }
+    // (run() waits for every frame it queues, so nothing of the last file is still queued)
+    if (this.dec && this.dec.state === "configured" && this.config === want) return;
     this.config = want;
     if (this.dec && this.dec.state !== "closed") this.dec.close();
     this.dec = new VideoDecoder({
@@ -233,11 +228,7 @@ export class FrameTile {
       },
       error: (e) => { const w = this.waiting; this.waiting = null; this.fed = -1; if (w) w.resolve(e); },
     });
-    this.dec.configure(this.configOf(ix));
-  }
-
-  configOf(ix) {
-    return { ...ix.config, codedWidth: ix.width, codedHeight: ix.height, optimizeForLatency: true };
+    this.dec.configure({ ...ix.config, codedWidth: ix.width, codedHeight: ix.height, optimizeForLatency: true });
   }
 
   async fetchFrames(rec, ix, first, last) {
