@@ -124,7 +124,15 @@ async def start_hub(opts: ServeOptions) -> RunningHub:
               flush=True)
     running = RunningHub(hub, runner, f"{scheme}://{opts.host}:{port}")
     if opts.uplink is not None and opts.uplink_token is not None:
-        running.uplink = Uplink(hub, opts.uplink, opts.uplink_token, uplink_ssl)
+        from hub.wiring import VIDEO_HUB_KEY
+
+        tier_video = None
+        if VIDEO_HUB_KEY in app:
+            from hub.sfu.tiervideo import TierVideo
+
+            tier_video = TierVideo(hub, app[VIDEO_HUB_KEY], opts.uplink, opts.uplink_token,
+                                   uplink_ssl)
+        running.uplink = Uplink(hub, opts.uplink, opts.uplink_token, uplink_ssl, tier_video)
         running.uplink.start()
     return running
 

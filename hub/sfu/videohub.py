@@ -30,7 +30,7 @@ ErrorCallback = Callable[[str, str, str], Awaitable[None]]
 
 ROLES = ("commander", "department", "evaluator", "observer")
 DELIBERATE = ("left", "replaced", "hub_closed", "kicked", "revoked")
-SOURCES = ("webrtc", "whip", "ingest")
+SOURCES = ("webrtc", "whip", "ingest")  # of handle_offer; add_external: "ingest" or "tier"
 # `media.unpublished` cause for each reason a feed ends (docs/events.md); others: "closed"
 CAUSES = {"left": "left", "replaced": "replaced", "revoked": "revoked", "kicked": "revoked",
           "hub_closed": "closed", "closed": "closed", "socket_closed": "closed",
@@ -102,7 +102,7 @@ class Feed:
 
     dept: str
     source: PacketSource
-    kind: str  # "webrtc", "whip" or "ingest" (the `source` of media.published)
+    kind: str  # "webrtc", "whip", "ingest" or "tier" (the `source` of media.published)
     session: str
     live: bool = False  # media.published logged
     ended: bool = False
@@ -622,13 +622,15 @@ class VideoHub:
         """`dept`'s current video publisher (WebRTC or external; `.codec`), None if none."""
         return self._publishers.get(dept, {}).get("video")
 
-    async def add_external(self, dept: str, source: ExternalSource) -> None:
-        """Publish `source` (e.g. a camera ingest) as `dept`'s video, without a peer connection.
+    async def add_external(self, dept: str, source: PacketSource, kind: str = "ingest") -> None:
+        """Publish `source` as `dept`'s video without a peer connection of this hub: a camera
+        ingest (an ExternalSource), or a feed this hub pulled from its city (`kind` "tier").
 
         A WebRTC publisher of the same department that joins later replaces it.
         """
+        session = source.session if isinstance(source, ExternalSource) else uuid.uuid4().hex[:12]
         async with self._lock:
-            self._set_publisher(dept, {"video": source}, "ingest", source.session)
+            self._set_publisher(dept, {"video": source}, kind, session)
             await self._apply_routes()
 
     async def remove_external(self, dept: str, source: PacketSource, reason: str = "closed") -> None:

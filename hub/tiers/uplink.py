@@ -8,6 +8,9 @@ the city replays the commands still pending for the town; every stage reached he
 acked there is sent again with the same message id (`link:CITY_CMD:STAGE`), so the city logs
 it once however often the link drops. The city also replays its cancels naming the town; one
 already applied here (a `command.cancelled` with `link`) changes nothing.
+
+Video goes over WHIP/WHEP beside the socket (hub/sfu/tiervideo.py): the city's `link.callup`
+and `link.pushes` frames say which town feed to send up and which city feeds to pull down.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import json
 import ssl
 import sys
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from hub.api.errors import HubError
 from hub.api.handlers.commands import resolver
@@ -35,6 +38,18 @@ UPLINK = Actor("uplink", None)  # the actor of what the city link makes this hub
 TRANSIENT = frozenset({"timeout", "closed", "unreachable", "rate_limited", "log_unavailable"})
 RESYNC_S = 10.0  # clock offset measured again this often
 MAX_BACKOFF_S = 2.0  # reconnect attempts: 0.2 s doubling to this (one TCP connect each)
+
+
+class TownVideo(Protocol):
+    """This town's video link to the city (hub/sfu/tiervideo.py's TierVideo)."""
+
+    async def call_up(self, town: str, dept: str | None) -> None:
+        """Send `dept`'s feed up as the town's (None: stop); HubError if it cannot."""
+
+    async def set_pushes(self, sources: list[str]) -> None:
+        """Show the city's `sources` to this town's departments (and only those)."""
+
+    async def close(self) -> None: ...
 
 
 @dataclass
@@ -59,8 +74,10 @@ class Uplink:
     """Keeps this (town) hub linked to the city hub at `url`."""
 
     def __init__(self, hub: Hub, url: str, token: str,
-                 ssl_context: ssl.SSLContext | None = None) -> None:
+                 ssl_context: ssl.SSLContext | None = None,
+                 video: TownVideo | None = None) -> None:
         self.hub = hub
+        self.video = video  # None: this hub runs without video (call-ups are refused)
         self.url = url
         self.client = HubClient(url, token, client_id="uplink", request_timeout=5.0,
                                 max_backoff=MAX_BACKOFF_S, ssl_context=ssl_context)
@@ -90,6 +107,8 @@ class Uplink:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
         await self.client.close()
+        if self.video is not None:
+            await self.video.close()
 
     def _fold(self) -> None:
         """The links and what the city acked, from this hub's log."""
@@ -219,6 +238,12 @@ class Uplink:
             self._spawn(self._cancel(ev))
         elif frame.get("type") == "link.query":
             self._spawn(self._report(frame))
+        elif frame.get("type") == "link.callup":
+            self._spawn(self._callup(frame))
+        elif frame.get("type") == "link.pushes" and self.video is not None:
+            sources = frame.get("sources")
+            if isinstance(sources, list):
+                self._spawn(self.video.set_pushes([x for x in sources if isinstance(x, str)]))
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
@@ -240,6 +265,25 @@ class Uplink:
                 states={d: p.state for d, p in progs.items()},
                 times_us={d: dict(p.times_us) for d, p in progs.items()},
                 reasons={d: p.reason for d, p in progs.items() if p.reason})
+
+    async def _callup(self, frame: dict[str, Any]) -> None:
+        """The city calls up one department's feed (`dept` null: releases it); answered with
+        `link.callup_ack` when the frame asks (`query`), with the failure's code if any."""
+        dept = frame.get("dept")
+        code = message = None
+        try:
+            if self.video is None:
+                raise HubError("video_unavailable", "this town hub runs without video")
+            town = self.town
+            if town is None or not (dept is None or isinstance(dept, str)):
+                raise HubError("bad_request", "a call-up names a department (or null)")
+            await self.video.call_up(town, dept)
+        except HubError as exc:
+            code, message = exc.code, str(exc)
+        if frame.get("query"):
+            with contextlib.suppress(HubClientError):  # the city says unreachable
+                await self.client.request("link.callup_ack", query=frame["query"], code=code,
+                                          message=message)
 
     async def _cancel(self, ev: dict[str, Any]) -> None:
         p = ev.get("payload") or {}
