@@ -51,8 +51,11 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "dept.checkin": frozenset({Role.DEPARTMENT}),
     "observation.record": frozenset({Role.EVALUATOR}),
     "checklist.tick": frozenset({Role.EVALUATOR}),
-    "video.publish": frozenset({Role.COMMANDER, Role.DEPARTMENT}),
+    "video.publish": frozenset({Role.COMMANDER, Role.DEPARTMENT, Role.HUB}),  # hub: a call-up
     "video.view": frozenset({Role.COMMANDER, Role.DEPARTMENT, Role.EVALUATOR, Role.OBSERVER}),
+    # WHEP: as video.view, and a town hub pulling a feed the city pushes to its town
+    "video.pull": frozenset({Role.COMMANDER, Role.DEPARTMENT, Role.EVALUATOR, Role.OBSERVER,
+                             Role.HUB}),
     "read.all": frozenset({Role.COMMANDER, Role.EVALUATOR, Role.OBSERVER}),
     "read.own": frozenset({Role.COMMANDER, Role.DEPARTMENT, Role.EVALUATOR, Role.OBSERVER,
                            Role.HUB}),

@@ -112,13 +112,16 @@ class Hub:
         self._rejects_suppressed = 0
         self._overdue_inflight: set[tuple[str, str, str]] = set()
         self.on_session_closed: list[Callable[[Session, str], Any]] = []
+        self.on_session_opened: list[Callable[[Session], None]] = []  # after its welcome
         # Run after every token check (revocation, expiry): WHIP/WHEP end their sessions.
         self.token_watchers: list[Callable[[], Awaitable[None]]] = []
         self._revocations_logged: set[str] | None = None  # jtis with a token.revoked event
         # Called with every committed batch, in seq order, after the state is updated.
         self.listeners: list[Callable[[list[Event]], None]] = []
-        # link.status questions waiting for their town hub's link.report: id -> (town, answer)
+        # questions waiting for their town hub's answer (link.report, link.callup_ack):
+        # id -> (town, answer)
         self.queries: dict[str, tuple[str, asyncio.Future[dict[str, Any]]]] = {}
+        self.callups: dict[str, str] = {}  # town -> the department whose feed it sends up
 
     # -- life cycle ------------------------------------------------------------------------
 
@@ -281,6 +284,11 @@ class Hub:
             self._replay_pending(s)
         if s.principal.role is Role.HUB and s.principal.dept:
             self._replay_cancels(s, s.principal.dept)
+            dept = self.callups.get(s.principal.dept)
+            if dept is not None:  # the call-up goes on over the new link (no answer asked)
+                s.send({"v": 1, "type": "link.callup", "query": None, "dept": dept})
+        for cb in self.on_session_opened:
+            cb(s)
 
     def _rate_of(self, principal: Principal) -> tuple[TokenBucket, TokenBucket]:
         """The message and refusal buckets of a token, shared by all its sessions (a flooder

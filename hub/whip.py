@@ -157,7 +157,8 @@ class WhipEndpoints:
         if kind == "whip":
             if target not in depts and target != router.CENTER:
                 raise WhipError(404, "unknown_department", f"unknown department {target!r}")
-            own = principal.dept == target and str(principal.role) in router.PUBLISHING_ROLES
+            own = principal.dept == target and (str(principal.role) in router.PUBLISHING_ROLES
+                                                or principal.role is Role.HUB)  # a call-up
             if own:
                 return
             if principal.role is Role.COMMANDER:
@@ -170,8 +171,13 @@ class WhipEndpoints:
         if target == WALL:
             if self.wall is None:
                 raise WhipError(404, "no_wall", "the video wall is disabled")
-        elif target not in depts and target != router.CENTER:
+        elif target not in depts and target != router.CENTER \
+                and self.video.video_source(target) is None:  # e.g. city:police, at a town
             raise WhipError(404, "unknown_department", f"unknown department {target!r}")
+        if principal.role is Role.HUB:  # a town hub pulls what the city pushes to it
+            if target in router.pushed_to(self.video.routes, principal.dept or ""):
+                return
+            raise WhipError(403, "forbidden", f"{target} is not pushed to {principal.dept}")
         if not (principal.can("read.all") or principal.dept == target):
             raise WhipError(403, "forbidden", f"this token may not view {target}")
 

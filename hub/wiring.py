@@ -8,12 +8,15 @@ from typing import Any
 
 from aiohttp import web
 
+from hub.auth import Role
 from hub.consoles import attach_consoles
 from hub.eventlog import HUB, Actor
+from hub.logformat import Event
 from hub.media_wiring import attach_media
 from hub.replay.web import attach_replay
 from hub.server import METRICS_EXTRAS_KEY, STATE_EXTRAS_KEY
 from hub.service import Hub, HubError, Session
+from hub.sfu import router
 from hub.sfu.ice import IceConfig, installed_automatically, installed_hosts
 from hub.sfu.videohub import VideoError, VideoHub
 
@@ -49,7 +52,35 @@ def attach_video(hub: Hub, ice: IceConfig) -> VideoHub:
         await video.leave(s.id, reason)
 
     hub.on_session_closed.append(closed)
+    _send_tier_pushes(hub, video)
     return video
+
+
+def _send_tier_pushes(hub: Hub, video: VideoHub) -> None:
+    """Tell each linked town hub which feeds of this hub are pushed to it (`link.pushes`):
+    when it links, and after every route change that alters its list. The town pulls each
+    one by WHEP and shows it to its own departments (hub/sfu/tiervideo.py)."""
+    sent: dict[str, list[str]] = {}  # session id -> the list it was last sent
+
+    def send(s: Session) -> None:
+        if s.principal.role is not Role.HUB or not s.principal.dept:
+            return
+        sources = router.pushed_to(video.routes, s.principal.dept)
+        if sent.get(s.id) != sources:
+            sent[s.id] = sources
+            s.send({"v": 1, "type": "link.pushes", "sources": sources})
+
+    def on_events(events: list[Event]) -> None:
+        if any(ev.kind == "route.changed" for ev in events):
+            for s in list(hub.sessions.values()):
+                send(s)
+
+    async def closed(s: Session, reason: str) -> None:
+        sent.pop(s.id, None)
+
+    hub.listeners.append(on_events)
+    hub.on_session_opened.append(send)
+    hub.on_session_closed.append(closed)
 
 
 @contextlib.contextmanager

@@ -55,6 +55,7 @@ STATUS: dict[str, int] = {
     "internal_error": 500,  # a bug in the hub, never a refusal
     "log_unavailable": 503, "scoring_unavailable": 503, "video_unavailable": 503,
     "unreachable": 503,  # a town hub asked on request (link.status) is not linked or silent
+    "callup_failed": 502,  # a town hub could not send the feed the city called up
 }
 
 

@@ -102,6 +102,14 @@ _ROWS = (
         times_us=Param(MapOf(ID, MapOf(Choice(DEPT_STATES), Int(min=0)))),
         reasons=Param(MapOf(ID, REASON))),
         link.report, socket_only=True, answers="(nothing: the answer to a `link.query` frame)"),
+    Message("tier.callup", "route.change", Schema(town=Param(ID, True), dept=Param(ID)),
+            link.callup, answers="`town`, `dept`, `whep` (the path to watch it; `dept` "
+            "absent: the feed is released)"),
+    Message("link.callup_ack", "link.respond", Schema(
+        query=Param(Text(32, True, pattern=r"[0-9a-f]{32}"), True), code=Param(ID),
+        message=Param(REASON)),
+        link.callup_ack, socket_only=True,
+        answers="(nothing: the answer to a `link.callup` frame)"),
     # -- a department's own reports ----------------------------------------------------------------
     Message("report.field", "report.field", Schema(
         text=Param(Text(4000, True), True), command_id=Param(ID), dept=Param(ID)),

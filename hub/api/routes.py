@@ -62,9 +62,9 @@ ROUTES: tuple[Route, ...] = (
     Route("OPTIONS", "/whip/{target}/{session}", PUBLIC, "CORS preflight"),
     Route("DELETE", "/whip/{target}/{session}", "video.publish", "end a WHIP session"),
     Route("OPTIONS", "/whep/{target}", PUBLIC, "CORS preflight"),
-    Route("POST", "/whep/{target}", "video.view", "view a feed or the wall"),
+    Route("POST", "/whep/{target}", "video.pull", "view a feed or the wall"),
     Route("OPTIONS", "/whep/{target}/{session}", PUBLIC, "CORS preflight"),
-    Route("DELETE", "/whep/{target}/{session}", "video.view", "end a WHEP session"),
+    Route("DELETE", "/whep/{target}/{session}", "video.pull", "end a WHEP session"),
 )
 
 _BY_KEY = {(r.method, r.path): r for r in ROUTES}

@@ -35,7 +35,7 @@ DOCUMENTED: dict[str, frozenset[str]] = {
     "observation.record": frozenset({"evaluator"}), "checklist.tick": frozenset({"evaluator"}),
     "token.revoke": C, "rtc.offer": VIEWERS, "rtc.leave": VIEWERS,
     "link.respond": frozenset({"hub"}), "link.report": frozenset({"hub"}),
-    "link.status": READ_ALL,
+    "link.status": READ_ALL, "tier.callup": C, "link.callup_ack": frozenset({"hub"}),
     **{f"route.{a}": C for a in ("push", "unpush", "group", "link", "unlink", "mute", "talk")},
 }
 # Valid fields for each type (the walk must not fail on the schema).
@@ -49,6 +49,8 @@ FIELDS: dict[str, dict[str, Any]] = {
                          Head(9, "ab" * 32), 1, "link").to_dict())},
     "link.status": {"command_id": "C1", "town": "changjiang"},
     "link.report": {"query": "0" * 32, "town_time_us": 1, "states": {"changjiang-u1": "issued"}},
+    "tier.callup": {"town": "fire", "dept": "fire-cam1"},
+    "link.callup_ack": {"query": "0" * 32, "code": "unknown_target", "message": "m"},
     "command.cancel": {"command_id": "C1", "reason": "r"},
     "command.escalate": {"command_id": "C1"},
     "report.field": {"text": "现场情况"}, "dept.checkin": {"client_ts_us": 1},
@@ -118,6 +120,7 @@ async def test_every_type_for_every_role_over_raw_websocket(
     if role == "commander":
         assert outcomes["command.issue"] == outcomes["dept.excuse"] == "ok"
         assert outcomes["operation.pause"] == "ok" and outcomes["token.revoke"] == "ok"
+        assert outcomes["tier.callup"] == "unknown_target"  # reached it: fire is no town
     if role == "department":
         assert outcomes["command.respond"] == outcomes["report.field"] == "ok"
         assert outcomes["dept.checkin"] == "ok"
@@ -126,6 +129,7 @@ async def test_every_type_for_every_role_over_raw_websocket(
     if role == "hub":  # reached its handler: C1 is for fire and police, not this town
         assert outcomes["link.respond"] == "not_targeted"
         assert outcomes["link.report"] == "not_found"  # no question is waiting for it
+        assert outcomes["link.callup_ack"] == "not_found"
     if role in READ_ALL:  # reached its handler: C1 is not for changjiang
         assert outcomes["link.status"] == "not_targeted", (role, outcomes["link.status"])
     # nothing a role was refused left a trace in the log (by kind, and by the request's id:
