@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -91,15 +92,17 @@ class Tiers:
     units: dict[str, list[str]]  # town -> its departments
 
     @classmethod
-    def make(cls, root: Path, towns: int, departments: int) -> Tiers:
+    def make(cls, root: Path, towns: int, departments: int,
+             extra: Sequence[str] = ()) -> Tiers:
+        """`extra`: more `serve` options for every hub (e.g. `--ice-host 127.0.0.1`)."""
         city_roster, rosters = write_rosters(root / "rosters", towns, departments)
-        city = HubProcess("city", root / "city", free_port(), city_roster)
+        city = HubProcess("city", root / "city", free_port(), city_roster, list(extra))
         city.data.mkdir(parents=True, exist_ok=True)
         out: dict[str, HubProcess] = {}
         for t, path in rosters.items():
             out[t] = HubProcess(t, root / t, free_port(), path,
                                 ["--uplink", city.url, "--uplink-token",
-                                 city.token("hub", t, ttl_s=86400)])
+                                 city.token("hub", t, ttl_s=86400), *extra])
         units = {t: [f"{t}-u{j + 1}" for j in range(departments)] for t in rosters}
         return cls(city, out, units)
 
