@@ -121,7 +121,6 @@ class Hub:
         # questions waiting for their town hub's answer (link.report, link.callup_ack):
         # id -> (town, answer)
         self.queries: dict[str, tuple[str, asyncio.Future[dict[str, Any]]]] = {}
-        self.callups: dict[str, str] = {}  # town -> the department whose feed it sends up
 
     # -- life cycle ------------------------------------------------------------------------
 
@@ -284,7 +283,7 @@ class Hub:
             self._replay_pending(s)
         if s.principal.role is Role.HUB and s.principal.dept:
             self._replay_cancels(s, s.principal.dept)
-            dept = self.callups.get(s.principal.dept)
+            dept = self.state.callups.get(s.principal.dept)
             if dept is not None:  # the call-up goes on over the new link (no answer asked)
                 s.send({"v": 1, "type": "link.callup", "query": None, "dept": dept})
         for cb in self.on_session_opened:

@@ -59,6 +59,8 @@ class HubState:
     requests: dict[RequestKey, tuple[str, int]] = field(default_factory=dict)
     # operation -> (snapshots uploaded by browsers, their bytes): the per-operation quota
     uploads: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # town -> its department whose feed the city called up (tier.callup; hub/tiers/)
+    callups: dict[str, str] = field(default_factory=dict)
 
     @property
     def op_id(self) -> str:
@@ -119,6 +121,13 @@ class HubState:
             feed = self.feeds.get(p["dept"])
             if feed is not None and feed.get("session") == p.get("session"):
                 del self.feeds[p["dept"]]
+        elif k == "route.changed" and p.get("action") in ("callup", "release") \
+                and ev.role != "uplink":  # the city's; a town logs its side as `uplink`
+            town, targets = str(p.get("source")), p.get("targets") or []
+            if p["action"] == "callup" and targets:
+                self.callups[town] = str(targets[0])
+            else:
+                self.callups.pop(town, None)
         elif k == "hub.started":
             # After a crash nobody is connected any more, whatever the log last said.
             self.online.clear()

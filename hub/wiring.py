@@ -62,13 +62,13 @@ def _send_tier_pushes(hub: Hub, video: VideoHub) -> None:
     one by WHEP and shows it to its own departments (hub/sfu/tiervideo.py)."""
     sent: dict[str, list[str]] = {}  # session id -> the list it was last sent
 
-    def send(s: Session) -> None:
+    def send(s: Session, cause: str = "route") -> None:
         if s.principal.role is not Role.HUB or not s.principal.dept:
             return
         sources = router.pushed_to(video.routes, s.principal.dept)
         if sent.get(s.id) != sources:
             sent[s.id] = sources
-            s.send({"v": 1, "type": "link.pushes", "sources": sources})
+            s.send({"v": 1, "type": "link.pushes", "sources": sources, "cause": cause})
 
     def on_events(events: list[Event]) -> None:
         if any(ev.kind == "route.changed" for ev in events):
@@ -79,7 +79,7 @@ def _send_tier_pushes(hub: Hub, video: VideoHub) -> None:
         sent.pop(s.id, None)
 
     hub.listeners.append(on_events)
-    hub.on_session_opened.append(send)
+    hub.on_session_opened.append(lambda s: send(s, "connect"))
     hub.on_session_closed.append(closed)
 
 

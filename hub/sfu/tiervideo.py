@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 
 CITY_PREFIX = "city:"  # a city feed pushed to this town is published here as city:<its id>
 SDP_TYPE = "application/sdp"
+KEEP_S = 2.0  # a failed call-up or pull is set up again this often
 UPLINK = Actor("uplink", None)
 
 
@@ -65,18 +66,26 @@ class TierVideo:
         self._http: aiohttp.ClientSession | None = None
         self.up: _Peer | None = None  # the feed the city watches
         self.pulled: dict[str, _Peer] = {}  # city source -> its WHEP pull
+        self._asked: tuple[str, str] | None = None  # (town, dept) the city called up
+        self._pushes: list[str] = []  # the city sources it pushes to this town
         self._lock = asyncio.Lock()
+        self._keeper: asyncio.Task[None] | None = None
+        self._said = ""
 
     # -- the city asks ------------------------------------------------------------------------
 
-    async def call_up(self, town: str, dept: str | None) -> None:
-        """Send `dept`'s feed up as `town`'s (None: stop sending). TierVideoError if the
-        department is unknown here or the city refuses the WHIP offer."""
+    async def call_up(self, town: str, dept: str | None, fresh: bool = False) -> None:
+        """Send `dept`'s feed up as `town`'s (None: stop sending); `fresh`: publish again
+        even if the current WHIP session looks alive (the city may have restarted).
+        TierVideoError if the department is unknown here or the city refuses the offer."""
         if dept is not None and dept not in self.hub.roster.ids and dept != router.CENTER:
             raise TierVideoError("unknown_target", f"{town} has no department {dept!r} "
                                  f"(it has {', '.join(self.hub.roster.ids)})")
+        self._asked = (town, dept) if dept is not None else None
+        self._keep()
         async with self._lock:
-            if self.up is not None and self.up.target == dept and self._alive(self.up):
+            if self.up is not None and self.up.target == dept and self._alive(self.up) \
+                    and not fresh:
                 return
             was, self.up = self.up, None
             if was is not None:
@@ -95,14 +104,17 @@ class TierVideo:
             await self.hub.emit("route.changed", {"action": "callup", "source": dept,
                                                   "targets": ["city"]}, UPLINK)
 
-    async def set_pushes(self, sources: list[str]) -> None:
-        """Pull each city source in `sources` and push it here to all; drop the others."""
+    async def set_pushes(self, sources: list[str], fresh: bool = False) -> None:
+        """Pull each city source in `sources` and push it here to all; drop the others.
+        `fresh`: pull each again even if its WHEP session looks alive."""
+        self._pushes = list(sources)
+        self._keep()
         async with self._lock:
             for source in [s for s in self.pulled if s not in sources]:
                 await self._unpull(source)
             for source in sources:
                 peer = self.pulled.get(source)
-                if peer is not None and self._alive(peer):
+                if peer is not None and self._alive(peer) and not fresh:
                     continue
                 if peer is not None:
                     await self._unpull(source)
@@ -113,7 +125,32 @@ class TierVideo:
                     continue
                 await self.video.push(CITY_PREFIX + source, "all")
 
+    def _keep(self) -> None:
+        if self._keeper is None:
+            self._keeper = asyncio.create_task(self._keep_up(), name="tier-video")
+
+    async def _keep_up(self) -> None:
+        """Every KEEP_S: a called-up feed or a pull whose connection failed (the city went
+        away, the network broke) is set up again, for as long as the city wants it."""
+        while True:
+            await asyncio.sleep(KEEP_S)
+            try:
+                if self._asked is not None and (self.up is None or not self._alive(self.up)):
+                    await self.call_up(*self._asked, fresh=True)
+                if any(s not in self.pulled or not self._alive(self.pulled[s])
+                       for s in self._pushes):
+                    await self.set_pushes(self._pushes)
+                self._said = ""
+            except Exception as exc:  # said once per kind of failure; tried again
+                if str(exc) != self._said:
+                    self._said = str(exc)
+                    logger.warning("tier video: cannot restore the link to the city: %s", exc)
+
     async def close(self) -> None:
+        if self._keeper is not None:
+            self._keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._keeper
         async with self._lock:
             if self.up is not None:
                 await self._close(self.up)

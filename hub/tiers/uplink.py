@@ -43,10 +43,11 @@ MAX_BACKOFF_S = 2.0  # reconnect attempts: 0.2 s doubling to this (one TCP conne
 class TownVideo(Protocol):
     """This town's video link to the city (hub/sfu/tiervideo.py's TierVideo)."""
 
-    async def call_up(self, town: str, dept: str | None) -> None:
-        """Send `dept`'s feed up as the town's (None: stop); HubError if it cannot."""
+    async def call_up(self, town: str, dept: str | None, fresh: bool = False) -> None:
+        """Send `dept`'s feed up as the town's (None: stop); HubError if it cannot.
+        `fresh`: set it up again even if it looks alive."""
 
-    async def set_pushes(self, sources: list[str]) -> None:
+    async def set_pushes(self, sources: list[str], fresh: bool = False) -> None:
         """Show the city's `sources` to this town's departments (and only those)."""
 
     async def close(self) -> None: ...
@@ -242,8 +243,9 @@ class Uplink:
             self._spawn(self._callup(frame))
         elif frame.get("type") == "link.pushes" and self.video is not None:
             sources = frame.get("sources")
-            if isinstance(sources, list):
-                self._spawn(self.video.set_pushes([x for x in sources if isinstance(x, str)]))
+            if isinstance(sources, list):  # on (re)connect: pulled again, the city may be new
+                self._spawn(self.video.set_pushes([x for x in sources if isinstance(x, str)],
+                                                  fresh=frame.get("cause") == "connect"))
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
@@ -277,7 +279,7 @@ class Uplink:
             town = self.town
             if town is None or not (dept is None or isinstance(dept, str)):
                 raise HubError("bad_request", "a call-up names a department (or null)")
-            await self.video.call_up(town, dept)
+            await self.video.call_up(town, dept, fresh=not frame.get("query"))  # a replay
         except HubError as exc:
             code, message = exc.code, str(exc)
         if frame.get("query"):

@@ -14,6 +14,7 @@ from typing import TypeVar
 import aiohttp
 import pytest
 
+from hub.bench import wait_http
 from hub.tiers.cluster import Tiers
 from tests.hub.raw import RawSocket, outcome
 from tests.interop import gst
@@ -78,6 +79,19 @@ async def test_city_calls_up_a_town_feed_and_pushes_its_own_down(tmp_path: Path)
                                               city.token("commander"), "--seconds", "3"))
         assert viewer["ok"] and viewer["frames"] >= 20 and viewer["size"] == [320, 240], viewer
 
+        # the call-up outlives a city restart: the city's state is folded from its log and
+        # the town sends the feed up afresh when its uplink is back
+        await cmdr.close()
+        city.stop(kill=True)
+        city.start()
+        await wait_http(city.url, 90)
+        await until(lambda: len(feeds(city.db, "media.published", "town01")) == 2, 40,
+                    "the called-up feed live again at the restarted city")
+        cmdr = await RawSocket.open(http, city.url, city.token("commander"))
+        viewer = await reading(cmdr, run_peer("view", f"{city.url}/whep/town01",
+                                              city.token("commander"), "--seconds", "3"))
+        assert viewer["ok"] and viewer["frames"] >= 20, viewer
+
         # what cannot be called up is refused, with the reason
         bad = await cmdr.request("tier.callup", town="town01", dept="town01-u9")
         assert outcome(bad) == "unknown_target" and "town01-u1" in bad["message"], bad
@@ -104,7 +118,7 @@ async def test_city_calls_up_a_town_feed_and_pushes_its_own_down(tmp_path: Path)
         sent = [json.loads(r["payload"]) for r in sql(
             town.db, "SELECT payload FROM events WHERE kind='route.changed' ORDER BY seq")]
         assert [(a["action"], a["source"]) for a in sent] == [
-            ("callup", "town01-u1"), ("release", "town01-u1")]
+            ("callup", "town01-u1"), ("callup", "town01-u1"), ("release", "town01-u1")]
 
         # down: the city's police feed pushed to town01 reaches the town as city:police
         police = await GstPeer.start("publish", f"{city.url}/whip/police",

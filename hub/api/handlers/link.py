@@ -109,7 +109,7 @@ async def report(hub: Hub, s: Session, req: Request) -> Ack:
 async def callup(hub: Hub, s: Session, req: Request) -> Ack:
     """Call up one department's feed of a town hub (None: release it): the town sends that
     feed here by WHIP as the town's own (`/whep/TOWN` to watch it). One per town at a time;
-    sent again to the town hub whenever its uplink reconnects."""
+    kept in the log (HubState.callups) and sent again whenever the town's uplink reconnects."""
     town, dept = req["town"], req["dept"]
     unit = hub.roster.by_id.get(town)
     if unit is None or unit.tier != "town":
@@ -121,10 +121,7 @@ async def callup(hub: Hub, s: Session, req: Request) -> Ack:
     if code:
         code = code if code == "unknown_target" else "callup_failed"
         raise HubError(code, f"{town}: {answer.get('message')}")
-    was = hub.callups.pop(town, None)
-    if dept is not None:
-        hub.callups[town] = dept
-    shown = dept or was
+    shown = dept or hub.state.callups.get(town)  # the state follows the event
     await hub.emit("route.changed", {"action": "callup" if dept else "release", "source": town,
                                      "targets": [shown] if shown else []}, s.actor)
     return {"town": town, "dept": dept, "whep": f"/whep/{town}"}
