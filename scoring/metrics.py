@@ -6,6 +6,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -528,8 +529,8 @@ def build_facts(log: DrillLog, scenario: ScenarioView | None = None) -> Facts:
 
     # responses -> pairs --------------------------------------------------------------------
     r = log.responses
-    r_cmd = np.fromiter((cmd_index.get(c, -1) for c in r.command_id), np.int64, len(r))
-    r_dept = np.fromiter((di.get(d, -1) for d in r.dept), np.int64, len(r))
+    r_cmd = np.fromiter(map(cmd_index.get, r.command_id, repeat(-1)), np.int64, len(r))  # dict.get(c, -1)
+    r_dept = np.fromiter(map(di.get, r.dept, repeat(-1)), np.int64, len(r))
     key = r_cmd * width + r_dept
     pos = np.searchsorted(pair_key, key) if npairs else np.zeros(len(r), np.int64)
     pos = np.minimum(pos, max(npairs - 1, 0))
