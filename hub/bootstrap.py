@@ -49,6 +49,9 @@ APT_PACKAGES = {
     "gcc": "/usr/bin/gcc",
     "openssl": "/usr/bin/openssl",
     "sqlite3": "/usr/bin/sqlite3",  # the tests read the log back with the sqlite3 CLI
+    # headers for scoring's C chain checker (scoring/chaincheck.c, built with gcc)
+    "libsqlite3-dev": "/usr/include/sqlite3.h",
+    "libssl-dev": "/usr/include/openssl/sha.h",
 }
 
 
@@ -85,6 +88,18 @@ def ensure_venv() -> Path:
     return py
 
 
+def ensure_native(py: Path) -> None:
+    """Build scoring's C chain checker now rather than on the first score; without it scoring
+    checks the chain in Python (the same verdicts, slower), so a failure is only reported."""
+    probe = subprocess.run(
+        [str(py), "-c", "from scoring.chaincheck import build; build()"],
+        cwd=ROOT, capture_output=True, text=True, check=False,
+    )
+    if probe.returncode != 0:
+        why = probe.stderr.strip()[-300:]
+        log(f"the C chain checker was not built; scoring checks the chain in Python: {why}")
+
+
 def loopback_prefix() -> list[str]:
     """A command prefix that runs in a fresh network namespace with only `lo` up, if possible."""
     if os.environ.get("COMMANDHUB_NO_NETNS") or shutil.which("unshare") is None:
@@ -104,6 +119,7 @@ def main(argv: list[str]) -> int:
         return 0
     ensure_apt()
     py = ensure_venv()
+    ensure_native(py)
     bindir = py.parent
     env = dict(os.environ, PATH=f"{bindir}:{os.environ.get('PATH', '')}", VIRTUAL_ENV=str(VENV))
     what, rest = argv[0], argv[1:]

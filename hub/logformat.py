@@ -268,6 +268,11 @@ def rollback(conn: sqlite3.Connection) -> None:
             conn.execute("ROLLBACK")
 
 
+def readonly_uri(path: str | Path) -> str:
+    """The SQLite URI that opens a log read-only (`mode=ro`) where its folder is writable."""
+    return f"file:{_uri_path(Path(path))}?mode=ro"
+
+
 def open_readonly(path: str | Path) -> sqlite3.Connection:
     """Open a log file read-only, also on read-only media; raise LogFormatError if it is
     missing or not a log.
@@ -283,7 +288,7 @@ def open_readonly(path: str | Path) -> sqlite3.Connection:
     if not p.is_file():
         raise LogFormatError(f"{p}: no such log file")
     try:
-        return _probe(sqlite3.connect(f"file:{_uri_path(p)}?mode=ro", uri=True), p)
+        return _probe(sqlite3.connect(readonly_uri(p), uri=True), p)
     except _CannotOpen as exc:
         if _writable(p):
             raise LogFormatError(f"{p}: cannot open read-only ({exc.error})") from exc.error

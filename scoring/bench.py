@@ -50,6 +50,7 @@ def _cpu() -> float:
 
 
 def run(args: argparse.Namespace) -> int:
+    from scoring.chaincheck import unavailable_reason
     from scoring.engine import score_drill, score_log
     from scoring.logread import load
     from scoring.pdf import register_font, render
@@ -82,8 +83,10 @@ def run(args: argparse.Namespace) -> int:
         t1 = time.perf_counter()
         text = card.to_json()
         json_s = time.perf_counter() - t1
+        why_not_c = unavailable_reason()
+        checker = "C (scoring/chaincheck.c)" if why_not_c is None else f"Python ({why_not_c})"
         print(
-            f"score: {score_s:.3f}s (verify+extract {t_load:.3f}s, engine "
+            f"score: {score_s:.3f}s, chain checked in {checker} (verify+extract {t_load:.3f}s, engine "
             f"{score_s - t_load:.3f}s; CPU {cpu_all:.3f}s in all processes; "
             f"load average {os.getloadavg()[0]:.1f}); "
             f"{head.seq} events, {card.operation['pairs']} command-department pairs; "
@@ -131,6 +134,7 @@ def run(args: argparse.Namespace) -> int:
                 json.dumps(
                     {
                         "score_s": round(score_s, 3),
+                        "chain_checker": "c" if why_not_c is None else "python",
                         "pdf_s": round(pdf_s, 3),
                         "verify_extract_s": round(t_load, 3),
                         "engine_s": round(score_s - t_load, 3),

@@ -10,7 +10,7 @@ import sqlite3
 import threading
 from array import array
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from json.encoder import encode_basestring
 from pathlib import Path
@@ -26,7 +26,9 @@ from hub.logformat import (
     LogFormatError,
     event_hash,
     open_readonly,
+    readonly_uri,
 )
+from scoring import chaincheck
 from scoring.drilllog import (
     CARRY_IN_KINDS,
     PARSED_KINDS,
@@ -197,6 +199,83 @@ def verify_chunk(path: str, lo: int, hi: int, op: str | None = None, last_seq: i
         conn.close()
 
 
+def _next_stored(path: str, hi: int) -> str:
+    conn = open_readonly(path)
+    try:
+        nxt = conn.execute("SELECT min(seq) FROM events WHERE seq > ?", (hi,)).fetchone()[0]
+    finally:
+        conn.close()
+    return f"missing (next stored seq is {nxt})" if nxt is not None else "missing"
+
+
+def _responses_part(path: str, g: chaincheck.Gathered) -> Responses:
+    """C's gathered responses as Responses; the command ids C left are read here."""
+    need = np.flatnonzero(g.kind & chaincheck.NEED_CID)
+    if len(need):
+        conn = open_readonly(path)
+        try:
+            for i in need.tolist():
+                row = conn.execute("SELECT payload FROM events WHERE seq = ?", (int(g.seq[i]),)).fetchone()
+                g.command_id[i] = command_id_of(row[0])
+        finally:
+            conn.close()
+    return Responses(g.kind & ~np.int8(chaincheck.NEED_CID), g.seq, g.ts_us, g.command_id, g.dept)
+
+
+def _joined(parts: list[Responses]) -> Responses:
+    return Responses(
+        np.concatenate([p.kind for p in parts] or [np.zeros(0, np.int8)]),
+        np.concatenate([p.seq for p in parts] or [np.zeros(0, np.int64)]),
+        np.concatenate([p.ts_us for p in parts] or [np.zeros(0, np.int64)]),
+        [c for p in parts for c in p.command_id],
+        [d for p in parts for d in p.dept],
+    )
+
+
+def verify_chunk_native(
+    path: str, lo: int, hi: int, op: str | None = None, last_seq: int = 0
+) -> ChunkResult | None:
+    """verify_chunk's verdict (and responses) on seqs lo..hi from the C checker, or None when it
+    cannot run here. A row C cannot pass is judged by verify_chunk itself."""
+    uri = readonly_uri(path)
+    first_prev: str | None = None
+    prev: str | None = None  # the hash of the last verified row
+    count, start = 0, lo
+    parts: list[Responses] = []
+
+    def stop(error: tuple[int, str] | None) -> ChunkResult:
+        return ChunkResult(lo, first_prev, prev, count, error, _joined(parts) if op is not None else None)
+
+    while start <= hi:
+        got = chaincheck.check(uri, start, hi, prev, op, last_seq, RESPONSE_KINDS)
+        if got is None or got.status == chaincheck.CC_SQLITE:
+            return None
+        if start == lo:
+            first_prev = got.first_prev
+        count += got.count
+        prev = got.last_hash or prev
+        if got.gathered is not None:
+            parts.append(_responses_part(path, got.gathered))
+        if got.status == chaincheck.CC_OK:
+            break
+        if got.status == chaincheck.CC_MISSING:
+            why = f"missing (next stored seq is {got.found})" if got.found >= 0 else _next_stored(path, hi)
+            return stop((got.seq, why))
+        if got.status == chaincheck.CC_LINK:
+            return stop((got.seq, "prev_hash does not match the previous event's hash"))
+        one = verify_chunk(path, got.seq, got.seq, op, last_seq)  # CC_SUSPECT: the reference judges it
+        if got.seq == lo:
+            first_prev = one.first_prev
+        elif one.first_prev != prev:
+            return stop((got.seq, "prev_hash does not match the previous event's hash"))
+        if one.error is not None:
+            return stop(one.error)
+        if one.responses is not None:
+            parts.append(one.responses)
+        prev, count, start = one.last_hash, count + 1, got.seq + 1
+    return stop(None)
+
+
 def _combine(chunks: list[ChunkResult]) -> Head:
     """Join chunk results in seq order with the same verdicts as hub.logformat.verify_rows."""
     prev = GENESIS_HASH
@@ -331,14 +410,23 @@ class Verifier:
         if self.max_seq < PARALLEL_MIN_EVENTS:
             n = 1
         self.ranges = _chunks(self.max_seq, n)
-        self._pool: ProcessPoolExecutor | None = None
+        # C checks the chain in threads (it releases the GIL); else worker processes, for a big log
+        self.native = chaincheck.library() is not None
+        self._pool: Executor | None = None
         self._futures: list[Future[ChunkResult]] = []
-        if n > 1:
+        if self.native:
+            self._pool = ThreadPoolExecutor(n)
+            self._futures = [self._pool.submit(self._native_chunk, lo, hi) for lo, hi in self.ranges]
+        elif n > 1:
             method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
             self._pool = ProcessPoolExecutor(n, mp_context=multiprocessing.get_context(method))
             self._futures = [
                 self._pool.submit(verify_chunk, self.path, lo, hi, op, last_seq) for lo, hi in self.ranges
             ]
+
+    def _native_chunk(self, lo: int, hi: int) -> ChunkResult:
+        got = verify_chunk_native(self.path, lo, hi, self.op, self.last_seq)
+        return verify_chunk(self.path, lo, hi, self.op, self.last_seq) if got is None else got
 
     def responses(self) -> Responses:
         """The operation's responses collected while verifying (after result())."""
@@ -362,15 +450,8 @@ class Verifier:
         finally:
             self.close()
         got = _combine(chunks)
-        parts = [c.responses for c in chunks if c.responses is not None]
         if self.op is not None:
-            self._responses = Responses(
-                np.concatenate([p.kind for p in parts] or [np.zeros(0, np.int8)]),
-                np.concatenate([p.seq for p in parts] or [np.zeros(0, np.int64)]),
-                np.concatenate([p.ts_us for p in parts] or [np.zeros(0, np.int64)]),
-                [c for p in parts for c in p.command_id],
-                [d for p in parts for d in p.dept],
-            )
+            self._responses = _joined([c.responses for c in chunks if c.responses is not None])
         for head in self.heads:
             if head.seq > got.seq:
                 raise ChainError(got.seq + 1, f"log ends before the given head seq {head.seq} (truncated)")
@@ -482,11 +563,8 @@ def _drill_log(
     )
 
 
-def extract(conn: sqlite3.Connection, op: str | None, starts: list[OperationStart] | None = None) -> DrillLog:
-    """Pull one operation's events out of an open log by SQL (no verification); `starts`: the
-    log's operation.started events, when the caller has them already."""
-    at = _locate(conn, op, starts)
-    parsed, carry = _parsed_part(conn, at)
+def responses_of(conn: sqlite3.Connection, op: str, first_seq: int, last_seq: int) -> Responses:
+    """An operation's responses with seqs first_seq..last_seq, as columns, by SQL."""
     case = " ".join(f"WHEN '{k}' THEN {i}" for i, k in enumerate(RESPONSE_KINDS))
     rows = conn.execute(
         f"SELECT CASE kind {case} END, seq, ts_us, "
@@ -494,19 +572,26 @@ def extract(conn: sqlite3.Connection, op: str | None, starts: list[OperationStar
         f"coalesce(dept, 'None') "
         f"FROM events NOT INDEXED WHERE seq >= ? AND seq <= ? AND op = ? AND kind IN {_in(RESPONSE_KINDS)} "
         f"ORDER BY seq",
-        (at.start.seq, at.last_seq, at.start.op),
+        (first_seq, last_seq, op),
     ).fetchall()
-    if rows:
-        kinds, seqs, tss, cids, depts = zip(*rows, strict=True)
-        responses = Responses(
-            np.asarray(kinds, np.int8),
-            np.asarray(seqs, np.int64),
-            np.asarray(tss, np.int64),
-            list(cids),
-            list(depts),
-        )
-    else:
-        responses = Responses.empty()
+    if not rows:
+        return Responses.empty()
+    kinds, seqs, tss, cids, depts = zip(*rows, strict=True)
+    return Responses(
+        np.asarray(kinds, np.int8),
+        np.asarray(seqs, np.int64),
+        np.asarray(tss, np.int64),
+        list(cids),
+        list(depts),
+    )
+
+
+def extract(conn: sqlite3.Connection, op: str | None, starts: list[OperationStart] | None = None) -> DrillLog:
+    """Pull one operation's events out of an open log by SQL (no verification); `starts`: the
+    log's operation.started events, when the caller has them already."""
+    at = _locate(conn, op, starts)
+    parsed, carry = _parsed_part(conn, at)
+    responses = responses_of(conn, at.start.op, at.start.seq, at.last_seq)
     return _drill_log(at, parsed, carry, responses)
 
 

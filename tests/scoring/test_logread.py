@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 import scoring.logread as logread
 from hub.logformat import ChainError, event_hash, read_events, verify_file
+from scoring import chaincheck
 from scoring.drilllog import from_events
 from scoring.engine import score_events, score_log
 from scoring.rubric import bundled, load_rubric
@@ -49,6 +50,15 @@ def test_fast_hash_equals_reference(
     )
 
 
+@pytest.fixture(params=["c", "python"])
+def checker(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Which chain checker the Verifier uses: scoring/chaincheck.c, or worker processes in Python."""
+    if request.param == "c" and chaincheck.library() is None:
+        pytest.skip(f"no C chain checker here: {chaincheck.unavailable_reason()}")
+    monkeypatch.setenv("COMMANDHUB_NATIVE", "1" if request.param == "c" else "0")
+    return str(request.param)
+
+
 @pytest.fixture(scope="module")
 def drill_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return random_drill(60, seed=5).write(tmp_path_factory.mktemp("log") / "events.db")
@@ -80,7 +90,7 @@ TAMPER = {
 @pytest.mark.parametrize("workers", [1, 3])
 @pytest.mark.parametrize("how", list(TAMPER))
 def test_same_verdict_as_hub_verifier(
-    drill_db: Path, tmp_path: Path, how: str, workers: int, monkeypatch: pytest.MonkeyPatch
+    drill_db: Path, tmp_path: Path, how: str, workers: int, checker: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(logread, "PARALLEL_MIN_EVENTS", 0)  # force the worker path
     bad = tampered(drill_db, tmp_path / "bad.db", TAMPER[how])
@@ -101,7 +111,9 @@ def test_same_verdict_as_hub_verifier(
         assert got == want
 
 
-def test_clean_log_verifies_the_same_in_parallel(drill_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_clean_log_verifies_the_same_in_parallel(
+    drill_db: Path, checker: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(logread, "PARALLEL_MIN_EVENTS", 0)
     assert logread.verify_log(drill_db, workers=3) == verify_file(drill_db)
     assert logread.verify_log(drill_db, workers=1) == verify_file(drill_db)
@@ -151,7 +163,7 @@ def test_engine_is_pure() -> None:
 
 @pytest.mark.parametrize("workers", [1, 3])
 def test_verified_load_equals_python_path(
-    drill_db: Path, workers: int, monkeypatch: pytest.MonkeyPatch
+    drill_db: Path, workers: int, checker: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(logread, "PARALLEL_MIN_EVENTS", 0)
     fast, head = logread.load(drill_db, None, workers)
