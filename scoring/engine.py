@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -526,6 +527,7 @@ class _Scorer:
         app = [f.stage_applicable(s) for s in range(3)]
         dl = f.deadlines(0, "from_command", self.scenario)
         missed = (lat[0][1] | (lat[0][0] > dl + 1e-9)) & app[0]
+        overdue_by_dept = Counter(d for d, *_ in f.overdue)
         for i, did in enumerate(f.depts):
             mine = f.p_dept == i
             row: dict[str, float | int | None] = {}
@@ -542,7 +544,7 @@ class _Scorer:
             row["commands"] = int(np.sum(mine))
             row["missed"] = int(np.sum(missed & mine))
             row["declined"] = int(np.sum((f.p_declined_ts != NONE) & mine))
-            row["overdue"] = sum(1 for d, *_ in f.overdue if d == i)
+            row["overdue"] = overdue_by_dept[i]
             row["uptime"] = float(f.uptime[i]) if f.video_measured else None
             row["frozen_black_s"] = float(f.frozen_black_s[i]) if f.video_measured else None
             row["video_live"] = int(not f.no_feed[i]) if f.video_measured else None
