@@ -34,8 +34,9 @@ typedef struct {
 /* An operation's responses, gathered from the rows verified: the columns of
  * scoring.drilllog.Responses. Inputs: op (NULL: gather nothing), last_seq, kinds. Outputs
  * (malloc'd; cc_free releases them): per row, kind (the index in kinds, plus NEED_CID when
- * the command id must be read by the Python reference), seq, ts, and in text the command id
- * then the department ("None" for none), ending at ends[2i] and ends[2i+1]. */
+ * the command id must be read by the Python reference), seq, ts, and ids[2i], ids[2i+1]: the
+ * command id and the department ("None" for none) as indexes into the distinct strings, the
+ * j-th of which ends at ends[j] in text. */
 #define NEED_CID 64
 typedef struct {
     const char *op;
@@ -43,9 +44,14 @@ typedef struct {
     const char **kinds;
     int nkinds;
     int8_t *kind;
-    int64_t *seq, *ts, *ends;
+    int64_t *seq, *ts;
+    int32_t *ids;
+    int64_t n, cap;
     char *text;
-    int64_t n, cap, ntext, captext;
+    int64_t *ends;
+    int64_t nstr, capstr, ntext, captext;
+    int32_t *slots; /* open addressing over the distinct strings: index + 1, 0 for empty */
+    int64_t nslots;
 } cc_responses;
 
 typedef struct {
@@ -262,7 +268,44 @@ static int command_id(const unsigned char *p, size_t n, const unsigned char **v,
     return 1;
 }
 
-static int add_text(cc_responses *g, const void *s, size_t n) {
+static uint64_t fnv1a(const unsigned char *s, size_t n) {
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++) h = (h ^ s[i]) * 1099511628211ULL;
+    return h;
+}
+
+static const char *str_at(const cc_responses *g, int64_t j, size_t *n) {
+    int64_t start = j ? g->ends[j - 1] : 0;
+    *n = (size_t)(g->ends[j] - start);
+    return g->text + start;
+}
+
+static int rehash(cc_responses *g, int64_t nslots) {
+    int32_t *slots = calloc((size_t)nslots, sizeof *slots);
+    if (!slots) return -1;
+    for (int64_t j = 0; j < g->nstr; j++) {
+        size_t n;
+        const char *s = str_at(g, j, &n);
+        uint64_t at = fnv1a((const unsigned char *)s, n) & (uint64_t)(nslots - 1);
+        while (slots[at]) at = (at + 1) & (uint64_t)(nslots - 1);
+        slots[at] = (int32_t)(j + 1);
+    }
+    free(g->slots);
+    g->slots = slots;
+    g->nslots = nslots;
+    return 0;
+}
+
+/* The index of string s among the distinct strings (added if new), or -1 on no memory. */
+static int64_t intern(cc_responses *g, const void *s, size_t n) {
+    if (2 * (g->nstr + 1) > g->nslots && rehash(g, g->nslots ? g->nslots * 2 : 1024)) return -1;
+    uint64_t mask = (uint64_t)(g->nslots - 1);
+    uint64_t at = fnv1a(s, n) & mask;
+    for (; g->slots[at]; at = (at + 1) & mask) {
+        size_t m;
+        const char *t = str_at(g, g->slots[at] - 1, &m);
+        if (m == n && memcmp(t, s, n) == 0) return g->slots[at] - 1;
+    }
     if (g->ntext + (int64_t)n > g->captext) {
         int64_t cap = g->captext ? g->captext : 1 << 16;
         while (cap < g->ntext + (int64_t)n) cap *= 2;
@@ -271,9 +314,18 @@ static int add_text(cc_responses *g, const void *s, size_t n) {
         g->text = t;
         g->captext = cap;
     }
+    if (g->nstr == g->capstr) {
+        int64_t cap = g->capstr ? g->capstr * 2 : 1024;
+        int64_t *e = realloc(g->ends, (size_t)cap * sizeof *e);
+        if (!e) return -1;
+        g->ends = e;
+        g->capstr = cap;
+    }
     memcpy(g->text + g->ntext, s, n);
     g->ntext += (int64_t)n;
-    return 0;
+    g->ends[g->nstr] = g->ntext;
+    g->slots[at] = (int32_t)(g->nstr + 1);
+    return g->nstr++;
 }
 
 /* Gather the row if it is one of the operation's responses: 0 done (or not one), -1 no memory. */
@@ -294,8 +346,8 @@ static int gather(cc_responses *g, sqlite3_stmt *st, int64_t seq) {
         if (q) g->seq = q;
         int64_t *t = realloc(g->ts, (size_t)cap * 8);
         if (t) g->ts = t;
-        int64_t *e = realloc(g->ends, (size_t)cap * 16);
-        if (e) g->ends = e;
+        int32_t *e = realloc(g->ids, (size_t)cap * 8);
+        if (e) g->ids = e;
         if (!k || !q || !t || !e) return -1;
         g->cap = cap;
     }
@@ -304,16 +356,16 @@ static int gather(cc_responses *g, sqlite3_stmt *st, int64_t seq) {
     const unsigned char *payload = sqlite3_column_text(st, 8);
     if (!command_id(payload, (size_t)sqlite3_column_bytes(st, 8), &cid, &ncid)) {
         code |= NEED_CID;
+        cid = (const unsigned char *)"";
         ncid = 0;
     }
-    if (ncid && add_text(g, cid, ncid)) return -1;
-    g->ends[2 * g->n] = g->ntext;
-    if (sqlite3_column_type(st, 6) == SQLITE_NULL) {
-        if (add_text(g, "None", 4)) return -1;
-    } else if (add_text(g, sqlite3_column_text(st, 6), (size_t)sqlite3_column_bytes(st, 6))) {
-        return -1;
-    }
-    g->ends[2 * g->n + 1] = g->ntext;
+    int64_t c = intern(g, cid, ncid);
+    int64_t d = sqlite3_column_type(st, 6) == SQLITE_NULL
+                    ? intern(g, "None", 4)
+                    : intern(g, sqlite3_column_text(st, 6), (size_t)sqlite3_column_bytes(st, 6));
+    if (c < 0 || d < 0) return -1;
+    g->ids[2 * g->n] = (int32_t)c;
+    g->ids[2 * g->n + 1] = (int32_t)d;
     g->kind[g->n] = (int8_t)code;
     g->seq[g->n] = seq;
     g->ts[g->n] = sqlite3_column_int64(st, 1);
@@ -325,12 +377,15 @@ void cc_free(cc_responses *g) {
     free(g->kind);
     free(g->seq);
     free(g->ts);
-    free(g->ends);
+    free(g->ids);
     free(g->text);
+    free(g->ends);
+    free(g->slots);
     g->kind = NULL;
     g->seq = g->ts = g->ends = NULL;
+    g->ids = g->slots = NULL;
     g->text = NULL;
-    g->n = g->cap = g->ntext = g->captext = 0;
+    g->n = g->cap = g->nstr = g->capstr = g->ntext = g->captext = g->nslots = 0;
 }
 
 /* Verify seqs lo..hi of the log at `path` (opened read-only). `expect_prev`: the hash the

@@ -50,12 +50,17 @@ class _Responses(ctypes.Structure):
         ("kind", ctypes.POINTER(ctypes.c_int8)),
         ("seq", ctypes.POINTER(ctypes.c_int64)),
         ("ts", ctypes.POINTER(ctypes.c_int64)),
-        ("ends", ctypes.POINTER(ctypes.c_int64)),
-        ("text", ctypes.POINTER(ctypes.c_char)),
+        ("ids", ctypes.POINTER(ctypes.c_int32)),
         ("n", ctypes.c_int64),
         ("cap", ctypes.c_int64),
+        ("text", ctypes.POINTER(ctypes.c_char)),
+        ("ends", ctypes.POINTER(ctypes.c_int64)),
+        ("nstr", ctypes.c_int64),
+        ("capstr", ctypes.c_int64),
         ("ntext", ctypes.c_int64),
         ("captext", ctypes.c_int64),
+        ("slots", ctypes.POINTER(ctypes.c_int32)),
+        ("nslots", ctypes.c_int64),
     ]
 
 
@@ -168,13 +173,11 @@ def _take(g: _Responses) -> Gathered:
     kind = np.ctypeslib.as_array(g.kind, (n,)).copy()
     seq = np.ctypeslib.as_array(g.seq, (n,)).copy()
     ts = np.ctypeslib.as_array(g.ts, (n,)).copy()
-    ends = np.ctypeslib.as_array(g.ends, (2 * n,)).tolist()
+    ids = np.ctypeslib.as_array(g.ids, (2 * n,)).tolist()
+    ends = np.ctypeslib.as_array(g.ends, (g.nstr,)).tolist()
     text = ctypes.string_at(g.text, g.ntext)
-    starts = [0, *ends[:-1]]
-    # ids and departments repeat: decode each distinct byte string once
-    memo: dict[bytes, str] = {}
-    pieces = map(text.__getitem__, map(slice, starts, ends))
-    out = [memo.get(b) or memo.setdefault(b, b.decode()) for b in pieces]
+    distinct = [text[a:b].decode() for a, b in zip([0, *ends[:-1]], ends, strict=True)]
+    out = [distinct[i] for i in ids]
     return Gathered(kind, seq, ts, out[0::2], out[1::2])
 
 
