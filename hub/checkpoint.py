@@ -45,9 +45,9 @@ from hub.logformat import (
     Head,
     HeadMismatchError,
     canonical_json,
-    event_hash,
     iter_rows,
     open_readonly,
+    stored_hash,
     verify_rows,
 )
 
@@ -475,7 +475,7 @@ def _check_row(conn: sqlite3.Connection, want: Head) -> None:
     if h != want.hash:
         raise HeadMismatchError(seq, f"hash differs from the checkpoint {want}", want,
                                 truncated=False)
-    if event_hash(prev, seq, ts, mono, op, opk, role, dept, kind, payload) != h:
+    if stored_hash(prev, seq, ts, mono, op, opk, role, dept, kind, payload) != h:
         raise ChainError(seq, "content does not match its hash (edited or reordered)")
 
 

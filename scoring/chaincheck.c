@@ -437,12 +437,17 @@ int cc_verify(const char *path, int64_t lo, int64_t hi, const char *expect_prev,
             r->found = seq;
             goto done;
         }
+        /* the types first: after a conversion (column_text of a blob) they are undefined */
+        if (sqlite3_column_type(st, 9) != SQLITE_TEXT || sqlite3_column_type(st, 10) != SQLITE_TEXT) {
+            r->status = CC_SUSPECT;
+            r->seq = seq;
+            goto done;
+        }
         const unsigned char *ph = sqlite3_column_text(st, 9);
         size_t nph = (size_t)sqlite3_column_bytes(st, 9);
         const unsigned char *h = sqlite3_column_text(st, 10);
         size_t nh = (size_t)sqlite3_column_bytes(st, 10);
-        if (sqlite3_column_type(st, 9) != SQLITE_TEXT || sqlite3_column_type(st, 10) != SQLITE_TEXT ||
-            !ph || !h || nph > 64 || nh != 64) {
+        if (!ph || !h || nph > 64 || nh != 64) {
             r->status = CC_SUSPECT;
             r->seq = seq;
             goto done;

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import os
+import platform
 import subprocess
 import sys
 import tempfile
@@ -74,7 +75,8 @@ def cache_dir() -> Path:
 
 def library_path() -> Path:
     """Where the built library for this source (and this platform) lives."""
-    tag = hashlib.sha256(SOURCE.read_bytes() + sys.platform.encode()).hexdigest()[:16]
+    where = f"{sys.platform} {platform.machine()}".encode()
+    tag = hashlib.sha256(SOURCE.read_bytes() + where).hexdigest()[:16]
     return cache_dir() / f"chaincheck-{tag}.so"
 
 

@@ -24,9 +24,9 @@ from hub.logformat import (
     ChainError,
     Head,
     LogFormatError,
-    event_hash,
     open_readonly,
     readonly_uri,
+    stored_hash,
 )
 from scoring import chaincheck
 from scoring.drilllog import (
@@ -172,7 +172,7 @@ def verify_chunk(path: str, lo: int, hi: int, op: str | None = None, last_seq: i
                     ok = sha(body.encode()).hexdigest() == h
                 except (TypeError, ValueError):
                     ok = False
-                if not ok and (event_hash(ph, seq, ts, mono, row_op, opk, role, dept, kind, payload) != h):
+                if not ok and (stored_hash(ph, seq, ts, mono, row_op, opk, role, dept, kind, payload) != h):
                     return ChunkResult(
                         lo,
                         first_prev,

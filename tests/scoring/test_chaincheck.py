@@ -151,6 +151,8 @@ ODD = {
     "the tail cut": ("DELETE FROM events WHERE seq > 25", None),
     "relinked": ("UPDATE events SET prev_hash = '" + "1" * 64 + "' WHERE seq = 18", None),
     "prev_hash not text": ("UPDATE events SET prev_hash = 5 WHERE seq = 18", None),
+    "hash a blob": ("UPDATE events SET hash = CAST(hash AS BLOB) WHERE seq = 22", None),
+    "dept a blob": ("UPDATE events SET dept = x'6431' WHERE seq = 23", None),
 }
 
 
@@ -184,3 +186,14 @@ def test_the_library_is_built_once_per_source(tmp_path: Path, monkeypatch: pytes
     assert first.parent == tmp_path / "commandhub" and first.is_file()
     mtime = first.stat().st_mtime_ns
     assert chaincheck.build() == first and first.stat().st_mtime_ns == mtime
+
+
+@pytest.mark.parametrize("column", ["dept", "payload", "hash"])
+def test_a_blob_is_a_broken_chain_not_a_crash(log: Path, column: str) -> None:
+    _raw(log, f"UPDATE events SET {column} = CAST({column} AS BLOB) WHERE seq = 11")
+    with pytest.raises(ChainError) as got:
+        verify_file(log)  # the hub's reference verifier (`commandhub log verify`)
+    assert got.value.seq == 11
+    with pytest.raises(ChainError) as fast:
+        logread.verify_log(log)
+    assert fast.value.seq == 11
