@@ -563,8 +563,11 @@ def _drill_log(
     )
 
 
-def responses_of(conn: sqlite3.Connection, op: str, first_seq: int, last_seq: int) -> Responses:
-    """An operation's responses with seqs first_seq..last_seq, as columns, by SQL."""
+def extract(conn: sqlite3.Connection, op: str | None, starts: list[OperationStart] | None = None) -> DrillLog:
+    """Pull one operation's events out of an open log by SQL (no verification); `starts`: the
+    log's operation.started events, when the caller has them already."""
+    at = _locate(conn, op, starts)
+    parsed, carry = _parsed_part(conn, at)
     case = " ".join(f"WHEN '{k}' THEN {i}" for i, k in enumerate(RESPONSE_KINDS))
     rows = conn.execute(
         f"SELECT CASE kind {case} END, seq, ts_us, "
@@ -572,26 +575,19 @@ def responses_of(conn: sqlite3.Connection, op: str, first_seq: int, last_seq: in
         f"coalesce(dept, 'None') "
         f"FROM events NOT INDEXED WHERE seq >= ? AND seq <= ? AND op = ? AND kind IN {_in(RESPONSE_KINDS)} "
         f"ORDER BY seq",
-        (first_seq, last_seq, op),
+        (at.start.seq, at.last_seq, at.start.op),
     ).fetchall()
-    if not rows:
-        return Responses.empty()
-    kinds, seqs, tss, cids, depts = zip(*rows, strict=True)
-    return Responses(
-        np.asarray(kinds, np.int8),
-        np.asarray(seqs, np.int64),
-        np.asarray(tss, np.int64),
-        list(cids),
-        list(depts),
-    )
-
-
-def extract(conn: sqlite3.Connection, op: str | None, starts: list[OperationStart] | None = None) -> DrillLog:
-    """Pull one operation's events out of an open log by SQL (no verification); `starts`: the
-    log's operation.started events, when the caller has them already."""
-    at = _locate(conn, op, starts)
-    parsed, carry = _parsed_part(conn, at)
-    responses = responses_of(conn, at.start.op, at.start.seq, at.last_seq)
+    if rows:
+        kinds, seqs, tss, cids, depts = zip(*rows, strict=True)
+        responses = Responses(
+            np.asarray(kinds, np.int8),
+            np.asarray(seqs, np.int64),
+            np.asarray(tss, np.int64),
+            list(cids),
+            list(depts),
+        )
+    else:
+        responses = Responses.empty()
     return _drill_log(at, parsed, carry, responses)
 
 
