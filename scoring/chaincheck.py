@@ -1,10 +1,9 @@
 """The hash chain checked by chaincheck.c (built with gcc on first use, loaded by ctypes).
 
-`verify_range` gives the same verdicts as logread.verify_chunk, several times faster: C reads
-the rows and hashes them, and any row it cannot judge with certainty is judged by the Python
-reference. When the library cannot be built or the log cannot be opened from C (a read-only
-folder, say), it returns None and the caller uses the Python path. COMMANDHUB_NATIVE=0 turns
-it off.
+`check` runs one C pass over a range of seqs; it stops at the first row it cannot pass with
+certainty. scoring.logread.verify_chunk_native drives it, has the Python reference judge such
+rows, and so gives verify_chunk's verdicts several times faster. Without the library (no gcc,
+no headers, COMMANDHUB_NATIVE=0) `check` returns None and the caller uses the Python path.
 """
 
 from __future__ import annotations
