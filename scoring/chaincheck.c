@@ -12,13 +12,13 @@
 #include <openssl/sha.h>
 #include <sqlite3.h>
 #include <stdint.h>
-#include <stdio.h> /* snprintf, for error texts */
 #include <stdlib.h>
 #include <string.h>
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
 
+/* CC_SQLITE: SQLite failed, or memory ran out; Python then reads the log and says what is wrong */
 enum { CC_OK = 0, CC_MISSING = 1, CC_LINK = 2, CC_SUSPECT = 3, CC_SQLITE = 4 };
 
 typedef struct {
@@ -28,7 +28,6 @@ typedef struct {
     int status;
     char first_prev[72]; /* the stored prev_hash of the first row read ("" if none) */
     char last_hash[72];  /* the hash of the last verified row ("" if none) */
-    char error[256];
 } cc_result;
 
 /* An operation's responses, gathered from the rows verified: the columns of
@@ -245,11 +244,6 @@ static void copy_text(char *dst, const unsigned char *s, size_t n) {
     dst[n] = 0;
 }
 
-static int fail_sqlite(cc_result *r, sqlite3 *db, const char *what) {
-    r->status = CC_SQLITE;
-    snprintf(r->error, sizeof r->error, "%s: %s", what, db ? sqlite3_errmsg(db) : "out of memory");
-    return r->status;
-}
 
 /* The command id in a payload as scoring.logread.command_id_of's fast path finds it
  * (one object, a plain string value); 0 if that path does not apply. */
@@ -405,7 +399,7 @@ int cc_verify(const char *path, int64_t lo, int64_t hi, const char *expect_prev,
         have_prev = 1;
     }
     if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-        fail_sqlite(r, db, "open");
+        r->status = CC_SQLITE;
         sqlite3_close(db);
         return r->status;
     }
@@ -415,7 +409,7 @@ int cc_verify(const char *path, int64_t lo, int64_t hi, const char *expect_prev,
         "SELECT seq, ts_us, mono_ns, op, op_kind, role, dept, kind, payload, prev_hash, hash "
         "FROM events WHERE seq >= ?1 AND seq <= ?2 ORDER BY seq";
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-        fail_sqlite(r, db, "prepare");
+        r->status = CC_SQLITE;
         goto done;
     }
     sqlite3_bind_int64(st, 1, lo);
@@ -427,7 +421,7 @@ int cc_verify(const char *path, int64_t lo, int64_t hi, const char *expect_prev,
         int rc = sqlite3_step(st);
         if (rc == SQLITE_DONE) break;
         if (rc != SQLITE_ROW) {
-            fail_sqlite(r, db, "step");
+            r->status = CC_SQLITE;
             goto done;
         }
         int64_t seq = sqlite3_column_int64(st, 0);
@@ -460,7 +454,7 @@ int cc_verify(const char *path, int64_t lo, int64_t hi, const char *expect_prev,
         }
         int built = body(st, &b, seq);
         if (built < 0) {
-            fail_sqlite(r, NULL, "body");
+            r->status = CC_SQLITE;
             goto done;
         }
         if (built) {
@@ -477,7 +471,7 @@ int cc_verify(const char *path, int64_t lo, int64_t hi, const char *expect_prev,
             goto done;
         }
         if (gather(g, st, seq)) {
-            fail_sqlite(r, NULL, "gather");
+            r->status = CC_SQLITE;
             goto done;
         }
         memcpy(want, h, 64);

@@ -16,10 +16,11 @@ import subprocess
 import sys
 import tempfile
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from scoring.drilllog import Responses
 
 SOURCE = Path(__file__).with_name("chaincheck.c")
 CC_OK, CC_MISSING, CC_LINK, CC_SUSPECT, CC_SQLITE = range(5)
@@ -37,7 +38,6 @@ class _Result(ctypes.Structure):
         ("status", ctypes.c_int),
         ("first_prev", ctypes.c_char * 72),
         ("last_hash", ctypes.c_char * 72),
-        ("error", ctypes.c_char * 256),
     ]
 
 
@@ -141,36 +141,23 @@ def unavailable_reason() -> str | None:
     return None if library() is not None else _why
 
 
-@dataclass
-class Gathered:
-    """An operation's responses among the rows C verified (see Responses in scoring.drilllog).
-
-    `kind` holds NEED_CID on rows whose command id C left to the caller (`command_id` "")."""
-
-    kind: np.ndarray
-    seq: np.ndarray
-    ts_us: np.ndarray
-    command_id: list[str]
-    dept: list[str]
-
-
 class Range:
     """What C found over lo..hi: rows verified up to a stop (or the end)."""
 
-    __slots__ = ("count", "error", "first_prev", "found", "gathered", "last_hash", "seq", "status")
+    __slots__ = ("count", "first_prev", "found", "gathered", "last_hash", "seq", "status")
 
-    def __init__(self, r: _Result, gathered: Gathered | None) -> None:
+    def __init__(self, r: _Result, gathered: Responses | None) -> None:
         self.status, self.count, self.seq, self.found = r.status, r.count, r.seq, r.found
         self.first_prev = r.first_prev.decode() or None
         self.last_hash = r.last_hash.decode() or None
-        self.error = r.error.decode(errors="replace")
+        # `gathered`: kind holds NEED_CID on rows whose command id C left to the caller ("")
         self.gathered = gathered
 
 
-def _take(g: _Responses) -> Gathered:
+def _take(g: _Responses) -> Responses:
     n = g.n
     if n == 0:
-        return Gathered(np.zeros(0, np.int8), np.zeros(0, np.int64), np.zeros(0, np.int64), [], [])
+        return Responses.empty()
     kind = np.ctypeslib.as_array(g.kind, (n,)).copy()
     seq = np.ctypeslib.as_array(g.seq, (n,)).copy()
     ts = np.ctypeslib.as_array(g.ts, (n,)).copy()
@@ -179,7 +166,7 @@ def _take(g: _Responses) -> Gathered:
     text = ctypes.string_at(g.text, g.ntext)
     distinct = [text[a:b].decode() for a, b in zip([0, *ends[:-1]], ends, strict=True)]
     out = [distinct[i] for i in ids]
-    return Gathered(kind, seq, ts, out[0::2], out[1::2])
+    return Responses(kind, seq, ts, out[0::2], out[1::2])
 
 
 def check(
@@ -213,7 +200,6 @@ def check(
 
 __all__ = [
     "NEED_CID",
-    "Gathered",
     "NativeUnavailable",
     "Range",
     "build",

@@ -191,24 +191,20 @@ def verify_chunk(path: str, lo: int, hi: int, op: str | None = None, last_seq: i
                         got.cmd.append(command_id_of(payload))
                         got.dept.append("None" if dept is None else str(dept))
         if expected <= hi:
-            nxt = conn.execute("SELECT min(seq) FROM events WHERE seq > ?", (hi,)).fetchone()[0]
-            why = f"missing (next stored seq is {nxt})" if nxt is not None else "missing"
+            why = _missing_after(conn, hi)
             return ChunkResult(lo, first_prev, prev, expected - lo, (expected, why))
         return ChunkResult(lo, first_prev, prev, expected - lo, None, got.result())
     finally:
         conn.close()
 
 
-def _next_stored(path: str, hi: int) -> str:
-    conn = open_readonly(path)
-    try:
-        nxt = conn.execute("SELECT min(seq) FROM events WHERE seq > ?", (hi,)).fetchone()[0]
-    finally:
-        conn.close()
+def _missing_after(conn: sqlite3.Connection, hi: int) -> str:
+    """The reason for a chunk that ends before `hi`: where the log goes on, if it does."""
+    nxt = conn.execute("SELECT min(seq) FROM events WHERE seq > ?", (hi,)).fetchone()[0]
     return f"missing (next stored seq is {nxt})" if nxt is not None else "missing"
 
 
-def _responses_part(path: str, g: chaincheck.Gathered) -> Responses:
+def _responses_part(path: str, g: Responses) -> Responses:
     """C's gathered responses as Responses; the command ids C left are read here."""
     need = np.flatnonzero(g.kind & chaincheck.NEED_CID)
     if len(need):
@@ -259,7 +255,14 @@ def verify_chunk_native(
         if got.status == chaincheck.CC_OK:
             break
         if got.status == chaincheck.CC_MISSING:
-            why = f"missing (next stored seq is {got.found})" if got.found >= 0 else _next_stored(path, hi)
+            if got.found >= 0:
+                why = f"missing (next stored seq is {got.found})"
+            else:
+                conn = open_readonly(path)
+                try:
+                    why = _missing_after(conn, hi)
+                finally:
+                    conn.close()
             return stop((got.seq, why))
         if got.status == chaincheck.CC_LINK:
             return stop((got.seq, "prev_hash does not match the previous event's hash"))
