@@ -99,8 +99,11 @@ class HubClient:
 
     async def _open(self) -> None:
         assert self._http is not None
+        params = {"token": self.token}
+        if self.welcome is not None:  # a reconnect: the hub ends the old session if it has it
+            params["replaces"] = str(self.welcome["session"])
         try:
-            ws = await self._http.ws_connect(ws_url(self.url), params={"token": self.token},
+            ws = await self._http.ws_connect(ws_url(self.url), params=params,
                                              heartbeat=5.0, ssl=self.ssl if self.ssl is not None
                                              else True, max_msg_size=8 * 1024 * 1024)
         except aiohttp.WSServerHandshakeError as exc:

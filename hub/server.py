@@ -27,7 +27,7 @@ from hub.commands import CommandError
 from hub.eventlog import EventLogError
 from hub.liveness import PING_INTERVAL_S, Liveness
 from hub.ratelimit import KeyedLimiter
-from hub.service import Hub, Session, encode
+from hub.service import SESSION_ID, Hub, Session, encode
 
 log = logging.getLogger("commandhub.server")
 HUB_KEY = web.AppKey("hub", Hub)
@@ -42,6 +42,7 @@ PRINCIPAL = web.RequestKey("principal", Principal)  # the token access_middlewar
 MAX_FRAME = 64 * 1024  # bytes in one WebSocket message
 MAX_OFFER_FRAME = 256 * 1024  # except an SDP offer: a commander's 34 m-lines need more
 MAX_REQUEST = 1024 * 1024  # bytes in one HTTP request body
+LINK_LOST_CODE = 4000  # a client's close: "my pings went unanswered" (docs/protocol.md)
 OUT_QUEUE = 2000  # frames waiting for a slow client before it is cut off (it will replay)
 STATIC = Path(__file__).parent / "static"
 # The pages load only their own scripts, styles and font (no CDN, no inline code).
@@ -196,6 +197,9 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
         return json_error(403, "bad_origin", f"origin {request.headers.get('Origin')} not allowed")
     rate_limit(request, CONNECT_LIMIT_KEY, "connections")
     principal = principal_of(request)
+    replaces = request.query.get("replaces")
+    if replaces is not None and not SESSION_ID.fullmatch(replaces):
+        raise HubError("bad_request", "replaces: a session id from a welcome (12 hex digits)")
     # pings are the hub's own (hub/liveness.py), so they are answered here too
     ws = web.WebSocketResponse(autoping=False, max_msg_size=2 * MAX_OFFER_FRAME)
     await ws.prepare(request)
@@ -252,7 +256,7 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
     reason = "closed"
     try:
         try:
-            await hub.session_opened(session)
+            await hub.session_opened(session, replaces)
         except EventLogError as exc:  # presence.online could not be logged: say why, then close
             await ws.send_json({"v": 1, "type": "error", "re": None, **log_error_body(exc)["error"]})
             await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"log_unavailable")
@@ -279,6 +283,8 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
             pass
         elif ws.close_code == WSCloseCode.ABNORMAL_CLOSURE:
             reason = "error"  # the connection dropped without a closing handshake
+        elif ws.close_code == LINK_LOST_CODE:
+            reason = "link_lost"  # the client gave the socket up: its pings went unanswered
         if ws.close_code == WSCloseCode.MESSAGE_TOO_BIG:
             reason = "too_large"
         # what was admitted is still handled (for 10 s at most), then the session ends

@@ -39,6 +39,9 @@ if TYPE_CHECKING:
 VERSION = "0.1.0"
 
 
+SESSION_ID = re.compile(r"[0-9a-f]{12}")  # a Session's id, as `welcome` names it
+
+
 @dataclass
 class Session:
     """One client connection (or, `transient`, one REST request)."""
@@ -264,10 +267,19 @@ class Hub:
 
     # -- sessions ----------------------------------------------------------------------------
 
-    async def session_opened(self, s: Session) -> None:
-        """Register a live connection; its first frame is `welcome`, then everything else."""
+    async def session_opened(self, s: Session, replaces: str | None = None) -> None:
+        """Register a live connection; its first frame is `welcome`, then everything else.
+
+        `replaces`: the id of this actor's session the client gave up on (its pings went
+        unanswered while the hub still heard the socket's pongs). That session is ended first,
+        logged `presence.offline` with reason `link_lost`, so the outage is in the log; an id
+        that is gone or another actor's is ignored."""
         s.bucket, s.refusals = self._rate_of(s.principal)
         key = actor_key(str(s.principal.role), s.principal.dept)
+        old = self.sessions.get(replaces) if replaces else None
+        if old is not None and actor_key(str(old.principal.role), old.principal.dept) == key:
+            await self.session_closed(old, "link_lost")
+            old.close("replaced")
         first = not any(actor_key(str(o.principal.role), o.principal.dept) == key
                         for o in self.sessions.values())
         # Welcome, then register, with no await between: no event can fall between the

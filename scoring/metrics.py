@@ -35,6 +35,9 @@ I64 = npt.NDArray[np.int64]
 BOOL = npt.NDArray[np.bool_]
 NONE = np.iinfo(np.int64).max  # "never happened" for a timestamp column
 US = 1_000_000.0
+# `presence.offline` reasons that are a lost link, not a close or the hub's decision
+# (`link_lost`: the client's pings went unanswered, docs/protocol.md)
+UNPLANNED_OFFLINE = ("heartbeat", "error", "link_lost")
 
 
 class ScoringError(Exception):
@@ -603,7 +606,7 @@ def build_facts(log: DrillLog, scenario: ScenarioView | None = None) -> Facts:
     disconnects = [
         (di[p.dept], p.seq, p.ts_us)
         for p in log.of_kind("presence.offline")
-        if p.dept in di and p.payload.get("reason") in ("heartbeat", "error")
+        if p.dept in di and p.payload.get("reason") in UNPLANNED_OFFLINE
     ]
 
     video = _video_facts(log, depts)

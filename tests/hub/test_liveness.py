@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Callable
 
@@ -58,3 +59,48 @@ async def test_a_slow_peer_keeps_its_session(running_hub: RunningHub,
     off = [e for e in read_events(running_hub.hub.log.path) if e.kind == "presence.offline"
            and e.dept == "water"]
     assert [e.payload["reason"] for e in off] == ["closed"]  # its own close, not a heartbeat
+
+
+async def _welcome(ws: aiohttp.ClientWebSocketResponse) -> str:
+    async with asyncio.timeout(5):
+        while True:
+            msg = await ws.receive()
+            assert msg.type == aiohttp.WSMsgType.TEXT, msg
+            frame = json.loads(msg.data)
+            if frame["type"] == "welcome":
+                return str(frame["session"])
+
+
+async def test_a_reconnect_names_the_socket_it_gave_up(running_hub: RunningHub,
+                                                       token: Callable[..., str]) -> None:
+    """A browser whose pings go unanswered while the network stack still answers the hub's
+    (Chromium offline: the hub hears pongs) reconnects naming its old session: the hub ends
+    that one first, so the outage is logged, then the new session's presence.online. Only the
+    same actor's session can be named that way; a malformed id is a 400."""
+    url = running_hub.url + "/ws"
+    water = token("department", "water")
+    async with aiohttp.ClientSession() as http:
+        old = await http.ws_connect(url, params={"token": water})
+        old_id = await _welcome(old)
+        fire = await http.ws_connect(url, params={"token": token("department", "fire"),
+                                                  "replaces": old_id})
+        await _welcome(fire)
+        new = await http.ws_connect(url, params={"token": water, "replaces": old_id})
+        new_id = await _welcome(new)
+        async with asyncio.timeout(5):
+            while (msg := await old.receive()).type not in (aiohttp.WSMsgType.CLOSE,
+                                                            aiohttp.WSMsgType.CLOSED):
+                pass
+        assert (old.close_code, msg.extra) == (4001, "replaced")
+        assert not new.closed and not fire.closed
+        bad = await http.get(url, params={"token": water, "replaces": "../../x"})
+        assert bad.status == 400 and (await bad.json())["error"]["code"] == "bad_request"
+        for ws in (new, fire):
+            await ws.close()
+    water_presence = [(e.kind, e.payload.get("conn"), e.payload.get("reason"))
+                      for e in read_events(running_hub.hub.log.path)
+                      if e.kind.startswith("presence.") and e.kind != "presence.clock"
+                      and e.dept == "water"]
+    assert water_presence[:3] == [("presence.online", old_id, None),
+                                  ("presence.offline", old_id, "link_lost"),
+                                  ("presence.online", new_id, None)]

@@ -393,3 +393,20 @@ def test_video_not_measured_is_left_out() -> None:
     assert card.percent == pytest.approx(100)
     assert any("not measured" in n for n in map(str, card.notes))
     assert card.departments[0].stats["uptime"] is None
+
+
+@pytest.mark.parametrize(("reason", "counted"), [("heartbeat", 1), ("error", 1),
+                                                 ("link_lost", 1), ("closed", 0),
+                                                 ("revoked", 0)])
+def test_disconnects_are_lost_links_only(reason: str, counted: int) -> None:
+    """A lost link counts (the hub's heartbeat, a dropped socket, or the client finding its
+    pings unanswered); a department closing its console or the hub revoking it does not."""
+    rubric = load_rubric_text(VIDEO_RUBRIC, "video.yaml")
+    lb = LogBuilder(roster=ROSTER)
+    lb.online(-10, "a", op="system")
+    lb.start()
+    lb.offline(400, "a", reason=reason)
+    lb.online(410, "a", conn="c2")
+    lb.end(1000)
+    crit = {c.id: c for c in score_events(lb.events(), rubric).criteria()}
+    assert crit["dc"].departments["a"].value == counted

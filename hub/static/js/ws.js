@@ -50,6 +50,7 @@ export class HubSocket {
     this.clockOffsetMs = 0; // hub minus client
     this.you = null;
     this.keepalive = null;
+    this.sessionId = null; // the hub's id of the last welcomed socket
   }
 
   status(s, detail) {
@@ -60,7 +61,10 @@ export class HubSocket {
   connect() {
     if (this.stopped) return;
     const proto = location.protocol === "https:" ? "wss:" : "ws:";
-    const ws = new WebSocket(`${proto}//${location.host}/ws?token=${encodeURIComponent(this.token)}`);
+    // the hub may still hold the socket given up on (its pongs got through while our pings
+    // did not): naming it ends it there, so the outage is logged before the new session
+    const replaces = this.sessionId ? `&replaces=${this.sessionId}` : "";
+    const ws = new WebSocket(`${proto}//${location.host}/ws?token=${encodeURIComponent(this.token)}${replaces}`);
     this.ws = ws;
     this.status(this.welcomes ? "reconnecting" : "connecting");
     ws.onmessage = (ev) => this.onMessage(ev.data);
@@ -125,6 +129,7 @@ export class HubSocket {
       this.connected = true;
       this.backoff = 500;
       this.you = f.you;
+      this.sessionId = f.session;
       this.clockOffsetMs = f.hub_time_us / 1000 - Date.now();
       this.status("online");
       if (this.h.onWelcome) this.h.onWelcome(f, reconnected);
