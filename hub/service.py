@@ -61,6 +61,11 @@ class Session:
     def actor(self) -> Actor:
         return Actor(str(self.principal.role), self.principal.dept)
 
+    @property
+    def actor_key(self) -> str:
+        """Its actor as hub.state keys presence ("department:fire")."""
+        return actor_key(str(self.principal.role), self.principal.dept)
+
 
 @dataclass
 class HubConfig:
@@ -275,13 +280,12 @@ class Hub:
         logged `presence.offline` with reason `link_lost`, so the outage is in the log; an id
         that is gone or another actor's is ignored."""
         s.bucket, s.refusals = self._rate_of(s.principal)
-        key = actor_key(str(s.principal.role), s.principal.dept)
+        key = s.actor_key
         old = self.sessions.get(replaces) if replaces else None
-        if old is not None and actor_key(str(old.principal.role), old.principal.dept) == key:
+        if old is not None and old.actor_key == key:
             await self.session_closed(old, "link_lost")
             old.close("replaced")
-        first = not any(actor_key(str(o.principal.role), o.principal.dept) == key
-                        for o in self.sessions.values())
+        first = not any(o.actor_key == key for o in self.sessions.values())
         # Welcome, then register, with no await between: no event can fall between the
         # welcome's state (and head) and the event frames that follow it.
         s.send({"v": 1, "type": "welcome", "protocol": 1, "session": s.id,
@@ -335,9 +339,8 @@ class Hub:
     async def session_closed(self, s: Session, reason: str) -> None:
         if self.sessions.pop(s.id, None) is None:
             return
-        key = actor_key(str(s.principal.role), s.principal.dept)
-        if not any(actor_key(str(o.principal.role), o.principal.dept) == key
-                   for o in self.sessions.values()):
+        key = s.actor_key
+        if not any(o.actor_key == key for o in self.sessions.values()):
             since = self.state.online.get(key)
             online_s = None if since is None else round((self.clock.wall_us() - since) / 1e6, 3)
             with contextlib.suppress(Exception):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import multiprocessing
@@ -258,11 +259,8 @@ def verify_chunk_native(
             if got.found >= 0:
                 why = f"missing (next stored seq is {got.found})"
             else:
-                conn = open_readonly(path)
-                try:
+                with contextlib.closing(open_readonly(path)) as conn:
                     why = _missing_after(conn, hi)
-                finally:
-                    conn.close()
             return stop((got.seq, why))
         if got.status == chaincheck.CC_LINK:
             return stop((got.seq, "prev_hash does not match the previous event's hash"))

@@ -16,7 +16,7 @@ from hub.api.errors import BadRequest, Forbidden, HubError, UnknownType
 from hub.api.messages import MESSAGES
 from hub.api.spec import Ack, Message
 from hub.logformat import Event
-from hub.state import RequestKey, actor_key
+from hub.state import RequestKey
 
 if TYPE_CHECKING:
     from hub.service import Hub, Session
@@ -60,8 +60,7 @@ async def dispatch(hub: Hub, s: Session, msg: Mapping[str, Any]) -> Ack:
     if mid is None:
         raise BadRequest(f"id: required for {spec.type} (a resend with the same id is "
                          "then answered, not logged again)")
-    key: RequestKey = (actor_key(str(s.principal.role), s.principal.dept),
-                       req["command_id"] if spec.per_command else "", mid)
+    key: RequestKey = (s.actor_key, req["command_id"] if spec.per_command else "", mid)
     async with hub.lock(("request", key)):
         prior = hub.state.requests.get(key)
         if prior is not None:
