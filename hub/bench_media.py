@@ -359,7 +359,10 @@ def register_bench(bench_sub: Any) -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "_hub":
-        asyncio.run(_serve_hub(argv[1], "127.0.0.1", int(argv[2]) if len(argv) > 2 else 16))
+        from hub.runtime import new_event_loop
+
+        with asyncio.Runner(loop_factory=new_event_loop) as runner:  # the loop serve runs on
+            runner.run(_serve_hub(argv[1], "127.0.0.1", int(argv[2]) if len(argv) > 2 else 16))
         return 0
     if argv and argv[0] == "_pub":
         port, first, count, w, h = (int(x) for x in argv[1:6])

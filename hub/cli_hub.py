@@ -54,6 +54,9 @@ def register(sub: Any) -> None:
                    "(logged as log.verify_skipped, with the user and --skip-verify-reason)")
     p.add_argument("--skip-verify-reason", default="", metavar="TEXT",
                    help="why verification is skipped (goes into the log)")
+    p.add_argument("--event-loop", choices=["uvloop", "asyncio"], default="uvloop",
+                   help="uvloop (default; asyncio's own loop if uvloop is not installed) or "
+                   "asyncio's: the media path's per-packet cost is largely the loop's")
     p.add_argument("--uplink", metavar="URL", help="the city hub this (town) hub is a unit "
                    "of: city commands for the town are issued here, its answers go up")
     p.add_argument("--uplink-token", metavar="TOKEN", help="the city's `hub` token for this "
@@ -194,7 +197,7 @@ def _bench_tiers(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from hub.eventlog import VerifySkip
-    from hub.runtime import ServeOptions, serve
+    from hub.runtime import ServeOptions, new_event_loop, serve
 
     if args.skip_verify_reason and not args.skip_verify:
         raise CliError("--skip-verify-reason goes with --skip-verify")
@@ -209,11 +212,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         snapshot_quota_mb=args.snapshot_quota_mb, uplink=args.uplink,
         uplink_token=args.uplink_token, uplink_ca=args.uplink_ca,
     )
-    return _run_until_signal(serve(opts))
+    return _run_until_signal(serve(opts), new_event_loop(args.event_loop))
 
 
-def _run_until_signal(coro: Any) -> int:
-    loop = asyncio.new_event_loop()
+def _run_until_signal(coro: Any, loop: asyncio.AbstractEventLoop) -> int:
     task = loop.create_task(coro)
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, task.cancel)

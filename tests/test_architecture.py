@@ -26,6 +26,8 @@ ALLOWED = {
     "av": {"media/*", "hub/sfu/*", "hub/media_client.py", "hub/whip.py", "hub/bench_media.py",
            "hub/bench_feeds.py"},
     "cv2": {"media/*"},
+    # the served hub's event loop
+    "uvloop": {"hub/runtime.py"},
     # scoring's PDF modules only
     "reportlab": {"scoring/pdf.py", "scoring/charts.py", "scoring/trend.py"},
 }

@@ -109,3 +109,28 @@ async def test_serve_over_tls(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
+async def test_serve_runs_on_the_event_loop_it_names(tmp_path: Path, loop: str) -> None:
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "hub", "serve", "--data", str(tmp_path), "--port", str(port),
+        "--event-loop", loop, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
+    assert proc.stdout is not None
+    try:
+        banner = ""
+        while "event loop:" not in banner:
+            line = await asyncio.wait_for(proc.stdout.readline(), 60)
+            assert line, f"serve ended before naming its event loop: {banner!r}"
+            banner += line.decode()
+        named = banner.rsplit("event loop:", 1)[1].split()[0]
+        assert named == loop
+        token = (await run_cli("token", "issue", "--data", str(tmp_path), "--role",
+                               "commander"))[1].strip()
+        async with HubClient(f"http://127.0.0.1:{port}", token) as c:
+            assert (await c.request("ping"))["hub_time_us"] > 0
+    finally:
+        proc.terminate()
+        code = await asyncio.wait_for(proc.wait(), 30)
+    assert code == 0  # SIGTERM ends it cleanly on either loop
