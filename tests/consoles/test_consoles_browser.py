@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 import pytest
+from playwright.async_api import expect
 
 from hub.logformat import read_events
 from hub.runtime import RunningHub
@@ -47,7 +48,9 @@ async def test_command_round_trip(hub: RunningHub, pages: Pages) -> None:
     for page in (fire, police):
         card = page.locator('.card[data-cmd="C1"]')
         await card.wait_for(timeout=5000)
-        assert await card.locator(".card-text").inner_text() == TEXT
+        # rendered text (innerText): a card's content is laid out at the frame after it is
+        # inserted (`content-visibility: auto`), so read it once it is painted
+        await expect(card.locator(".card-text")).to_have_text(TEXT, use_inner_text=True)
         await card.locator('button[data-response="receipt"]').click()
     # the board shows both receipts with their latency
     for d in ("fire", "police"):
@@ -135,11 +138,12 @@ async def test_reload_gets_pending_commands_back(hub: RunningHub, pages: Pages) 
     for cid in ("C1", "C2"):
         await fire.locator(f'.card[data-cmd="{cid}"]').wait_for(timeout=5000)
     c1 = fire.locator('.card[data-cmd="C1"]')
-    assert "已签收" in await c1.locator(".card-state").inner_text()
+    await expect(c1.locator(".card-state")).to_contain_text("已签收", use_inner_text=True)
     # receipt is done: the next button is on scene
     assert await c1.locator('button[data-response="receipt"]').is_disabled()
     assert await c1.locator('button[data-response="on_scene"]').is_enabled()
-    assert "未签收" in await fire.locator('.card[data-cmd="C2"] .card-text').inner_text()
+    await expect(fire.locator('.card[data-cmd="C2"] .card-text')).to_contain_text(
+        "未签收", use_inner_text=True)
     await pages.shot(fire, "after-reload")
     # delivered once per command although the page loaded twice (stable message ids)
     delivered = [e.payload["command_id"] for e in log(hub) if e.kind == "command.delivered"]
