@@ -286,15 +286,15 @@ class Hub:
             await self.session_closed(old, "link_lost")
             old.close("replaced")
         first = not any(o.actor_key == key for o in self.sessions.values())
-        # Welcome, then register, with no await between: no event can fall between the
-        # welcome's state (and head) and the event frames that follow it.
+        # Welcome, register, replay, with no await between: no event can fall between the
+        # welcome's state (and head) and the event frames that follow it, and what is replayed
+        # is what was pending at the welcome (a command issued while presence.online commits
+        # reaches the session live, once, not again as a replay).
         s.send({"v": 1, "type": "welcome", "protocol": 1, "session": s.id,
                 "you": {"role": str(s.principal.role), "dept": s.principal.dept,
                         "name": s.principal.name},
                 "state": self.snapshot(s.principal), "hub_time_us": self.clock.wall_us()})
         self.sessions[s.id] = s
-        if first:
-            await self.emit("presence.online", {"conn": s.id}, s.actor)
         if s.principal.role in UNITS and s.principal.dept:
             self._replay_pending(s)
         if s.principal.role is Role.HUB and s.principal.dept:
@@ -302,6 +302,8 @@ class Hub:
             dept = self.state.callups.get(s.principal.dept)
             if dept is not None:  # the call-up goes on over the new link (no answer asked)
                 s.send({"v": 1, "type": "link.callup", "query": None, "dept": dept})
+        if first:
+            await self.emit("presence.online", {"conn": s.id}, s.actor)
         for cb in self.on_session_opened:
             cb(s)
 

@@ -94,6 +94,34 @@ async def test_reconnect_replays_pending_commands(running_hub: RunningHub, conne
     assert kinds[:2] == ["presence.online", "presence.offline"]
 
 
+async def test_a_command_issued_while_a_department_joins_reaches_it_once(
+        running_hub: RunningHub, connect: Connect, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its welcome is out, its presence.online still committing, when a command is issued:
+    it gets the command live, and not a second time as a replay."""
+    hub = running_hub.hub
+    cmd = await connect("commander")
+    gate, joining = asyncio.Event(), asyncio.Event()
+    emit = hub.emit
+
+    async def held_online(kind, payload, *args):  # type: ignore[no-untyped-def]
+        if kind == "presence.online" and not gate.is_set():
+            joining.set()
+            await gate.wait()
+        return await emit(kind, payload, *args)
+
+    monkeypatch.setattr(hub, "emit", held_online)
+    fire_joins = asyncio.create_task(connect("department", "fire"))
+    await asyncio.wait_for(joining.wait(), 10)
+    cid = (await cmd.issue("fire", "速报"))["command_id"]
+    gate.set()
+    fire = await fire_joins
+    frame = await next_command(fire)
+    assert (frame["cause"], frame["command"]["command_id"]) == ("issued", cid)
+    await asyncio.sleep(0.5)
+    extra = [fire.commands.get_nowait() for _ in range(fire.commands.qsize())]
+    assert extra == []
+
+
 async def test_overdue_marks_and_resends(running_hub: RunningHub, connect: Connect) -> None:
     cmd = await connect("commander")
     fire = await connect("department", "fire")
