@@ -1,5 +1,6 @@
-"""Fixtures for interop tests: a real hub (served as `commandhub serve` runs it, recording off)
-on loopback, and GStreamer webrtcbin peers we did not write."""
+"""Fixtures for interop tests: a real hub (served as `commandhub serve` runs it, recording off,
+but on pytest's asyncio loop where serve's default is uvloop) on loopback, and GStreamer
+webrtcbin peers we did not write."""
 
 from __future__ import annotations
 
